@@ -1,0 +1,120 @@
+/* The public job API: what a job author writes against to plug work into the scaleout engine. */
+#ifndef SCALEOUT_JOB_H
+#define SCALEOUT_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A job is a table of callbacks. The engine calls them on three kinds of rank:
+ *
+ *   every rank   init, fini
+ *   master only  next (produce the next task), merge (take one result), finish (report the answer)
+ *   worker only  run (execute one task and write its result)
+ *
+ * Tasks are produced lazily: the master calls next() only when it needs more tasks to hand out,
+ * so a job of 10^9 tasks never holds them all. Task ids are assigned by the engine in generation
+ * order (0, 1, 2, ...); next() sees the id it is producing, so a job whose task is fully described
+ * by its index needs no payload at all.
+ *
+ * Callbacks return 0 (or, for next, 1) on success and a negative SO_E* code or a positive job
+ * specific code on failure; a job reports why with so_ctx_errorf() before returning the error.
+ */
+
+typedef struct so_ctx so_ctx;       /* per-rank view of a running job; owned by the engine */
+typedef struct so_result so_result; /* a result being written on a worker; owned by the engine */
+
+/* Types of job parameters. Numbers accept 1e9 and 1_000_000 forms; ranges are inclusive. */
+typedef enum so_param_type {
+  SO_PARAM_INT = 1, /* int64_t */
+  SO_PARAM_DOUBLE,  /* double */
+  SO_PARAM_STRING   /* const char *, owned by the engine */
+} so_param_type;
+
+/* One job parameter, given on the command line as --NAME VALUE or --NAME=VALUE. */
+typedef struct so_param_def {
+  const char *name;
+  so_param_type type;
+  const char *defval; /* the default, as the user would type it; NULL means required */
+  const char *help;
+  double min, max;    /* numeric range; min > max means unbounded */
+} so_param_def;
+
+/* A task as the worker sees it. The data pointer is valid only during run(). */
+typedef struct so_task {
+  uint64_t id;
+  uint32_t type; /* job defined; lets one job mix different kinds of task */
+  const void *data;
+  size_t len;
+} so_task;
+
+/* A task being produced on the master by next(). */
+typedef struct so_task_out {
+  uint64_t id;      /* set by the engine before next() is called */
+  uint32_t type;    /* job defined, 0 by default */
+  int64_t priority; /* larger runs first under the priority discipline, 0 by default */
+} so_task_out;
+
+/* A result as the master sees it in merge(). The data pointer is valid only during merge(). */
+typedef struct so_task_result {
+  uint64_t id;
+  int32_t status; /* what run() returned: 0 for success */
+  int worker;     /* rank of the worker that ran it */
+  const void *data;
+  size_t len;
+} so_task_result;
+
+typedef struct so_job {
+  const char *name;
+  const char *summary;      /* one line for `scaleout jobs` */
+  const so_param_def *params; /* terminated by an entry with a NULL name */
+
+  int (*init)(so_ctx *ctx);                     /* every rank, optional */
+  int (*next)(so_ctx *ctx, so_task_out *task);  /* master: 1 produced, 0 no more, <0 error */
+  int (*run)(so_ctx *ctx, const so_task *task, so_result *res); /* worker */
+  int (*merge)(so_ctx *ctx, const so_task_result *res);         /* master, optional */
+  int (*finish)(so_ctx *ctx);                   /* master: report the answer, optional */
+  void (*fini)(so_ctx *ctx);                    /* every rank, optional; frees the state */
+} so_job;
+
+typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
+
+/* --- Context queries (not collective; valid on any rank from init() to fini()). --- */
+so_role so_ctx_role(const so_ctx *ctx);
+int so_ctx_rank(const so_ctx *ctx);     /* rank in the engine's communicator */
+int so_ctx_workers(const so_ctx *ctx);  /* number of worker ranks */
+int64_t so_ctx_int(const so_ctx *ctx, const char *param);
+double so_ctx_double(const so_ctx *ctx, const char *param);
+const char *so_ctx_string(const so_ctx *ctx, const char *param);
+void so_ctx_set_state(so_ctx *ctx, void *state);
+void *so_ctx_state(const so_ctx *ctx);
+
+/* Reports why the job failed; the engine prints it as one line on stderr. */
+void so_ctx_errorf(so_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Master only, from init(): the number of tasks next() will produce, when it is known.
+ * It enables the progress figures, the end-of-run batch shrinking and the check that there are
+ * not more workers than tasks. */
+void so_ctx_set_total(so_ctx *ctx, uint64_t total);
+
+/* Master only, from next(): attaches a payload to the task being produced (copied). */
+int so_task_set_data(so_ctx *ctx, so_task_out *task, const void *data, size_t len);
+
+/* Worker only, from run(): appends bytes to the task's result (copied). */
+int so_result_write(so_result *res, const void *data, size_t len);
+
+/* Master only, from finish(): adds one named figure to the answer, printed in the summary and
+ * written to the JSON report. Names are short identifiers ("pi", "primes"). */
+void so_answer_int(so_ctx *ctx, const char *name, int64_t value);
+void so_answer_double(so_ctx *ctx, const char *name, double value);
+void so_answer_string(so_ctx *ctx, const char *name, const char *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,99 @@
+/* The public engine API: run a job on an MPI communicator and read back what happened. */
+#ifndef SCALEOUT_H
+#define SCALEOUT_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scaleout/job.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SO_VERSION "0.1.0"
+
+/* Error codes: every scaleout function returns 0 or one of these (negative). */
+enum {
+  SO_OK = 0,
+  SO_ENOMEM = -1,    /* out of memory */
+  SO_EINVAL = -2,    /* invalid argument or option */
+  SO_EMPI = -3,      /* an MPI call failed */
+  SO_EJOB = -4,      /* a job callback failed */
+  SO_EPROTO = -5,    /* a malformed message arrived */
+  SO_EHWLOC = -6,    /* topology discovery or binding failed */
+  SO_EIO = -7,       /* reading or writing a file failed */
+  SO_ENOWORKERS = -8 /* the communicator has no worker ranks */
+};
+
+/* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. */
+const char *so_strerror(int code);
+
+typedef enum so_discipline { SO_FIFO = 0, SO_LIFO, SO_PRIORITY } so_discipline;
+
+typedef enum so_bind_policy {
+  SO_BIND_CORE = 0,
+  SO_BIND_PU,
+  SO_BIND_NUMA,
+  SO_BIND_PACKAGE,
+  SO_BIND_NONE
+} so_bind_policy;
+
+/* Parsed values of a job's parameters; created by the option parser, read by so_ctx_*(). */
+typedef struct so_params so_params;
+
+typedef struct so_config {
+  so_discipline discipline;
+  uint32_t batch;      /* tasks per message; 0 adapts it to the measured task duration */
+  uint32_t prefetch;   /* most tasks a worker holds beyond the one running; 0 = automatic */
+  uint32_t window;     /* most tasks the master generates ahead (lifo/priority); 0 = default */
+  so_bind_policy bind;
+  int quiet;           /* no warnings on stderr */
+} so_config;
+
+/* Fills a configuration with the defaults (fifo, adaptive batches, core binding). */
+void so_config_default(so_config *cfg);
+
+/* Where one worker ran and how much it did, as the master learnt at the end of the run. */
+typedef struct so_worker_report {
+  int rank;
+  uint64_t tasks;
+  uint64_t failed;
+  double busy;          /* seconds spent inside run() */
+  char host[64];
+  char cpuset[64];      /* the cpuset the worker was bound to, as a list ("2" or "0-3") */
+  char bound_by[16];    /* "scaleout", "launcher", "none" */
+  int last_pu;          /* OS index of the PU the worker last ran on, -1 if unknown */
+  int last_core;        /* logical index of that PU's core, -1 if unknown */
+} so_worker_report;
+
+typedef struct so_report {
+  uint64_t tasks;       /* tasks completed */
+  uint64_t failed;      /* tasks whose run() returned non-zero */
+  uint64_t messages;    /* task batches sent */
+  double wall;          /* seconds from the first task handed out to the last result merged */
+  double master_cpu;    /* CPU seconds the master used during the run */
+  int nworkers;
+  so_worker_report *workers; /* nworkers entries, owned by the report */
+  struct so_answer *answer;  /* the job's named figures */
+} so_report;
+
+/* Frees what a report owns; accepts NULL. */
+void so_report_free(so_report *rep);
+
+/*
+ * Runs a job on the ranks of comm: rank 0 is the master, every other rank a worker.
+ * Collective over comm. The engine duplicates comm and never talks on it directly.
+ * On the master, fills *rep (which the caller frees with so_report_free); on workers rep may be
+ * NULL. Returns 0 or an SO_E* code; the error has then been printed to stderr by the rank that
+ * found it.
+ */
+int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_config *cfg,
+           so_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
