@@ -1,1 +1,233 @@
-/* placeholder: being written */
+/* The job context: parameters, state, errors and the answer, as seen by job callbacks. */
+#include "ctx.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "params.h"
+
+void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_role role, int rank,
+                  int workers) {
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = job;
+  ctx->params = params;
+  ctx->role = role;
+  ctx->rank = rank;
+  ctx->workers = workers;
+}
+
+int so__ctx_fail(so_ctx *ctx, const char *what, int rc) {
+  if (ctx->error[0])
+    so__errorf("job '%s': %s", ctx->job->name, ctx->error);
+  else
+    so__errorf("job '%s': %s failed (code %d)", ctx->job->name, what, rc);
+  return SO_EJOB;
+}
+
+so_role so_ctx_role(const so_ctx *ctx) { return ctx->role; }
+int so_ctx_rank(const so_ctx *ctx) { return ctx->rank; }
+int so_ctx_workers(const so_ctx *ctx) { return ctx->workers; }
+int64_t so_ctx_int(const so_ctx *ctx, const char *param) { return so__params_int(ctx->params, param); }
+double so_ctx_double(const so_ctx *ctx, const char *param) {
+  return so__params_double(ctx->params, param);
+}
+const char *so_ctx_string(const so_ctx *ctx, const char *param) {
+  return so__params_string(ctx->params, param);
+}
+void so_ctx_set_state(so_ctx *ctx, void *state) { ctx->state = state; }
+void *so_ctx_state(const so_ctx *ctx) { return ctx->state; }
+
+void so_ctx_errorf(so_ctx *ctx, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+  va_end(ap);
+}
+
+void so_ctx_set_total(so_ctx *ctx, uint64_t total) {
+  ctx->total = total;
+  ctx->has_total = 1;
+}
+
+int so_task_set_data(so_ctx *ctx, so_task_out *task, const void *data, size_t len) {
+  (void)task;
+  if (!ctx->task_data)
+    return SO_EINVAL;
+  so__buf_clear(ctx->task_data);
+  return so__buf_append(ctx->task_data, data, len);
+}
+
+int so_result_write(so_result *res, const void *data, size_t len) {
+  int rc = so__buf_append(res->buf, data, len);
+  if (rc)
+    res->failed = 1;
+  return rc;
+}
+
+/* --- The answer --- */
+
+so_answer *so__answer_new(void) { return calloc(1, sizeof(so_answer)); }
+
+void so__answer_free(so_answer *a) {
+  if (!a)
+    return;
+  for (size_t i = 0; i < a->n; i++)
+    free(a->items[i].s);
+  free(a->items);
+  free(a);
+}
+
+static so_answer_item *answer_add(so_ctx *ctx, const char *name, so_answer_kind kind) {
+  so_answer *a = ctx->answer;
+  if (!a)
+    return NULL;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 8;
+    so_answer_item *p = realloc(a->items, cap * sizeof *p);
+    if (!p) {
+      a->failed = 1;
+      return NULL;
+    }
+    a->items = p;
+    a->cap = cap;
+  }
+  so_answer_item *it = &a->items[a->n++];
+  memset(it, 0, sizeof *it);
+  snprintf(it->name, sizeof it->name, "%s", name);
+  it->kind = kind;
+  return it;
+}
+
+void so_answer_int(so_ctx *ctx, const char *name, int64_t value) {
+  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_INT);
+  if (it)
+    it->i = value;
+}
+
+void so_answer_double(so_ctx *ctx, const char *name, double value) {
+  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_DOUBLE);
+  if (it)
+    it->d = value;
+}
+
+void so_answer_string(so_ctx *ctx, const char *name, const char *value) {
+  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_STRING);
+  if (!it)
+    return;
+  it->s = strdup(value ? value : "");
+  if (!it->s) {
+    ctx->answer->n--;
+    ctx->answer->failed = 1;
+  }
+}
+
+void so__answer_print(FILE *out, const so_answer *a) {
+  for (size_t i = 0; a && i < a->n; i++) {
+    const so_answer_item *it = &a->items[i];
+    switch (it->kind) {
+    case SO_ANSWER_INT: fprintf(out, "%s = %lld\n", it->name, (long long)it->i); break;
+    case SO_ANSWER_DOUBLE: fprintf(out, "%s = %.15g\n", it->name, it->d); break;
+    case SO_ANSWER_STRING: fprintf(out, "%s = %s\n", it->name, it->s); break;
+    }
+  }
+}
+
+/* Writes s as a JSON string, escaping what JSON requires. */
+void so__json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      fprintf(out, "\\%c", *p);
+    else if (*p < 0x20)
+      fprintf(out, "\\u%04x", *p);
+    else
+      fputc(*p, out);
+  }
+  fputc('"', out);
+}
+
+void so__answer_json(FILE *out, const so_answer *a) {
+  fputc('{', out);
+  for (size_t i = 0; a && i < a->n; i++) {
+    const so_answer_item *it = &a->items[i];
+    if (i)
+      fputc(',', out);
+    so__json_string(out, it->name);
+    fputc(':', out);
+    switch (it->kind) {
+    case SO_ANSWER_INT: fprintf(out, "%lld", (long long)it->i); break;
+    case SO_ANSWER_DOUBLE: fprintf(out, "%.17g", it->d); break;
+    case SO_ANSWER_STRING: so__json_string(out, it->s); break;
+    }
+  }
+  fputc('}', out);
+}
+
+/* --- The serial reference run --- */
+
+int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {
+  so_ctx m, w;
+  so_buf data = SO_BUF_INIT, out = SO_BUF_INIT;
+  int rc = 0, minit = 0, winit = 0;
+  so__ctx_init(&m, job, params, SO_ROLE_MASTER, 0, 1);
+  so__ctx_init(&w, job, params, SO_ROLE_WORKER, 1, 1);
+  m.task_data = &data;
+  m.answer = so__answer_new();
+  *tasks = 0;
+  *answer = NULL;
+  if (!m.answer)
+    return SO_ENOMEM;
+  if (job->init && (rc = job->init(&m)) != 0) {
+    rc = so__ctx_fail(&m, "init", rc);
+    goto out;
+  }
+  minit = 1;
+  if (job->init && (rc = job->init(&w)) != 0) {
+    rc = so__ctx_fail(&w, "init", rc);
+    goto out;
+  }
+  winit = 1;
+  for (uint64_t id = 0;; id++) {
+    so_task_out t = {.id = id};
+    so__buf_clear(&data);
+    int more = job->next(&m, &t);
+    if (more < 0) {
+      rc = so__ctx_fail(&m, "next", more);
+      goto out;
+    }
+    if (more == 0)
+      break;
+    so_task task = {.id = id, .type = t.type, .data = data.data, .len = data.len};
+    so_result res = {.buf = &out};
+    so__buf_clear(&out);
+    int st = job->run(&w, &task, &res);
+    if (res.failed) {
+      rc = SO_ENOMEM;
+      goto out;
+    }
+    so_task_result r = {.id = id, .status = st, .worker = 1, .data = out.data, .len = out.len};
+    if (job->merge && (rc = job->merge(&m, &r)) != 0) {
+      rc = so__ctx_fail(&m, "merge", rc);
+      goto out;
+    }
+    (*tasks)++;
+  }
+  if (job->finish && (rc = job->finish(&m)) != 0)
+    rc = so__ctx_fail(&m, "finish", rc);
+out:
+  if (winit && job->fini)
+    job->fini(&w);
+  if (minit && job->fini)
+    job->fini(&m);
+  so__buf_free(&data);
+  so__buf_free(&out);
+  if (rc == 0 && m.answer->failed)
+    rc = SO_ENOMEM;
+  if (rc)
+    so__answer_free(m.answer);
+  else
+    *answer = m.answer;
+  return rc;
+}

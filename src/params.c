@@ -1,1 +1,221 @@
-/* placeholder: being written */
+/* Strict number parsing and the typed store of a job's parameter values. */
+#include "params.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+typedef struct so_param_value {
+  const so_param_def *def;
+  char *text; /* what the user typed (or the default); owned */
+  int64_t i;
+  double d;
+  int given;
+} so_param_value;
+
+struct so_params {
+  const so_job *job;
+  size_t n;
+  so_param_value *v;
+};
+
+/* Copies text without '_' separators into out; fails on a separator at either end or doubled. */
+static int strip_separators(const char *text, char *out, size_t outlen) {
+  size_t j = 0;
+  char prev = 0;
+  for (const char *p = text; *p; p++) {
+    if (*p == '_') {
+      if (!isdigit((unsigned char)prev) || !isdigit((unsigned char)p[1]))
+        return SO_EINVAL;
+    } else {
+      if (j + 1 >= outlen)
+        return SO_EINVAL;
+      out[j++] = *p;
+    }
+    prev = *p;
+  }
+  out[j] = 0;
+  return j ? 0 : SO_EINVAL;
+}
+
+int so__parse_int(const char *text, int64_t *out) {
+  char s[128];
+  if (!text || strip_separators(text, s, sizeof s))
+    return SO_EINVAL;
+  if (isspace((unsigned char)s[0]))
+    return SO_EINVAL;
+  errno = 0;
+  char *end = NULL;
+  long long v = strtoll(s, &end, 10);
+  if (*end == 0) {
+    if (errno == ERANGE)
+      return SO_EINVAL;
+    *out = v;
+    return 0;
+  }
+  /* Not a plain integer: accept scientific forms whose value is a whole number ("1e9", "2.5e3"). */
+  double d;
+  if (so__parse_double(s, &d))
+    return SO_EINVAL;
+  if (d != floor(d) || d < -9.2e18 || d > 9.2e18)
+    return SO_EINVAL;
+  *out = (int64_t)d;
+  return 0;
+}
+
+int so__parse_double(const char *text, double *out) {
+  char s[128];
+  if (!text || strip_separators(text, s, sizeof s))
+    return SO_EINVAL;
+  if (isspace((unsigned char)s[0]))
+    return SO_EINVAL;
+  errno = 0;
+  char *end = NULL;
+  double d = strtod(s, &end);
+  if (end == s || *end != 0 || errno == ERANGE || !isfinite(d))
+    return SO_EINVAL;
+  *out = d;
+  return 0;
+}
+
+static so_param_value *lookup(const so_params *p, const char *name) {
+  for (size_t i = 0; i < p->n; i++)
+    if (strcmp(p->v[i].def->name, name) == 0)
+      return &p->v[i];
+  return NULL;
+}
+
+static int assign(so_param_value *v, const char *text, char *err, size_t errlen) {
+  const so_param_def *def = v->def;
+  int64_t i = 0;
+  double d = 0;
+  if (def->type == SO_PARAM_INT) {
+    if (so__parse_int(text, &i)) {
+      snprintf(err, errlen, "--%s expects a whole number, not '%s'", def->name, text);
+      return SO_EINVAL;
+    }
+    d = (double)i;
+  } else if (def->type == SO_PARAM_DOUBLE) {
+    if (so__parse_double(text, &d)) {
+      snprintf(err, errlen, "--%s expects a number, not '%s'", def->name, text);
+      return SO_EINVAL;
+    }
+  }
+  if (def->type != SO_PARAM_STRING && def->min <= def->max && (d < def->min || d > def->max)) {
+    snprintf(err, errlen, "--%s must be between %.15g and %.15g, not '%s'", def->name, def->min,
+             def->max, text);
+    return SO_EINVAL;
+  }
+  char *copy = strdup(text);
+  if (!copy) {
+    snprintf(err, errlen, "out of memory");
+    return SO_ENOMEM;
+  }
+  free(v->text);
+  v->text = copy;
+  v->i = i;
+  v->d = d;
+  return 0;
+}
+
+so_params *so__params_new(const so_job *job) {
+  so_params *p = calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  p->job = job;
+  while (job->params && job->params[p->n].name)
+    p->n++;
+  p->v = calloc(p->n ? p->n : 1, sizeof *p->v);
+  if (!p->v) {
+    free(p);
+    return NULL;
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    p->v[i].def = &job->params[i];
+    char err[256];
+    if (job->params[i].defval && assign(&p->v[i], job->params[i].defval, err, sizeof err)) {
+      /* A default that does not parse is the job author's bug; say so once and fail. */
+      so__errorf("job '%s': default of %s", job->name, err);
+      so__params_free(p);
+      return NULL;
+    }
+  }
+  return p;
+}
+
+void so__params_free(so_params *p) {
+  if (!p)
+    return;
+  for (size_t i = 0; i < p->n; i++)
+    free(p->v[i].text);
+  free(p->v);
+  free(p);
+}
+
+int so__params_set(so_params *p, const char *name, const char *text, char *err, size_t errlen) {
+  so_param_value *v = lookup(p, name);
+  if (!v) {
+    snprintf(err, errlen, "job '%s' has no parameter --%s", p->job->name, name);
+    return SO_EINVAL;
+  }
+  int rc = assign(v, text, err, errlen);
+  if (rc == 0)
+    v->given = 1;
+  return rc;
+}
+
+int so__params_check(const so_params *p, char *err, size_t errlen) {
+  for (size_t i = 0; i < p->n; i++)
+    if (!p->v[i].text) {
+      snprintf(err, errlen, "job '%s' needs --%s", p->job->name, p->v[i].def->name);
+      return SO_EINVAL;
+    }
+  return 0;
+}
+
+const so_param_def *so__params_find(const so_params *p, const char *name) {
+  so_param_value *v = lookup(p, name);
+  return v ? v->def : NULL;
+}
+
+static so_param_value *typed(const so_params *p, const char *name, so_param_type type) {
+  so_param_value *v = lookup(p, name);
+  if (!v || v->def->type != type) {
+    so__errorf("job '%s' read parameter '%s' with the wrong name or type", p->job->name, name);
+    return NULL;
+  }
+  return v;
+}
+
+int64_t so__params_int(const so_params *p, const char *name) {
+  so_param_value *v = typed(p, name, SO_PARAM_INT);
+  return v ? v->i : 0;
+}
+
+double so__params_double(const so_params *p, const char *name) {
+  so_param_value *v = typed(p, name, SO_PARAM_DOUBLE);
+  return v ? v->d : 0.0;
+}
+
+const char *so__params_string(const so_params *p, const char *name) {
+  so_param_value *v = typed(p, name, SO_PARAM_STRING);
+  return v ? v->text : NULL;
+}
+
+const so_job *so__params_job(const so_params *p) { return p->job; }
+
+const char *so__params_text(const so_params *p, const char *name) {
+  so_param_value *v = lookup(p, name);
+  return v ? v->text : NULL;
+}
+
+size_t so__params_count(const so_params *p) { return p->n; }
+
+const so_param_def *so__params_def(const so_params *p, size_t i) {
+  return i < p->n ? p->v[i].def : NULL;
+}

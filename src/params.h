@@ -2,6 +2,7 @@
 #ifndef SO_PARAMS_H
 #define SO_PARAMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "scaleout/scaleout.h"
@@ -39,5 +40,9 @@ const char *so__params_string(const so_params *p, const char *name);
 /* The job the store belongs to, and its text value of a parameter (for reports). */
 const so_job *so__params_job(const so_params *p);
 const char *so__params_text(const so_params *p, const char *name);
+
+/* Iteration over the parameters in definition order, for reports and help. */
+size_t so__params_count(const so_params *p);
+const so_param_def *so__params_def(const so_params *p, size_t i);
 
 #endif

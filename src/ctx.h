@@ -1,0 +1,69 @@
+/* The job context behind the public so_ctx_* calls, the result writer and the answer list. */
+#ifndef SO_CTX_H
+#define SO_CTX_H
+
+#include <stdio.h>
+
+#include "buf.h"
+#include "scaleout/scaleout.h"
+
+typedef enum so_answer_kind { SO_ANSWER_INT, SO_ANSWER_DOUBLE, SO_ANSWER_STRING } so_answer_kind;
+
+typedef struct so_answer_item {
+  char name[32];
+  so_answer_kind kind;
+  int64_t i;
+  double d;
+  char *s;
+} so_answer_item;
+
+/* The job's named figures, in the order the job added them. */
+typedef struct so_answer {
+  size_t n, cap;
+  so_answer_item *items;
+  int failed; /* an item could not be stored (out of memory) */
+} so_answer;
+
+struct so_ctx {
+  const so_job *job;
+  const so_params *params;
+  so_role role;
+  int rank;
+  int workers;
+  void *state;
+  uint64_t total;     /* tasks next() will produce, when has_total */
+  int has_total;
+  so_buf *task_data;  /* master: where so_task_set_data() puts the payload of the task in next() */
+  so_answer *answer;  /* master: where finish() puts its figures */
+  char error[512];    /* the job's own account of its failure */
+};
+
+/* The result being written: bytes go straight into the outgoing message buffer. */
+struct so_result {
+  so_buf *buf;
+  int failed; /* an append ran out of memory */
+};
+
+/* Prepares a context; no allocation. The caller owns params, answer and task_data. */
+void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_role role, int rank,
+                  int workers);
+
+/* Calls a callback's error path: prints the job's message (or a generic one) naming the job and
+ * what was being done, and returns SO_EJOB. */
+int so__ctx_fail(so_ctx *ctx, const char *what, int rc);
+
+so_answer *so__answer_new(void);
+void so__answer_free(so_answer *a); /* accepts NULL */
+/* Prints "name = value" lines. */
+void so__answer_print(FILE *out, const so_answer *a);
+/* Writes a JSON object {"name": value, ...}. */
+void so__answer_json(FILE *out, const so_answer *a);
+/* Writes s as a JSON string literal, escaped. */
+void so__json_string(FILE *out, const char *s);
+
+/* Runs a job in this one process, task after task (next, run, merge, finish), with no MPI.
+ * It is the reference the distributed runs must agree with, and lets jobs be unit tested.
+ * Fills *answer (free with so__answer_free). Returns 0 or an SO_E* code (already printed). */
+int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer);
+
+#endif
