@@ -1,0 +1,230 @@
+/* The GNU parallel compatible joblog (writer, reader) and the task source fingerprint sidecar. */
+#ifndef SO_FARM_JOBLOG_H
+#define SO_FARM_JOBLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * Format (GNU parallel 20221122's, byte for byte): a header line, then one line per finished
+ * task, nine tab-separated fields ending with '\n':
+ *   Seq         1-based job number, decimal
+ *   Host        where it ran; GNU parallel writes ":" for the local machine
+ *   Starttime   epoch seconds, printf "%.3f"             e.g. "1700000000.123"
+ *   JobRuntime  seconds, printf "%10.3f" (space padded)  e.g. "     0.250"
+ *   Send        bytes sent to the job, decimal (-1 allowed: GNU writes it when unknown)
+ *   Receive     bytes of output received, decimal (same)
+ *   Exitval     the exit status, 0 when the job was killed by a signal
+ *   Signal      the number of the signal that killed it, else 0
+ *   Command     the command as run
+ *
+ * Escaping: Command is the last field, so a tab in it needs none (a reader splits on the first
+ * eight tabs only). A newline in it is written as a NUL byte, exactly as GNU parallel's
+ * print_joblog does, so GNU parallel's --resume and --retry-failed read our logs and we read
+ * theirs. No command can contain a NUL byte (it is a C string and an argv entry), so the reader
+ * turns every NUL back into '\n' and the round trip is exact. Tools like grep then call the log
+ * binary; use grep -a. A CR is written as is. Host must not contain a tab or newline.
+ *
+ * Durability: every line is formatted first and written with one write() on an O_APPEND
+ * descriptor, so a process crash never leaves half a line; a machine crash can, and the reader
+ * ignores a last line without its '\n' (opening for resume truncates it away). Lines reach the
+ * disk (fdatasync) according to so_joblog_options.sync_interval: after every line when it is 0,
+ * else at most sync_interval seconds after the oldest unsynced line, checked whenever a line is
+ * appended or so__joblog_tick is called, so an idle master must call so__joblog_tick from its loop
+ * to keep the bound. so__joblog_sync syncs now; so__joblog_close syncs before closing. A newly
+ * created log's header and directory entry are synced at open. When a fingerprint sidecar is
+ * attached, it is synced before the log each time, so a result line is never more durable than
+ * the fingerprint of its task.
+ *
+ * Master only: the farm's master reads the task source and writes the log. Objects here are not
+ * safe to share between threads without a lock.
+ */
+#define SO_JOBLOG_HEADER \
+  "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
+
+/* Longest joblog line, '\n' excluded. It bounds the memory a garbage file can make the reader
+ * take, and is far above any command that can run: a quoted 4 MiB argument stays below it. The
+ * writer refuses longer lines, so whatever it writes reads back. */
+#define SO_JOBLOG_MAX_LINE ((size_t)64 << 20)
+
+/* Highest Seq the status table takes (one byte per Seq). */
+#define SO_JOBLOG_MAX_SEQ ((uint64_t)UINT32_MAX)
+
+/* One task's line. The reader's pointers point into its line buffer (valid during the callback). */
+typedef struct so_joblog_entry {
+  uint64_t seq;
+  const char *host;    /* NULL writes ":" */
+  double starttime;    /* epoch seconds */
+  double runtime;      /* seconds */
+  int64_t send;
+  int64_t receive;
+  int exitval;
+  int signal;
+  const char *command; /* command_len bytes, may hold tabs and newlines but no NUL */
+  size_t command_len;
+} so_joblog_entry;
+
+/* Appends e as one joblog line, with its '\n', to out. Returns 0, SO_ENOMEM, or SO_EINVAL when
+ * seq is 0, the host is empty or holds a tab or newline, the command holds a NUL byte, a time is
+ * not finite, or the line would exceed SO_JOBLOG_MAX_LINE; on error out->len is unchanged. */
+int so__joblog_format(so_buf *out, const so_joblog_entry *e);
+
+/* Parses one line (without its '\n') in place: fields are NUL-terminated and NULs in the command
+ * become '\n'. Returns 0 and fills *e (pointing into line), or SO_EINVAL when the line is not a
+ * task line of the format above. */
+int so__joblog_parse_line(char *line, size_t len, so_joblog_entry *e);
+
+/*
+ * Reads the joblog at path line by line, calling fn (if not NULL) for each task line. fn
+ * returns 0 to go on, or a negative SO_E* code that stops the scan and is returned; it may write
+ * a sentence into its err, which the scan prefixes with the file and line. Header lines are
+ * skipped wherever they are (concatenated logs hold several; a log without one is accepted too);
+ * a last line without '\n' is ignored; an empty file is a log with no tasks. *valid_len, if not
+ * NULL, receives the length of the part made of whole lines. Returns 0, or an error with a
+ * sentence in err: SO_EIO when the file cannot be opened or read, SO_EINVAL naming the first
+ * line that is not a joblog line, SO_ENOMEM.
+ */
+typedef int (*so_joblog_fn)(void *ctx, const so_joblog_entry *e, char *err, size_t errlen);
+int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
+                    size_t errlen);
+
+/* What a joblog says about each Seq. A Seq logged several times (GNU parallel --retry-failed
+ * appends new lines) counts as succeeded when any of its lines did. */
+enum { SO_JOBLOG_NOT_RUN = 0, SO_JOBLOG_SUCCEEDED = 1, SO_JOBLOG_FAILED = 2 };
+
+typedef struct so_joblog_status {
+  unsigned char *state; /* state[seq] for seq in 1..max_seq */
+  uint64_t max_seq;     /* highest Seq seen, 0 for none */
+  uint64_t records;     /* task lines read */
+  uint64_t succeeded;   /* distinct Seqs with a successful line (Exitval 0 and Signal 0) */
+  uint64_t failed;      /* distinct Seqs whose lines all failed */
+  uint64_t cap;         /* private: the highest Seq the table has room for */
+} so_joblog_status;
+
+/* An empty status needs no allocation: so_joblog_status st = SO_JOBLOG_STATUS_INIT; */
+#define SO_JOBLOG_STATUS_INIT {NULL, 0, 0, 0, 0, 0}
+
+/* Returns SO_JOBLOG_NOT_RUN, SO_JOBLOG_SUCCEEDED or SO_JOBLOG_FAILED for seq. */
+int so__joblog_status_of(const so_joblog_status *st, uint64_t seq);
+
+/* Frees the table and leaves an empty status; accepts an empty one. */
+void so__joblog_status_free(so_joblog_status *st);
+
+/* Reads the joblog at path into *st (which must be empty; the caller frees it). A missing file is
+ * an error (SO_EIO): check for it first when a missing log means "nothing ran yet". Same error
+ * contract as so__joblog_scan, plus SO_EINVAL for a Seq above SO_JOBLOG_MAX_SEQ. */
+int so__joblog_read(const char *path, so_joblog_status *st, char *err, size_t errlen);
+
+/* ---- The task source fingerprint sidecar ("<joblog>.source"). ---- */
+
+/*
+ * GNU parallel's format has no room for it, so the fingerprint lives next to the log. The
+ * sidecar is text: the line "scaleout-source-fingerprints\t1", then one line per task in order,
+ * "<seq>\t<line in the source>\t<hash>", and, once the source has been read to its end,
+ * "end\t<tasks>\t<hash of all>". Each hash is 16 lowercase hex digits of FNV-1a 64 over the
+ * command as it will run (after template expansion); the whole-source hash chains the per-task
+ * hashes in order. FNV-1a detects accidental changes, not deliberate collisions, which is what
+ * resume safety needs. Per-task lines let a resume name the first task that differs; they cost
+ * about 25 bytes per task. Entries are written with one write() each as tasks are read, before
+ * the tasks run, so a task's fingerprint is always in the file before its joblog line.
+ */
+#define SO_SRCPRINT_SUFFIX ".source"
+#define SO_FNV1A64_INIT UINT64_C(0xcbf29ce484222325)
+
+/* Continues an FNV-1a 64 hash h (start from SO_FNV1A64_INIT) over len bytes. */
+uint64_t so__fnv1a64(uint64_t h, const void *data, size_t len);
+
+typedef struct so_srcprint so_srcprint;
+
+enum {
+  /* Compare the tasks with an existing sidecar (which must exist), then extend it. Without this
+   * flag the sidecar is created afresh, replacing any old one. */
+  SO_SRCPRINT_RESUME = 1u << 0,
+  /* With RESUME: a difference is reported but accepted (--force); the sidecar is rewritten from
+   * the first differing task on, and a missing sidecar is created. */
+  SO_SRCPRINT_FORCE = 1u << 1,
+  /* With RESUME: only compare, never write (a check pass before any work starts). */
+  SO_SRCPRINT_CHECK_ONLY = 1u << 2
+};
+
+/*
+ * Opens the sidecar at path. source_name names the task source in messages. Returns 0 and sets
+ * *out (free with so__srcprint_close), or an error with a sentence in err and *out NULL:
+ * SO_EINVAL for unknown or contradictory flags (FORCE or CHECK_ONLY without RESUME, FORCE with
+ * CHECK_ONLY), or for a file that is not a sidecar; SO_EIO when it cannot be created, opened or
+ * read, or is missing in RESUME mode without FORCE; SO_ENOMEM.
+ */
+int so__srcprint_open(so_srcprint **out, const char *path, unsigned flags, const char *source_name,
+                      char *err, size_t errlen);
+
+/*
+ * Records (or, when resuming, compares) the task with the next seq, which must be one more than
+ * the previous one, starting at 1. lineno is its line in the task source, for messages.
+ * Returns 0; 1 when the task differs from the logged one but FORCE accepted it (err then holds
+ * the sentence, for a warning); or an error with a sentence in err: SO_EINVAL when the task
+ * differs (naming the task, its line now and its line then) or seq is out of order; SO_EIO.
+ */
+int so__srcprint_add(so_srcprint *sp, uint64_t seq, uint64_t lineno, const char *cmd, size_t len,
+                     char *err, size_t errlen);
+
+/*
+ * Declares the task source read to its end: compares the count with the sidecar when resuming
+ * (fewer tasks than logged, or more than a finished sidecar recorded, is a difference with the
+ * same 0 / 1 / SO_EINVAL contract as so__srcprint_add), then writes the end line and syncs.
+ */
+int so__srcprint_finish(so_srcprint *sp, char *err, size_t errlen);
+
+/* Syncs the sidecar to disk (fdatasync). Returns 0 or SO_EIO with a sentence in err. */
+int so__srcprint_sync(so_srcprint *sp, char *err, size_t errlen);
+
+/* Closes the sidecar without syncing and frees sp; accepts NULL. */
+void so__srcprint_close(so_srcprint *sp);
+
+/* ---- The writer. ---- */
+
+typedef struct so_joblog so_joblog;
+
+typedef struct so_joblog_options {
+  /* 1: keep the lines already in the file (truncating a partial last line) and append; a missing
+   * or empty file starts a new log. 0: start a new log, replacing any file. */
+  int resume;
+  /* Seconds between a line and its fdatasync at most: 0 syncs every line, a negative value
+   * syncs only when asked and at close. */
+  double sync_interval;
+  /* A sidecar to sync before the log, or NULL. Not owned by the log. */
+  so_srcprint *source;
+} so_joblog_options;
+
+/*
+ * Opens the joblog at path for appending; opts NULL means {0, 0, NULL}. With opts->resume and
+ * status not NULL, the lines already there are read into *status (which must be empty; the
+ * caller frees it). Returns 0 and sets *out (close with so__joblog_close), or an error with a
+ * sentence in err and *out NULL: SO_EIO when the file cannot be created, read, truncated or
+ * synced; SO_EINVAL when the existing file is not a joblog (it is left untouched); SO_ENOMEM.
+ */
+int so__joblog_open(so_joblog **out, const char *path, const so_joblog_options *opts,
+                    so_joblog_status *status, char *err, size_t errlen);
+
+/*
+ * Appends one task's line (see so__joblog_format) with one write(), then syncs if due. Returns 0,
+ * SO_EINVAL for an entry that cannot be written, or SO_EIO with a sentence in err; on SO_EIO
+ * nothing of the line stays in the file (a partial write is truncated away) unless even that
+ * failed, which err then says.
+ */
+int so__joblog_append(so_joblog *jl, const so_joblog_entry *e, char *err, size_t errlen);
+
+/* Syncs if lines are waiting and the interval has passed. Same error contract as sync. */
+int so__joblog_tick(so_joblog *jl, char *err, size_t errlen);
+
+/* Syncs the sidecar (if any) and the log now. Returns 0 or SO_EIO with a sentence in err. */
+int so__joblog_sync(so_joblog *jl, char *err, size_t errlen);
+
+/* The number of lines appended since the last sync. */
+uint64_t so__joblog_unsynced(const so_joblog *jl);
+
+/* Syncs, closes and frees jl; accepts NULL. Returns 0 or SO_EIO (jl is freed either way). */
+int so__joblog_close(so_joblog *jl, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,99 @@
+/* Streaming readers of task sources: a file of commands, an --args file, and the line splitter. */
+#ifndef SO_FARM_TASKFILE_H
+#define SO_FARM_TASKFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * The longest line a task source or args file may hold, in bytes without the newline. Longer
+ * lines are an error naming the line, never a truncation. 4 MiB leaves room for the 1 MiB lines
+ * people do write while bounding the memory one line can take.
+ *
+ * Note that Linux refuses any single argv or environment string longer than 128 KiB - 1
+ * (MAX_ARG_STRLEN) with E2BIG, so a command longer than that cannot run as "/bin/sh -c CMD";
+ * whoever runs it must hand it to the shell another way (a pipe or a file as the script).
+ */
+#define SO_TASKFILE_MAX_LINE ((size_t)4 << 20)
+
+/* ---- The line splitter, shared with the joblog reader. ---- */
+
+/* Splits a file descriptor's bytes into '\n'-terminated lines, reading in fixed chunks so a file
+ * is never loaded whole. Fields are private to taskfile.c except where noted. */
+typedef struct so_lines {
+  int fd;
+  size_t max;             /* longest accepted line */
+  unsigned char *chunk;   /* read buffer */
+  size_t chunk_len, chunk_pos;
+  so_buf line;            /* a line that straddles chunks */
+  int eof;
+  uint64_t lineno;        /* public: 1-based number of the line last returned (or too long) */
+  uint64_t line_offset;   /* public: file offset where that line starts */
+  uint64_t consumed;      /* public: bytes consumed so far */
+  int complete;           /* public: 1 when that line ended with '\n', 0 for a final partial one */
+} so_lines;
+
+/* Prepares lr to read fd (not taken over: the caller closes it after so__lines_free). Returns 0
+ * or SO_ENOMEM. */
+int so__lines_init(so_lines *lr, int fd, size_t max);
+
+/* Frees lr's buffers; accepts a zeroed or already freed so_lines. */
+void so__lines_free(so_lines *lr);
+
+/*
+ * Reads the next line. Returns 1 and sets *line and *len (without the '\n'; the byte after the
+ * line is a NUL that len does not count; valid until the next call), 0 at end of file,
+ * SO_EINVAL when the line is longer than max (lr->lineno names it), or SO_EIO when read()
+ * failed (errno is kept). After an error the reader must only be freed. A CR before the '\n'
+ * is not removed.
+ */
+int so__lines_next(so_lines *lr, char **line, size_t *len);
+
+/* ---- Task sources. ---- */
+
+typedef enum so_taskfile_mode {
+  /* One shell command per line. Lines that are empty or only blanks (space, tab) are skipped,
+   * and so are comments: lines whose first non-blank character is '#'. A file with no command
+   * is an error. */
+  SO_TASKFILE_COMMANDS = 0,
+  /* One argument per line, as GNU parallel's -a / :::: read them: every line is an argument,
+   * an empty line is the empty argument, and '#' has no meaning. The newline that ends the last
+   * line does not start one more argument. A file with no line at all is an error. */
+  SO_TASKFILE_ARGS = 1
+} so_taskfile_mode;
+
+/* Master only: the task source is read where tasks are handed out. Not thread-safe. */
+typedef struct so_taskfile so_taskfile;
+
+/*
+ * Opens path ("-" is standard input, which is read but never closed) in the given mode.
+ * Returns 0 and sets *out (free with so__taskfile_close), or an error with a sentence naming the
+ * file in err and *out NULL: SO_EIO when it is missing, unreadable, or a directory; SO_EINVAL
+ * for an unknown mode; SO_ENOMEM.
+ */
+int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode, char *err,
+                      size_t errlen);
+
+/*
+ * Returns the next command or argument: 1, setting *text, *len and *lineno (the 1-based line in
+ * the file; text is NUL-terminated and valid until the next call), 0 when the source is
+ * exhausted, or an error with a sentence naming the file and line in err:
+ *   SO_EINVAL  a NUL byte on the line, a line longer than SO_TASKFILE_MAX_LINE, or a source
+ *              with no command (empty, or only blank and comment lines) or no argument at all;
+ *   SO_EIO     read() failed;
+ *   SO_ENOMEM.
+ * Line endings may be "\n" or "\r\n": one CR before the newline (or at the end of a final line
+ * without one) is removed. After an error, further calls return the same code again.
+ */
+int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
+                      char *err, size_t errlen);
+
+/* The name used in messages: the path, or "standard input" for "-". */
+const char *so__taskfile_name(const so_taskfile *tf);
+
+/* Closes the file (not standard input) and frees tf; accepts NULL. */
+void so__taskfile_close(so_taskfile *tf);
+
+#endif
