@@ -1,1 +1,367 @@
-/* placeholder: being written */
+/* The master: generates tasks lazily into the queue, answers worker requests with batches sized
+ * by batch.c, merges results as they ride back, and ends the run cleanly. */
+#include "master.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "ctx.h"
+#include "error.h"
+#include "proto.h"
+#include "queue.h"
+
+#define SO_DEFAULT_WINDOW 4096
+
+typedef struct worker_state {
+  int parked;           /* its request waits for work */
+  int stopped;          /* STOP has been sent */
+  int final;            /* FINAL has arrived */
+  uint64_t outstanding; /* tasks handed to it and not yet reported */
+  uint64_t tasks, failed;
+  so_final_msg fin;
+} worker_state;
+
+typedef struct master {
+  so_transport *t;
+  const so_job *job;
+  const so_config *cfg;
+  so_ctx ctx;
+  int ctx_ready; /* job init succeeded, so fini is owed */
+  so_queue queue;
+  so_batch batch;
+  so_buf out;   /* the message being built */
+  so_buf data;  /* the payload of the task being generated */
+  uint32_t window;
+  uint64_t next_id;     /* tasks generated so far */
+  int gen_done;         /* next() said there are no more */
+  uint64_t outstanding; /* handed out, not yet merged */
+  uint64_t done, failed, messages;
+  int aborting;
+  int complete;
+  int rc;
+  int nworkers;
+  int nfinal;
+  worker_state *w; /* indexed by rank; entry 0 unused */
+} master;
+
+static double now(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int send_stop(master *m, int rank) {
+  so_stop_msg s = {.abort = m->aborting};
+  m->w[rank].stopped = 1;
+  m->w[rank].parked = 0;
+  return so__send(m->t, rank, SO_TAG_STOP, &s, sizeof s);
+}
+
+/* Enters the aborting state: every worker is told to stop at its next word, parked ones now. */
+static void abort_run(master *m, int rc) {
+  if (m->aborting)
+    return;
+  m->aborting = 1;
+  if (!m->rc)
+    m->rc = rc;
+  for (int r = 1; r <= m->nworkers; r++)
+    if (m->w[r].parked && !m->w[r].stopped)
+      send_stop(m, r);
+}
+
+/* Asks the job for one more task. Returns 1 with the task in *t and its payload in m->data,
+ * 0 when there are no more, or an error. */
+static int generate(master *m, so_task_out *t) {
+  if (m->gen_done)
+    return 0;
+  memset(t, 0, sizeof *t);
+  t->id = m->next_id;
+  so__buf_clear(&m->data);
+  int r = m->job->next(&m->ctx, t);
+  if (r < 0)
+    return so__ctx_fail(&m->ctx, "next", r);
+  if (r == 0) {
+    m->gen_done = 1;
+    return 0;
+  }
+  if (m->data.len > UINT32_MAX) {
+    so__errorf("job '%s': task %llu has a payload over 4 GiB", m->job->name,
+               (unsigned long long)t->id);
+    return SO_EJOB;
+  }
+  m->next_id++;
+  return 1;
+}
+
+/* Keeps up to window tasks generated ahead, for the disciplines that choose among them. */
+static int top_up(master *m) {
+  while (so__queue_len(&m->queue) < m->window && !m->gen_done) {
+    so_task_out t;
+    int r = generate(m, &t);
+    if (r <= 0)
+      return r;
+    r = so__queue_push(&m->queue, t.id, t.type, t.priority, m->data.data, (uint32_t)m->data.len);
+    if (r)
+      return r;
+  }
+  return 0;
+}
+
+static uint64_t remaining(const master *m) {
+  if (!m->ctx.has_total)
+    return UINT64_MAX;
+  uint64_t left = m->ctx.total > m->next_id ? m->ctx.total - m->next_id : 0;
+  return left + so__queue_len(&m->queue);
+}
+
+/* Builds a batch of up to want tasks for rank into m->out. Returns the count or an error. */
+static int64_t fill_batch(master *m, int rank, uint32_t want) {
+  uint64_t left = remaining(m);
+  uint32_t size = so__batch_size(&m->batch, left);
+  if (size > want)
+    size = want;
+  int rc = so__proto_tasks_begin(&m->out);
+  if (rc)
+    return rc;
+  uint32_t n = 0;
+  while (n < size) {
+    if (m->cfg->discipline != SO_FIFO && (rc = top_up(m)) < 0)
+      return rc;
+    so_qtask q;
+    if (so__queue_pop(&m->queue, &q)) {
+      rc = so__proto_tasks_add(&m->out, q.id, q.type, so__qtask_data(&q), q.len);
+      so__qtask_release(&q);
+    } else {
+      /* fifo with nothing requeued: generate straight into the message, no queue copy. */
+      so_task_out t;
+      int r = generate(m, &t);
+      if (r < 0)
+        return r;
+      if (r == 0)
+        break;
+      rc = so__proto_tasks_add(&m->out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
+    }
+    if (rc)
+      return rc;
+    n++;
+  }
+  so__proto_tasks_finish(&m->out, n, so__batch_low(&m->batch, n, remaining(m)));
+  m->outstanding += n;
+  m->w[rank].outstanding += n;
+  return n;
+}
+
+static int check_complete(master *m) {
+  if (m->complete || m->aborting || !m->gen_done || so__queue_len(&m->queue) || m->outstanding)
+    return 0;
+  m->complete = 1;
+  for (int r = 1; r <= m->nworkers; r++)
+    if (m->w[r].parked && !m->w[r].stopped) {
+      int rc = send_stop(m, r);
+      if (rc)
+        return rc;
+    }
+  return 0;
+}
+
+/* Answers one worker's request: a batch, an empty batch, parking, or STOP. */
+static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
+  worker_state *w = &m->w[rank];
+  if (m->aborting || m->complete)
+    return send_stop(m, rank);
+  if (want == 0)
+    return 0;
+  int64_t n = fill_batch(m, rank, want);
+  if (n < 0)
+    return (int)n;
+  if (n == 0) {
+    /* No work now. If the worker still holds tasks it will report again; reply at once so it
+     * is not left waiting on us. If it holds none, it waits here until work or the end. */
+    if (in_hand > 0) {
+      m->messages++;
+      return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+    }
+    w->parked = 1;
+    return check_complete(m);
+  }
+  m->messages++;
+  return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+}
+
+static int on_request(master *m, const so_msg *msg) {
+  so_reader rd;
+  so_req_hdr h;
+  worker_state *w = &m->w[msg->src];
+  if (so__proto_req_open(&rd, msg->data, msg->len, &h))
+    return SO_EPROTO;
+  for (uint32_t i = 0; i < h.nresults; i++) {
+    so_result_rec rec;
+    const void *data;
+    if (so__proto_req_next(&rd, &rec, &data))
+      return SO_EPROTO;
+    if (w->outstanding == 0)
+      return SO_EPROTO; /* a result for a task this worker was never given */
+    w->outstanding--;
+    m->outstanding--;
+    w->tasks++;
+    m->done++;
+    if (rec.status != 0) {
+      w->failed++;
+      m->failed++;
+    }
+    if (m->job->merge && !m->aborting) {
+      so_task_result r = {
+          .id = rec.id, .status = rec.status, .worker = msg->src, .data = data, .len = rec.len};
+      int rc = m->job->merge(&m->ctx, &r);
+      if (rc)
+        abort_run(m, so__ctx_fail(&m->ctx, "merge", rc));
+    }
+  }
+  if (so__proto_done(&rd))
+    return SO_EPROTO;
+  so__batch_observe(&m->batch, h.nresults, h.busy_ns);
+  int rc = serve(m, msg->src, h.want, h.in_hand);
+  if (rc)
+    return rc;
+  return check_complete(m);
+}
+
+static int on_message(master *m, const so_msg *msg) {
+  if (msg->src < 1 || msg->src > m->nworkers)
+    return SO_EPROTO;
+  worker_state *w = &m->w[msg->src];
+  switch (msg->tag) {
+  case SO_TAG_REQUEST:
+    if (w->final || w->stopped)
+      return SO_EPROTO;
+    return on_request(m, msg);
+  case SO_TAG_FAIL:
+    /* The worker printed its own error; it now waits for STOP like a parked worker. */
+    w->parked = 1;
+    abort_run(m, SO_EJOB);
+    return w->stopped ? 0 : send_stop(m, msg->src);
+  case SO_TAG_FINAL:
+    if (w->final || so__proto_fixed(msg->data, msg->len, &w->fin, sizeof w->fin))
+      return SO_EPROTO;
+    w->final = 1;
+    m->nfinal++;
+    return 0;
+  default:
+    return SO_EPROTO;
+  }
+}
+
+/* Checks, once the job has said how many tasks it has, that the run makes sense. */
+static int check_total(master *m) {
+  if (!m->ctx.has_total)
+    return 0;
+  if (m->ctx.total == 0) {
+    so__errorf("job '%s' has no tasks to run", m->job->name);
+    return SO_EINVAL;
+  }
+  if (m->ctx.total < (uint64_t)m->nworkers) {
+    so__errorf("%d workers but job '%s' has only %llu tasks; use at most %llu workers",
+               m->nworkers, m->job->name, (unsigned long long)m->ctx.total,
+               (unsigned long long)m->ctx.total);
+    return SO_EINVAL;
+  }
+  return 0;
+}
+
+static void fill_report(master *m, so_report *rep, double wall, double cpu) {
+  rep->tasks = m->done;
+  rep->failed = m->failed;
+  rep->messages = m->messages;
+  rep->wall = wall;
+  rep->master_cpu = cpu;
+  rep->nworkers = m->nworkers;
+  rep->workers = calloc((size_t)m->nworkers, sizeof *rep->workers);
+  for (int r = 1; rep->workers && r <= m->nworkers; r++) {
+    so_worker_report *o = &rep->workers[r - 1];
+    const worker_state *w = &m->w[r];
+    o->rank = r;
+    o->tasks = w->tasks;
+    o->failed = w->failed;
+    o->busy = 1e-9 * (double)w->fin.busy_ns;
+    o->last_pu = w->final ? w->fin.last_pu : -1;
+    o->last_core = w->final ? w->fin.last_core : -1;
+    memcpy(o->host, w->fin.host, sizeof o->host);
+    memcpy(o->cpuset, w->fin.cpuset, sizeof o->cpuset);
+    memcpy(o->bound_by, w->fin.bound_by, sizeof o->bound_by);
+    o->host[sizeof o->host - 1] = o->cpuset[sizeof o->cpuset - 1] = 0;
+    o->bound_by[sizeof o->bound_by - 1] = 0;
+  }
+}
+
+int so__master_run(so_transport *t, const so_job *job, const so_params *params,
+                   const so_config *cfg, so_report *rep) {
+  master m;
+  memset(&m, 0, sizeof m);
+  memset(rep, 0, sizeof *rep);
+  m.t = t;
+  m.job = job;
+  m.cfg = cfg;
+  m.nworkers = t->size - 1;
+  m.window = cfg->window ? cfg->window : SO_DEFAULT_WINDOW;
+  so__queue_init(&m.queue, cfg->discipline);
+  so__batch_init(&m.batch, m.nworkers, cfg->batch, cfg->prefetch);
+  m.w = calloc((size_t)t->size, sizeof *m.w);
+  so__ctx_init(&m.ctx, job, params, SO_ROLE_MASTER, 0, m.nworkers);
+  m.ctx.task_data = &m.data;
+  m.ctx.answer = so__answer_new();
+  if (!m.w || !m.ctx.answer) {
+    so__errorf("out of memory starting the master");
+    m.aborting = 1;
+    m.rc = SO_ENOMEM;
+  } else {
+    int rc = job->init ? job->init(&m.ctx) : 0;
+    if (rc)
+      abort_run(&m, so__ctx_fail(&m.ctx, "init", rc));
+    else {
+      m.ctx_ready = 1;
+      if ((rc = check_total(&m)) != 0)
+        abort_run(&m, rc);
+    }
+  }
+
+  double wall0 = now(CLOCK_MONOTONIC), cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
+  while (m.w && m.nfinal < m.nworkers) {
+    so_msg msg;
+    int rc = so__recv(t, &msg, 1);
+    if (rc < 0) {
+      /* The transport itself failed: nothing more can be said to the workers. */
+      m.rc = m.rc ? m.rc : rc;
+      break;
+    }
+    rc = on_message(&m, &msg);
+    if (rc == SO_EPROTO) {
+      so__errorf("malformed message (tag %d, %zu bytes) from rank %d", msg.tag, msg.len, msg.src);
+      abort_run(&m, rc);
+      if (msg.src >= 1 && msg.src <= m.nworkers && !m.w[msg.src].stopped && !m.w[msg.src].final)
+        send_stop(&m, msg.src);
+    } else if (rc) {
+      abort_run(&m, rc);
+    }
+  }
+  double wall = now(CLOCK_MONOTONIC) - wall0, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+
+  if (m.rc == 0 && job->finish) {
+    int rc = job->finish(&m.ctx);
+    if (rc)
+      m.rc = so__ctx_fail(&m.ctx, "finish", rc);
+  }
+  if (m.rc == 0 && m.ctx.answer->failed)
+    m.rc = SO_ENOMEM;
+  if (m.ctx_ready && job->fini)
+    job->fini(&m.ctx);
+  if (m.w)
+    fill_report(&m, rep, wall, cpu);
+  rep->answer = m.ctx.answer;
+  free(m.w);
+  so__queue_free(&m.queue);
+  so__buf_free(&m.out);
+  so__buf_free(&m.data);
+  return m.rc;
+}

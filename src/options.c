@@ -1,1 +1,290 @@
-/* placeholder */
+/* Command-line parsing: strict, complete, and silent (the caller prints the one-line error). */
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bind.h"
+#include "params.h"
+
+#define SO_MAX_WORKERS 1048576
+#define SO_MAX_BATCH 16777216
+
+void so__cli_usage(FILE *out) {
+  fputs("usage: scaleout <command> [options]\n"
+        "\n"
+        "Spreads a job's tasks over MPI ranks: rank 0 keeps the queue, every other rank is a\n"
+        "worker pinned to its own core. Typed directly it starts one worker per core itself;\n"
+        "under mpirun or srun it uses the ranks it is given.\n"
+        "\n"
+        "commands:\n"
+        "  run JOB [options]   run a job (scaleout run --help)\n"
+        "  jobs                list the jobs and their parameters\n"
+        "  topo [options]      show the topology and the binding plan (scaleout topo --help)\n"
+        "  help                this text\n"
+        "\n"
+        "  --help, -h          this text\n"
+        "  --version           print the version\n",
+        out);
+}
+
+void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
+  fputs("usage: scaleout run JOB [options] [job parameters]\n"
+        "       mpirun -n RANKS scaleout run JOB [options] [job parameters]\n"
+        "\n"
+        "options:\n"
+        "  -n, --workers N     workers of a direct run (default: one per core of the cpuset\n"
+        "                      the process may use); under mpirun/srun, ranks - 1\n"
+        "  --queue DISCIPLINE  fifo (default), lifo or priority\n"
+        "  --batch auto|N      tasks per message: auto (default) adapts to the task duration\n"
+        "  --prefetch K        a worker asks for more when it holds K tasks or fewer (default auto)\n"
+        "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
+        "  --bind POLICY       core (default), pu, numa, package or none\n"
+        "  --json FILE         also write the report as JSON\n"
+        "  -q, --quiet         no warnings\n"
+        "  -h, --help          this text; scaleout run JOB --help lists JOB's parameters\n"
+        "\n"
+        "jobs:\n",
+        out);
+  for (const so_job *const *j = jobs; *j; j++)
+    fprintf(out, "  %-10s %s\n", (*j)->name, (*j)->summary);
+}
+
+void so__cli_job_usage(FILE *out, const so_job *job) {
+  fprintf(out, "usage: scaleout run %s [options] [parameters]\n\n%s\n\nparameters:\n", job->name,
+          job->summary);
+  for (const so_param_def *p = job->params; p && p->name; p++) {
+    char arg[48];
+    snprintf(arg, sizeof arg, "--%s %s", p->name,
+             p->type == SO_PARAM_STRING ? "TEXT" : p->type == SO_PARAM_INT ? "N" : "X");
+    fprintf(out, "  %-20s %s", arg, p->help);
+    if (p->defval)
+      fprintf(out, " (default %s)", p->defval[0] ? p->defval : "none");
+    else
+      fputs(" (required)", out);
+    fputc('\n', out);
+  }
+  fputs("\nrun options: see scaleout run --help\n", out);
+}
+
+void so__cli_jobs(FILE *out, const so_job *const *jobs) {
+  for (const so_job *const *j = jobs; *j; j++) {
+    fprintf(out, "%s: %s\n", (*j)->name, (*j)->summary);
+    for (const so_param_def *p = (*j)->params; p && p->name; p++)
+      fprintf(out, "    --%-12s %s%s%s%s\n", p->name, p->help, p->defval ? " (default " : "",
+              p->defval ? (p->defval[0] ? p->defval : "none") : "", p->defval ? ")" : "");
+  }
+}
+
+void so__cli_free(so_cli *cli) {
+  so__params_free(cli->params);
+  cli->params = NULL;
+}
+
+/* A deferred job parameter: seen before we knew which job it belongs to. */
+typedef struct pending {
+  const char *name;
+  size_t namelen;
+  const char *value;
+} pending;
+
+static int parse_workers(const char *v, so_cli *cli, char *err, size_t errlen) {
+  int64_t n;
+  if (so__parse_int(v, &n) || n < 1 || n > SO_MAX_WORKERS) {
+    snprintf(err, errlen, "--workers expects a whole number from 1 to %d, not '%s'", SO_MAX_WORKERS, v);
+    return SO_EINVAL;
+  }
+  cli->workers = (int)n;
+  return 0;
+}
+
+static int parse_queue(const char *v, so_cli *cli, char *err, size_t errlen) {
+  if (strcmp(v, "fifo") == 0)
+    cli->cfg.discipline = SO_FIFO;
+  else if (strcmp(v, "lifo") == 0)
+    cli->cfg.discipline = SO_LIFO;
+  else if (strcmp(v, "priority") == 0)
+    cli->cfg.discipline = SO_PRIORITY;
+  else {
+    snprintf(err, errlen, "--queue must be fifo, lifo or priority, not '%s'", v);
+    return SO_EINVAL;
+  }
+  return 0;
+}
+
+static int parse_count(const char *opt, const char *v, int64_t lo, int64_t hi, uint32_t *out,
+                       char *err, size_t errlen) {
+  int64_t n;
+  if (so__parse_int(v, &n) || n < lo || n > hi) {
+    snprintf(err, errlen, "%s expects a whole number from %lld to %lld, not '%s'", opt,
+             (long long)lo, (long long)hi, v);
+    return SO_EINVAL;
+  }
+  *out = (uint32_t)n;
+  return 0;
+}
+
+/* Handles one run option that takes a value. Returns 1 if name is not a run option. */
+static int run_option(const char *name, const char *v, so_cli *cli, char *err, size_t errlen) {
+  if (strcmp(name, "workers") == 0)
+    return parse_workers(v, cli, err, errlen);
+  if (strcmp(name, "queue") == 0)
+    return parse_queue(v, cli, err, errlen);
+  if (strcmp(name, "batch") == 0) {
+    if (strcmp(v, "auto") == 0) {
+      cli->cfg.batch = 0;
+      return 0;
+    }
+    int rc = parse_count("--batch", v, 1, SO_MAX_BATCH, &cli->cfg.batch, err, errlen);
+    if (rc)
+      snprintf(err, errlen, "--batch expects 'auto' or a whole number from 1 to %d, not '%s'",
+               SO_MAX_BATCH, v);
+    return rc;
+  }
+  if (strcmp(name, "prefetch") == 0)
+    return parse_count("--prefetch", v, 0, SO_MAX_BATCH, &cli->cfg.prefetch, err, errlen);
+  if (strcmp(name, "window") == 0)
+    return parse_count("--window", v, 1, SO_MAX_BATCH, &cli->cfg.window, err, errlen);
+  if (strcmp(name, "bind") == 0) {
+    if (so__bind_policy_parse(v, &cli->cfg.bind) == 0)
+      return 0;
+    snprintf(err, errlen, "--bind must be core, pu, numa, package or none, not '%s'", v);
+    return SO_EINVAL;
+  }
+  if (strcmp(name, "json") == 0) {
+    if (!v[0]) {
+      snprintf(err, errlen, "--json needs a file name");
+      return SO_EINVAL;
+    }
+    cli->json = v;
+    return 0;
+  }
+  return 1;
+}
+
+static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
+                     so_cli *cli, char *err, size_t errlen) {
+  pending *pend = calloc((size_t)argc + 1, sizeof *pend);
+  size_t npend = 0;
+  int rc = pend ? 0 : SO_ENOMEM;
+  for (int i = 0; !rc && i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      cli->help = 1;
+    } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+      cli->cfg.quiet = 1;
+    } else if (a[0] == '-' && a[1] != 0) {
+      /* -n N, --name VALUE or --name=VALUE */
+      const char *name, *eq, *v;
+      size_t namelen;
+      if (strcmp(a, "-n") == 0) {
+        name = "workers";
+        namelen = 7;
+        eq = NULL;
+      } else if (a[1] == '-' && a[2] != 0) {
+        name = a + 2;
+        eq = strchr(name, '=');
+        namelen = eq ? (size_t)(eq - name) : strlen(name);
+      } else {
+        snprintf(err, errlen, "unknown option '%s' (see scaleout run --help)", a);
+        rc = SO_EINVAL;
+        break;
+      }
+      if (eq) {
+        v = eq + 1;
+      } else if (i + 1 < argc) {
+        v = argv[++i];
+      } else {
+        snprintf(err, errlen, "option '%s' needs a value", a);
+        rc = SO_EINVAL;
+        break;
+      }
+      char key[64];
+      snprintf(key, sizeof key, "%.*s", (int)(namelen < 63 ? namelen : 63), name);
+      int r = namelen < 63 ? run_option(key, v, cli, err, errlen) : 1;
+      if (r == 1)
+        pend[npend++] = (pending){name, namelen, v};
+      else if (r)
+        rc = r;
+    } else if (!cli->job) {
+      cli->job = lookup(a);
+      if (!cli->job) {
+        int off = snprintf(err, errlen, "unknown job '%s'; the jobs are:", a);
+        for (const so_job *const *j = jobs; *j && off > 0 && (size_t)off < errlen; j++)
+          off += snprintf(err + off, errlen - (size_t)off, " %s", (*j)->name);
+        rc = SO_EINVAL;
+      }
+    } else {
+      snprintf(err, errlen, "unexpected argument '%s' after job '%s'", a, cli->job->name);
+      rc = SO_EINVAL;
+    }
+  }
+  if (!rc && !cli->job && !cli->help) {
+    snprintf(err, errlen, "run needs a job name (see scaleout jobs)");
+    rc = SO_EINVAL;
+  }
+  if (!rc && cli->job) {
+    cli->params = so__params_new(cli->job);
+    if (!cli->params)
+      rc = SO_ENOMEM;
+  }
+  for (size_t k = 0; !rc && k < npend; k++) {
+    char key[64];
+    int fits = pend[k].namelen < sizeof key;
+    if (fits)
+      snprintf(key, sizeof key, "%.*s", (int)pend[k].namelen, pend[k].name);
+    if (!fits || !so__params_find(cli->params, key)) {
+      snprintf(err, errlen, "unknown option '--%.*s' for job '%s' (see scaleout run %s --help)",
+               (int)(pend[k].namelen < 64 ? pend[k].namelen : 64), pend[k].name, cli->job->name,
+               cli->job->name);
+      rc = SO_EINVAL;
+    } else {
+      rc = so__params_set(cli->params, key, pend[k].value, err, errlen);
+    }
+  }
+  if (!rc && cli->params && !cli->help)
+    rc = so__params_check(cli->params, err, errlen);
+  free(pend);
+  return rc;
+}
+
+int so__cli_parse(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
+                  so_cli *cli, char *err, size_t errlen) {
+  memset(cli, 0, sizeof *cli);
+  so_config_default(&cli->cfg);
+  cli->workers = -1;
+  err[0] = 0;
+  if (argc < 2) {
+    snprintf(err, errlen, "no command given (try scaleout --help)");
+    return SO_EINVAL;
+  }
+  const char *cmd = argv[1];
+  cli->sub_argc = argc - 2;
+  cli->sub_argv = argv + 2;
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    cli->cmd = SO_CMD_HELP;
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    cli->cmd = SO_CMD_VERSION;
+    return 0;
+  }
+  if (strcmp(cmd, "jobs") == 0) {
+    cli->cmd = SO_CMD_JOBS;
+    if (argc > 2) {
+      snprintf(err, errlen, "jobs takes no arguments, not '%s'", argv[2]);
+      return SO_EINVAL;
+    }
+    return 0;
+  }
+  if (strcmp(cmd, "topo") == 0) {
+    cli->cmd = SO_CMD_TOPO;
+    return 0;
+  }
+  if (strcmp(cmd, "run") == 0) {
+    cli->cmd = SO_CMD_RUN;
+    return parse_run(argc - 2, argv + 2, lookup, jobs, cli, err, errlen);
+  }
+  snprintf(err, errlen, "unknown command '%s' (the commands are run, jobs, topo, help)", cmd);
+  return SO_EINVAL;
+}

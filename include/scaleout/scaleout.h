@@ -62,7 +62,7 @@ typedef struct so_worker_report {
   uint64_t failed;
   double busy;          /* seconds spent inside run() */
   char host[64];
-  char cpuset[64];      /* the cpuset the worker was bound to, as a list ("2" or "0-3") */
+  char cpuset[128];      /* the cpuset the worker was bound to, as a list ("2" or "0-3") */
   char bound_by[16];    /* "scaleout", "launcher", "none" */
   int last_pu;          /* OS index of the PU the worker last ran on, -1 if unknown */
   int last_core;        /* logical index of that PU's core, -1 if unknown */

@@ -1,0 +1,107 @@
+/* The wire protocol between master and workers: every message tag and every message layout. */
+#ifndef SO_PROTO_H
+#define SO_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * The conversation, per worker:
+ *
+ *   worker -> master  REQUEST  results of finished tasks, the time they took, and how many more
+ *                              tasks the worker wants; in_hand says how many it still holds.
+ *   master -> worker  TASKS    a batch of tasks (possibly empty) and the low-water mark: the
+ *                              worker asks again when it holds that many or fewer.
+ *   master -> worker  STOP     no more work (or the run is aborted); the worker answers FINAL.
+ *   worker -> master  FINAL    the worker's totals and where it ran.
+ *   worker -> master  FAIL     the worker cannot go on (its job init failed); text follows.
+ *
+ * A worker has at most one REQUEST outstanding. A REQUEST with in_hand == 0 may be parked by
+ * the master until work appears; one with in_hand > 0 is always answered at once (perhaps with
+ * an empty batch), because that worker will produce more results the master may be waiting for.
+ * Layouts are native-endian packed records: the ranks of one run share one architecture.
+ */
+enum {
+  SO_TAG_REQUEST = 0x5c01,
+  SO_TAG_TASKS = 0x5c02,
+  SO_TAG_STOP = 0x5c03,
+  SO_TAG_FINAL = 0x5c04,
+  SO_TAG_FAIL = 0x5c05
+};
+
+typedef struct so_req_hdr {
+  uint32_t want;     /* tasks wanted; 0 = only reporting */
+  uint32_t nresults; /* result records that follow */
+  uint64_t in_hand;  /* tasks the worker still holds, not yet reported */
+  uint64_t busy_ns;  /* time inside run() for the reported tasks */
+} so_req_hdr;
+
+typedef struct so_result_rec {
+  uint64_t id;
+  int32_t status;
+  uint32_t len; /* bytes of result data that follow */
+} so_result_rec;
+
+typedef struct so_tasks_hdr {
+  uint32_t ntasks;
+  uint32_t low; /* ask again when holding this many or fewer */
+} so_tasks_hdr;
+
+typedef struct so_task_rec {
+  uint64_t id;
+  uint32_t type;
+  uint32_t len; /* bytes of task data that follow */
+} so_task_rec;
+
+typedef struct so_stop_msg {
+  int32_t abort; /* 0: all work done; 1: the run failed, stop at once */
+} so_stop_msg;
+
+typedef struct so_final_msg {
+  uint64_t tasks;
+  uint64_t failed;
+  uint64_t busy_ns;
+  int32_t last_pu;
+  int32_t last_core;
+  char host[64];
+  char cpuset[128];
+  char bound_by[16];
+} so_final_msg;
+
+/* --- Building messages: start with the header, append records, done. --- */
+
+/* Starts a REQUEST in b (cleared first). Returns 0 or SO_ENOMEM. */
+int so__proto_req_begin(so_buf *b);
+/* Starts one result record; the caller then appends its data to b and calls ..._end with the
+ * offset this returned, which patches the record's length. Returns 0 or SO_ENOMEM. */
+int so__proto_req_result_begin(so_buf *b, uint64_t id, size_t *rec_off);
+void so__proto_req_result_end(so_buf *b, size_t rec_off, int32_t status);
+/* Fills in the header of a REQUEST built in b; the caller counted the records it added. */
+void so__proto_req_finish(so_buf *b, uint32_t nresults, uint32_t want, uint64_t in_hand,
+                          uint64_t busy_ns);
+
+int so__proto_tasks_begin(so_buf *b);
+int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len);
+/* Fills in the header of a TASKS message built in b; the caller counted the tasks it added. */
+void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low);
+
+/* --- Reading messages: a cursor that checks every length against the message's size. --- */
+
+typedef struct so_reader {
+  const unsigned char *p, *end;
+} so_reader;
+
+/* Each returns 0, or SO_EPROTO when the message is shorter or longer than its header says. */
+int so__proto_req_open(so_reader *r, const void *msg, size_t len, so_req_hdr *hdr);
+int so__proto_req_next(so_reader *r, so_result_rec *rec, const void **data);
+int so__proto_tasks_open(so_reader *r, const void *msg, size_t len, so_tasks_hdr *hdr);
+int so__proto_tasks_next(so_reader *r, so_task_rec *rec, const void **data);
+/* After the last record: SO_EPROTO if bytes remain. */
+int so__proto_done(const so_reader *r);
+
+/* Fixed-size messages are copied whole; these check the size. */
+int so__proto_fixed(const void *msg, size_t len, void *out, size_t size);
+
+#endif

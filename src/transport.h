@@ -1,0 +1,59 @@
+/* The transport under master and worker: a small ops table with an MPI and an in-process backend. */
+#ifndef SO_TRANSPORT_H
+#define SO_TRANSPORT_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+/* A received message. data stays valid until the next recv on the same transport. */
+typedef struct so_msg {
+  int src;
+  int tag;
+  const unsigned char *data;
+  size_t len;
+} so_msg;
+
+typedef struct so_transport so_transport;
+
+typedef struct so_transport_ops {
+  /* Sends len bytes to dest. The data is copied: the caller may reuse it at once. The send
+   * completes in the background; it never waits for the receiver to be ready.
+   * Returns 0 or an SO_E* code (already printed). */
+  int (*send)(so_transport *t, int dest, int tag, const void *data, size_t len);
+  /* Receives the next message from any source. With wait == 0 returns 0 at once when none is
+   * there; otherwise waits without burning the CPU (see the backend). Returns 1 when *msg was
+   * filled, 0 when nothing arrived, or an SO_E* code. */
+  int (*recv)(so_transport *t, so_msg *msg, int wait);
+  /* Completes every send still in flight, then frees the transport. */
+  void (*destroy)(so_transport *t);
+} so_transport_ops;
+
+struct so_transport {
+  const so_transport_ops *ops;
+  int rank;
+  int size;
+};
+
+static inline int so__send(so_transport *t, int dest, int tag, const void *data, size_t len) {
+  return t->ops->send(t, dest, tag, data, len);
+}
+static inline int so__recv(so_transport *t, so_msg *msg, int wait) {
+  return t->ops->recv(t, msg, wait);
+}
+static inline void so__transport_destroy(so_transport *t) {
+  if (t)
+    t->ops->destroy(t);
+}
+
+/* An MPI transport on comm (which the caller keeps and frees after destroying the transport).
+ * comm must use MPI_ERRORS_RETURN. Returns NULL when out of memory. */
+so_transport *so__transport_mpi(MPI_Comm comm);
+
+/* In-process transport for tests: so__inproc_new makes a group of size endpoints that threads
+ * of one process use as ranks 0..size-1. Destroy every endpoint, then the group. */
+typedef struct so_inproc so_inproc;
+so_inproc *so__inproc_new(int size);
+so_transport *so__inproc_endpoint(so_inproc *group, int rank);
+void so__inproc_free(so_inproc *group);
+
+#endif
