@@ -1,1 +1,19 @@
-/* placeholder */
+/* The table of built-in jobs and the lookup by name that the command line uses. */
+#include "builtin.h"
+
+#include <string.h>
+
+#include "jobs_list.h"
+
+/* Listed in the order `scaleout jobs` prints them. */
+const so_job *const so_builtin_jobs[] = {&so_job_pi, &so_job_primes, &so_job_sleep, &so_job_noop,
+                                         NULL};
+
+const so_job *so_builtin_find(const char *name) {
+  if (!name)
+    return NULL;
+  for (size_t i = 0; so_builtin_jobs[i]; i++)
+    if (strcmp(so_builtin_jobs[i]->name, name) == 0)
+      return so_builtin_jobs[i];
+  return NULL;
+}

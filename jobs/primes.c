@@ -1,1 +1,266 @@
-/* placeholder */
+/* The primes job: an exact count of the primes in [from, to) by a segmented sieve of Eratosthenes. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs_list.h"
+
+enum { PRIMES_EPARAM = 1, PRIMES_ENOMEM, PRIMES_ERESULT, PRIMES_EMISSING }; /* job-specific */
+
+/* The largest `to` accepted. The arithmetic below is exact far beyond it (p*p and indices fit in
+ * 64 bits); the limit is what the tests check against trial division and what runs in sane time. */
+#define PRIMES_MAX 1e12
+
+/* Segment bytes: one byte per odd number, so 32 KiB covers 64 Ki numbers and stays in L1. Ranges
+ * whose base primes are larger get bigger segments (see seg_bytes) so that most base primes still
+ * strike at least once per segment instead of being skipped over many times. */
+#define SEG_MIN (32u * 1024)
+#define SEG_MAX (1024u * 1024)
+
+static const so_param_def primes_params[] = {
+    {"from", SO_PARAM_INT, "0", "first number of the range", 0, PRIMES_MAX},
+    {"to", SO_PARAM_INT, "1e9", "end of the range (excluded)", 1, PRIMES_MAX},
+    {"tasks", SO_PARAM_INT, "1000", "tasks the range is split into", 1, PRIMES_MAX},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+
+typedef struct primes_state {
+  uint64_t from, to, tasks;
+  uint64_t per_task; /* numbers every task covers ... */
+  uint64_t extra;    /* ... plus one more for the first `extra` tasks */
+  /* Worker side, built once in init(). */
+  uint32_t *base;    /* the odd primes p with p*p < to, ascending */
+  size_t nbase;
+  uint64_t *next;    /* per base prime: index of its next odd multiple to strike in this task */
+  uint8_t *seg;      /* the segment: seg[j] != 0 when the odd number it stands for is composite */
+  size_t seg_len;
+  /* Master side. */
+  uint64_t count;    /* primes merged so far */
+  uint64_t merged;   /* tasks merged successfully */
+} primes_state;
+
+/* The largest r with r*r <= n. */
+static uint64_t isqrt64(uint64_t n) {
+  uint64_t r = (uint64_t)sqrt((double)n);
+  while (r > 0 && r * r > n)
+    r--;
+  while ((r + 1) * (r + 1) <= n)
+    r++;
+  return r;
+}
+
+/* Task id covers [*lo, *hi); the first `extra` tasks take one number more so the split is exact. */
+static void task_range(const primes_state *s, uint64_t id, uint64_t *lo, uint64_t *hi) {
+  *lo = s->from + id * s->per_task + (id < s->extra ? id : s->extra);
+  *hi = *lo + s->per_task + (id < s->extra ? 1 : 0);
+}
+
+/* Builds the odd base primes up to isqrt(to - 1) with a plain sieve (at most 10^6 numbers). */
+static int build_base(primes_state *s) {
+  uint64_t r = isqrt64(s->to - 1);
+  uint8_t *comp = calloc(r + 1, 1);
+  if (!comp)
+    return PRIMES_ENOMEM;
+  size_t n = 0;
+  for (uint64_t i = 3; i <= r; i += 2) {
+    if (comp[i])
+      continue;
+    n++;
+    for (uint64_t j = i * i; j <= r; j += 2 * i)
+      comp[j] = 1;
+  }
+  s->base = malloc((n ? n : 1) * sizeof *s->base);
+  s->next = malloc((n ? n : 1) * sizeof *s->next);
+  if (!s->base || !s->next) {
+    free(comp);
+    return PRIMES_ENOMEM;
+  }
+  for (uint64_t i = 3; i <= r; i += 2)
+    if (!comp[i])
+      s->base[s->nbase++] = (uint32_t)i;
+  free(comp);
+  return 0;
+}
+
+/* Segment size: at least L1-sized, and at least half the largest base prime (in odd-number bytes)
+ * so big primes strike about once per segment; capped to stay within L2. */
+static size_t seg_bytes(const primes_state *s) {
+  size_t want = s->nbase ? s->base[s->nbase - 1] / 2 : 0;
+  if (want < SEG_MIN)
+    want = SEG_MIN;
+  if (want > SEG_MAX)
+    want = SEG_MAX;
+  return want;
+}
+
+/* Counts the primes in [lo, hi) with the worker's base primes; hi <= to. */
+static uint64_t count_range(primes_state *s, uint64_t lo, uint64_t hi) {
+  uint64_t count = 0;
+  if (lo <= 2 && 2 < hi)
+    count++;
+  uint64_t start = lo | 1; /* the first odd number >= lo; index j stands for start + 2j */
+  if (start >= hi)
+    return count;
+  uint64_t nodd = (hi - start + 1) / 2;
+  /* 1 is odd and no prime strikes it, so the sieve below counts it; take it off at the end. */
+  uint64_t not_prime_one = start == 1;
+
+  /* First odd multiple of p to strike: p*p (smaller multiples have a smaller factor), or the first
+   * odd multiple at or after start. Only primes with p*p < hi strike anything in the range. */
+  size_t np = 0;
+  while (np < s->nbase && (uint64_t)s->base[np] * s->base[np] < hi) {
+    uint64_t p = s->base[np];
+    uint64_t m = p * p;
+    if (m < start) {
+      m = (start + p - 1) / p * p;
+      if ((m & 1) == 0)
+        m += p;
+    }
+    s->next[np++] = (m - start) / 2;
+  }
+
+  for (uint64_t j0 = 0; j0 < nodd; j0 += s->seg_len) {
+    uint64_t len = nodd - j0 < s->seg_len ? nodd - j0 : s->seg_len;
+    uint64_t j1 = j0 + len;
+    uint8_t *seg = s->seg;
+    memset(seg, 0, len);
+    for (size_t i = 0; i < np; i++) {
+      uint64_t j = s->next[i];
+      if (j >= j1)
+        continue; /* p*p lies beyond this segment, or p skips it entirely */
+      uint64_t p = s->base[i];
+      for (; j < j1; j += p)
+        seg[j - j0] = 1;
+      s->next[i] = j;
+    }
+    uint64_t zeros = 0;
+    for (uint64_t j = 0; j < len; j++)
+      zeros += seg[j] == 0;
+    count += zeros;
+  }
+  return count - not_prime_one;
+}
+
+/* Frees the state; copes with a NULL state and with a half-built one from a failed init(). */
+static void primes_fini(so_ctx *ctx) {
+  primes_state *s = so_ctx_state(ctx);
+  if (!s)
+    return;
+  free(s->base);
+  free(s->next);
+  free(s->seg);
+  free(s);
+  so_ctx_set_state(ctx, NULL);
+}
+
+static int primes_init(so_ctx *ctx) {
+  int64_t from = so_ctx_int(ctx, "from"), to = so_ctx_int(ctx, "to");
+  int64_t tasks = so_ctx_int(ctx, "tasks");
+  if (from >= to) {
+    so_ctx_errorf(ctx, "--from (%lld) must be below --to (%lld)", (long long)from, (long long)to);
+    return PRIMES_EPARAM;
+  }
+  if (tasks > to - from) {
+    so_ctx_errorf(ctx, "--tasks (%lld) must not exceed the %lld numbers in [from, to)",
+                  (long long)tasks, (long long)(to - from));
+    return PRIMES_EPARAM;
+  }
+  primes_state *s = calloc(1, sizeof *s);
+  if (!s) {
+    so_ctx_errorf(ctx, "out of memory");
+    return PRIMES_ENOMEM;
+  }
+  /* Set at once so that a failure below can release everything through primes_fini(), which
+   * leaves the state NULL for a later fini() call by the engine. */
+  so_ctx_set_state(ctx, s);
+  s->from = (uint64_t)from;
+  s->to = (uint64_t)to;
+  s->tasks = (uint64_t)tasks;
+  s->per_task = (s->to - s->from) / s->tasks;
+  s->extra = (s->to - s->from) % s->tasks;
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER) {
+    so_ctx_set_total(ctx, s->tasks);
+    return 0;
+  }
+  if (build_base(s)) {
+    so_ctx_errorf(ctx, "out of memory building the base primes up to sqrt(%llu)",
+                  (unsigned long long)s->to);
+    primes_fini(ctx);
+    return PRIMES_ENOMEM;
+  }
+  s->seg_len = seg_bytes(s);
+  s->seg = malloc(s->seg_len);
+  if (!s->seg) {
+    so_ctx_errorf(ctx, "out of memory for a %zu-byte sieve segment", s->seg_len);
+    primes_fini(ctx);
+    return PRIMES_ENOMEM;
+  }
+  return 0;
+}
+
+/* A task is fully described by its id, so it carries no payload. */
+static int primes_next(so_ctx *ctx, so_task_out *task) {
+  const primes_state *s = so_ctx_state(ctx);
+  return task->id < s->tasks ? 1 : 0;
+}
+
+static int primes_run(so_ctx *ctx, const so_task *task, so_result *res) {
+  primes_state *s = so_ctx_state(ctx);
+  uint64_t lo, hi;
+  if (task->id >= s->tasks) {
+    so_ctx_errorf(ctx, "task %llu is beyond the %llu tasks of the job",
+                  (unsigned long long)task->id, (unsigned long long)s->tasks);
+    return PRIMES_EPARAM;
+  }
+  task_range(s, task->id, &lo, &hi);
+  uint64_t count = count_range(s, lo, hi);
+  return so_result_write(res, &count, sizeof count) ? PRIMES_ENOMEM : 0;
+}
+
+/* A failed task is only noted here; finish() refuses to report a count with a hole in it. */
+static int primes_merge(so_ctx *ctx, const so_task_result *res) {
+  primes_state *s = so_ctx_state(ctx);
+  if (res->status != 0)
+    return 0;
+  uint64_t count;
+  if (res->id >= s->tasks) {
+    so_ctx_errorf(ctx, "a result arrived for task %llu, but the job has only %llu tasks",
+                  (unsigned long long)res->id, (unsigned long long)s->tasks);
+    return PRIMES_ERESULT;
+  }
+  if (res->len != sizeof count) {
+    so_ctx_errorf(ctx, "task %llu sent a %zu-byte result, expected an 8-byte count",
+                  (unsigned long long)res->id, res->len);
+    return PRIMES_ERESULT;
+  }
+  memcpy(&count, res->data, sizeof count);
+  s->count += count;
+  s->merged++;
+  return 0;
+}
+
+static int primes_finish(so_ctx *ctx) {
+  const primes_state *s = so_ctx_state(ctx);
+  if (s->merged != s->tasks) {
+    so_ctx_errorf(ctx, "only %llu of %llu tasks succeeded, so the count would be incomplete",
+                  (unsigned long long)s->merged, (unsigned long long)s->tasks);
+    return PRIMES_EMISSING;
+  }
+  so_answer_int(ctx, "primes", (int64_t)s->count);
+  so_answer_int(ctx, "from", (int64_t)s->from);
+  so_answer_int(ctx, "to", (int64_t)s->to);
+  return 0;
+}
+
+const so_job so_job_primes = {
+    .name = "primes",
+    .summary = "count the primes in [from, to) with a segmented sieve (CPU-bound, exact)",
+    .params = primes_params,
+    .init = primes_init,
+    .next = primes_next,
+    .run = primes_run,
+    .merge = primes_merge,
+    .finish = primes_finish,
+    .fini = primes_fini,
+};
