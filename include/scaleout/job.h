@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scaleout/errors.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -14,22 +14,6 @@ extern "C" {
 
 #define SO_VERSION "0.1.0"
 
-/* Error codes: every scaleout function returns 0 or one of these (negative). */
-enum {
-  SO_OK = 0,
-  SO_ENOMEM = -1,    /* out of memory */
-  SO_EINVAL = -2,    /* invalid argument or option */
-  SO_EMPI = -3,      /* an MPI call failed */
-  SO_EJOB = -4,      /* a job callback failed */
-  SO_EPROTO = -5,    /* a malformed message arrived */
-  SO_EHWLOC = -6,    /* topology discovery or binding failed */
-  SO_EIO = -7,       /* reading or writing a file failed */
-  SO_ENOWORKERS = -8 /* the communicator has no worker ranks */
-};
-
-/* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. */
-const char *so_strerror(int code);
-
 typedef enum so_discipline { SO_FIFO = 0, SO_LIFO, SO_PRIORITY } so_discipline;
 
 typedef enum so_bind_policy {

@@ -1,0 +1,284 @@
+/* Master and worker run together in one process over the in-process transport: every task once,
+ * queue disciplines, lazy generation, failures and clean termination, without mpirun. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "master.h"
+#include "params.h"
+#include "so_test.h"
+#include "transport.h"
+#include "worker.h"
+
+/* --- A test job whose behaviour the test steers through this shared state. --- */
+
+typedef struct probe {
+  uint64_t tasks;          /* tasks to generate */
+  int declare_total;       /* call so_ctx_set_total */
+  int fail_init_rank;      /* worker rank whose init fails, 0 = none */
+  int fail_odd;            /* run() fails odd ids */
+  int use_priority;        /* priority = id % 7 */
+  uint32_t payload;        /* bytes of payload per task, filled with the id */
+  /* what happened */
+  unsigned char *seen;     /* results per id */
+  uint64_t generated, merged, max_ahead;
+  uint64_t *order;         /* ids in the order workers ran them (one worker only) */
+  uint64_t norder;
+  pthread_mutex_t lock;
+} probe;
+
+static probe P;
+
+static int probe_init(so_ctx *ctx) {
+  if (so_ctx_role(ctx) == SO_ROLE_WORKER && so_ctx_rank(ctx) == P.fail_init_rank) {
+    so_ctx_errorf(ctx, "init failed on purpose on rank %d", so_ctx_rank(ctx));
+    return -1;
+  }
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER && P.declare_total)
+    so_ctx_set_total(ctx, P.tasks);
+  return 0;
+}
+
+static int probe_next(so_ctx *ctx, so_task_out *t) {
+  if (t->id >= P.tasks)
+    return 0;
+  if (P.use_priority)
+    t->priority = (int64_t)(t->id % 7);
+  if (P.payload) {
+    unsigned char buf[256];
+    memset(buf, (int)(t->id & 0xff), P.payload);
+    if (so_task_set_data(ctx, t, buf, P.payload))
+      return -1;
+  }
+  P.generated++;
+  if (P.generated - P.merged > P.max_ahead)
+    P.max_ahead = P.generated - P.merged;
+  return 1;
+}
+
+static int probe_run(so_ctx *ctx, const so_task *t, so_result *res) {
+  (void)ctx;
+  if (t->len != P.payload)
+    return 99;
+  for (size_t i = 0; i < t->len; i++)
+    if (((const unsigned char *)t->data)[i] != (t->id & 0xff))
+      return 98;
+  pthread_mutex_lock(&P.lock);
+  if (P.order && P.norder < P.tasks)
+    P.order[P.norder++] = t->id;
+  pthread_mutex_unlock(&P.lock);
+  if (so_result_write(res, &t->id, sizeof t->id))
+    return 97;
+  return P.fail_odd && (t->id & 1) ? 1 : 0;
+}
+
+static int probe_merge(so_ctx *ctx, const so_task_result *r) {
+  (void)ctx;
+  uint64_t echoed;
+  if (r->len != sizeof echoed)
+    return -1;
+  memcpy(&echoed, r->data, sizeof echoed);
+  if (echoed != r->id || r->id >= P.tasks)
+    return -1;
+  P.seen[r->id]++;
+  P.merged++;
+  return 0;
+}
+
+static const so_param_def probe_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
+static const so_job probe_job = {"probe", "test job", probe_params, probe_init, probe_next,
+                                 probe_run, probe_merge, NULL, NULL};
+
+static void probe_reset(uint64_t tasks) {
+  free(P.seen);
+  free(P.order);
+  memset(&P, 0, sizeof P);
+  pthread_mutex_init(&P.lock, NULL);
+  P.tasks = tasks;
+  P.declare_total = 1;
+  P.seen = calloc(tasks ? tasks : 1, 1);
+}
+
+/* --- Running master and workers as threads --- */
+
+typedef struct worker_arg {
+  so_transport *t;
+  const so_params *params;
+  const so_config *cfg;
+  int rc;
+} worker_arg;
+
+static void *worker_main(void *p) {
+  worker_arg *a = p;
+  a->rc = so__worker_run(a->t, &probe_job, a->params, a->cfg, NULL);
+  return NULL;
+}
+
+/* Runs the probe job on nworkers worker threads; returns the master's code. */
+static int run_engine(int nworkers, const so_config *cfg, so_report *rep) {
+  so_inproc *g = so__inproc_new(nworkers + 1);
+  so_params *params = so__params_new(&probe_job);
+  CU_ASSERT_FATAL(g != NULL && params != NULL);
+  pthread_t th[16];
+  worker_arg args[16];
+  for (int i = 0; i < nworkers; i++) {
+    args[i] = (worker_arg){so__inproc_endpoint(g, i + 1), params, cfg, 0};
+    pthread_create(&th[i], NULL, worker_main, &args[i]);
+  }
+  so_transport *mt = so__inproc_endpoint(g, 0);
+  int rc = so__master_run(mt, &probe_job, params, cfg, rep);
+  for (int i = 0; i < nworkers; i++) {
+    pthread_join(th[i], NULL);
+    so__transport_destroy(args[i].t);
+  }
+  so__transport_destroy(mt);
+  so__inproc_free(g);
+  so__params_free(params);
+  return rc;
+}
+
+static void check_each_once(const so_report *rep) {
+  uint64_t bad = 0, sum = 0;
+  for (uint64_t i = 0; i < P.tasks; i++)
+    bad += P.seen[i] != 1;
+  for (int w = 0; w < rep->nworkers; w++)
+    sum += rep->workers[w].tasks;
+  CU_ASSERT_EQUAL(bad, 0);
+  CU_ASSERT_EQUAL(rep->tasks, P.tasks);
+  CU_ASSERT_EQUAL(sum, P.tasks);
+  CU_ASSERT_EQUAL(P.merged, P.tasks);
+}
+
+static void test_every_task_once(void) {
+  so_discipline ds[] = {SO_FIFO, SO_LIFO, SO_PRIORITY};
+  uint32_t batches[] = {0, 1, 7};
+  for (int d = 0; d < 3; d++)
+    for (int b = 0; b < 3; b++) {
+      probe_reset(20000);
+      P.use_priority = ds[d] == SO_PRIORITY;
+      P.payload = (uint32_t)(b * 20); /* 0, 20 (inline) and 40 (heap) bytes */
+      so_config cfg;
+      so_config_default(&cfg);
+      cfg.discipline = ds[d];
+      cfg.batch = batches[b];
+      so_report rep;
+      CU_ASSERT_EQUAL(run_engine(4, &cfg, &rep), 0);
+      check_each_once(&rep);
+      CU_ASSERT_EQUAL(rep.failed, 0);
+      so_report_free(&rep);
+    }
+}
+
+/* A generator of unknown length is drained lazily: the master never holds more than what the
+ * workers have in hand, whatever the number of tasks. */
+static void test_lazy_generation(void) {
+  probe_reset(300000);
+  P.declare_total = 0;
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), 0);
+  check_each_once(&rep);
+  /* Two workers, each at most two batches of at most SO_BATCH_MAX tasks. */
+  CU_ASSERT(P.max_ahead <= 4u * 65536u);
+  CU_ASSERT(P.max_ahead < P.tasks);
+  so_report_free(&rep);
+}
+
+static void test_priority_order(void) {
+  probe_reset(2000);
+  P.use_priority = 1;
+  P.order = calloc(P.tasks, sizeof *P.order);
+  so_config cfg;
+  so_config_default(&cfg);
+  cfg.discipline = SO_PRIORITY;
+  cfg.batch = 1;
+  cfg.window = 100000; /* all tasks visible to the priority choice */
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(1, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(P.norder, P.tasks);
+  uint64_t inversions = 0;
+  for (uint64_t i = 1; i < P.norder; i++) {
+    int64_t a = (int64_t)(P.order[i - 1] % 7), b = (int64_t)(P.order[i] % 7);
+    if (b > a || (a == b && P.order[i] < P.order[i - 1]))
+      inversions++;
+  }
+  CU_ASSERT_EQUAL(inversions, 0);
+  so_report_free(&rep);
+}
+
+static void test_lifo_order(void) {
+  probe_reset(1000);
+  P.order = calloc(P.tasks, sizeof *P.order);
+  so_config cfg;
+  so_config_default(&cfg);
+  cfg.discipline = SO_LIFO;
+  cfg.batch = 1;
+  cfg.window = 100000;
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(1, &cfg, &rep), 0);
+  uint64_t wrong = 0;
+  for (uint64_t i = 0; i < P.norder; i++)
+    wrong += P.order[i] != P.tasks - 1 - i;
+  CU_ASSERT_EQUAL(P.norder, P.tasks);
+  CU_ASSERT_EQUAL(wrong, 0);
+  so_report_free(&rep);
+}
+
+static void test_failed_tasks_counted(void) {
+  probe_reset(1001);
+  P.fail_odd = 1;
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(3, &cfg, &rep), 0);
+  check_each_once(&rep);
+  CU_ASSERT_EQUAL(rep.failed, 500);
+  so_report_free(&rep);
+}
+
+static void test_worker_init_failure_stops_cleanly(void) {
+  probe_reset(5000);
+  P.fail_init_rank = 2;
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(3, &cfg, &rep), SO_EJOB);
+  so_report_free(&rep);
+}
+
+static void test_more_workers_than_tasks(void) {
+  probe_reset(2);
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(4, &cfg, &rep), SO_EINVAL);
+  CU_ASSERT_EQUAL(P.merged, 0);
+  so_report_free(&rep);
+}
+
+static void test_zero_tasks(void) {
+  probe_reset(0);
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), SO_EINVAL);
+  so_report_free(&rep);
+}
+
+int main(void) {
+  static const so_test_case cases[] = {
+      {"every task runs exactly once (3 disciplines x 3 batch modes)", test_every_task_once},
+      {"lazy generation keeps the master bounded", test_lazy_generation},
+      {"priority queue hands out higher priority first", test_priority_order},
+      {"lifo queue hands out the newest first", test_lifo_order},
+      {"failed tasks are counted, the run goes on", test_failed_tasks_counted},
+      {"a worker whose init fails stops the run cleanly", test_worker_init_failure_stops_cleanly},
+      {"more workers than tasks is refused", test_more_workers_than_tasks},
+      {"a job with zero tasks is refused", test_zero_tasks},
+      {NULL, NULL}};
+  int rc = so_test_run("engine", cases);
+  free(P.seen);
+  free(P.order);
+  return rc;
+}
