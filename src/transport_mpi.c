@@ -1,6 +1,7 @@
 /* The MPI transport: non-blocking sends from a pool of buffers, and receives that back off to
  * sleeping so an idle rank does not spin a core the way Open MPI's blocking calls do. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -133,8 +134,13 @@ static int mpi_recv(so_transport *t, so_msg *msg, int wait) {
     /* The spin is bounded in time, not probes: over TCP one probe is a system call. */
     if (spins == 0)
       clock_gettime(CLOCK_MONOTONIC, &start);
-    if (elapsed_ns(&start) < SO_POLL_SPIN_NS)
+    if (elapsed_ns(&start) < SO_POLL_SPIN_NS) {
+      /* When ranks share a core (more ranks than cores), the peer we wait for may need this
+       * very core: after a few probes, offer it up between probes. */
+      if (spins > 64)
+        sched_yield();
       continue;
+    }
     /* Sends of our own still in flight need the library's progress, which probing gives them;
      * retiring finished ones here keeps the pool small. */
     if ((rc = reap_sends(m)) != 0)
