@@ -116,6 +116,18 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     return SO_ENOWORKERS;
   }
 
+  /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
+   * more workers than tasks) ends before any worker is pinned or asked for work. */
+  so_master *m = NULL;
+  int ready = rank == 0 ? so__master_init(&m, job, params, cfg, size - 1) : 0;
+  if (MPI_Bcast(&ready, 1, MPI_INT, 0, dup) != MPI_SUCCESS && ready == 0)
+    ready = SO_EMPI;
+  if (ready) {
+    so__master_free(m);
+    MPI_Comm_free(&dup);
+    return ready;
+  }
+
   binding b = {NULL};
   so_worker_info info;
   memset(&info, 0, sizeof info);
@@ -130,11 +142,12 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     rc = SO_ENOMEM;
   if (!rc) {
     if (rank == 0)
-      rc = so__master_run(t, job, params, cfg, rep);
+      rc = so__master_run(m, t, rep);
     else
       rc = so__worker_run(t, job, params, cfg, &info);
   }
   so__transport_destroy(t);
+  so__master_free(m);
 
   /* Every rank leaves with the master's verdict, so launchers see one consistent exit status. */
   int verdict = rc;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bind.h"
@@ -50,7 +51,25 @@ int so__launch_default_workers(int bind_pu) {
   return n > 0 ? n : 1;
 }
 
-int so__launch_spawn(int n, int argc, char **argv, MPI_Comm *comm) {
+#define SO_TAG_VERDICT 0x5c7f
+
+/* Waits for a receive to complete, sleeping between tests: the parent of a local run is idle
+ * for the whole run and must not take a core from the workers. */
+static int wait_politely(MPI_Request *req) {
+  long ns = 20000;
+  for (;;) {
+    int done = 0;
+    int rc = so__mpi_check(MPI_Test(req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (rc || done)
+      return rc;
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+    if (ns < 20000000)
+      ns *= 2;
+  }
+}
+
+int so__launch_local_run(int n, char **argv) {
   char exe[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) {
@@ -61,34 +80,46 @@ int so__launch_spawn(int n, int argc, char **argv, MPI_Comm *comm) {
   MPI_Info info;
   MPI_Info_create(&info);
   /* Our own hwloc plan pins the workers; Open MPI must not bind them first, and it must accept
-   * the master as one extra process beside one worker per core. */
+   * the master as one process beyond one worker per core. */
   MPI_Info_set(info, "map_by", "node:OVERSUBSCRIBE");
   MPI_Info_set(info, "bind_to", "none");
-  int *errcodes = calloc((size_t)n, sizeof *errcodes);
+  int *errcodes = calloc((size_t)n + 1, sizeof *errcodes);
   if (!errcodes) {
     MPI_Info_free(&info);
     return SO_ENOMEM;
   }
   MPI_Comm inter;
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-  int rc = so__mpi_check(MPI_Comm_spawn(exe, argv + 1, n, info, 0, MPI_COMM_SELF, &inter, errcodes),
+  int rc = so__mpi_check(MPI_Comm_spawn(exe, argv + 1, n + 1, info, 0, MPI_COMM_SELF, &inter, errcodes),
                          "starting the workers (MPI_Comm_spawn)");
   MPI_Info_free(&info);
   free(errcodes);
-  (void)argc;
   if (rc)
     return rc;
-  rc = so__mpi_check(MPI_Intercomm_merge(inter, 0, comm), "MPI_Intercomm_merge");
+  MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN);
+  int verdict = SO_EMPI;
+  MPI_Request req;
+  rc = so__mpi_check(MPI_Irecv(&verdict, 1, MPI_INT, 0, SO_TAG_VERDICT, inter, &req), "MPI_Irecv");
+  if (!rc)
+    rc = wait_politely(&req);
   MPI_Comm_free(&inter);
-  return rc;
+  return rc ? rc : verdict;
 }
 
-int so__launch_join_parent(MPI_Comm *comm) {
-  MPI_Comm parent;
-  *comm = MPI_COMM_NULL;
-  if (MPI_Comm_get_parent(&parent) != MPI_SUCCESS || parent == MPI_COMM_NULL)
-    return 0;
-  int rc = so__mpi_check(MPI_Intercomm_merge(parent, 1, comm), "MPI_Intercomm_merge");
-  MPI_Comm_free(&parent);
-  return rc;
+MPI_Comm so__launch_parent(void) {
+  MPI_Comm parent = MPI_COMM_NULL;
+  if (MPI_Comm_get_parent(&parent) != MPI_SUCCESS)
+    return MPI_COMM_NULL;
+  if (parent != MPI_COMM_NULL)
+    MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
+  return parent;
+}
+
+int so__launch_report(MPI_Comm parent, int rc) {
+  return so__mpi_check(MPI_Send(&rc, 1, MPI_INT, 0, SO_TAG_VERDICT, parent), "MPI_Send");
+}
+
+void so__launch_release(MPI_Comm *parent) {
+  if (*parent != MPI_COMM_NULL)
+    MPI_Comm_free(parent);
 }

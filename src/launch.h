@@ -20,13 +20,22 @@ void so__launch_allow_root(void);
  * the cpuset this process may run on. Never less than 1. */
 int so__launch_default_workers(int bind_pu);
 
-/* Starts n workers running this same program with these arguments (argv[1..]) through
- * MPI_Comm_spawn, and merges them with this process into *comm, where this process is rank 0.
- * Collective over MPI_COMM_SELF. Returns 0 or an SO_E* code (printed). */
-int so__launch_spawn(int n, int argc, char **argv, MPI_Comm *comm);
+/* Starts a whole run of n workers plus their master as one new MPI job running this same
+ * program with these arguments (argv[1..]), through MPI_Comm_spawn, then waits for it without
+ * spinning and returns the run's SO_E* code, which the spawned master sends back.
+ *
+ * Why a separate job rather than this process as master: Open MPI 4 connects processes of
+ * different jobs over TCP only, while ranks of one job use shared memory; keeping master and
+ * workers in one spawned job gives a direct run the same dispatch speed as one under mpirun. */
+int so__launch_local_run(int n, char **argv);
 
-/* In a spawned worker: the communicator joining it to its parent and siblings, or
- * MPI_COMM_NULL when this process was not spawned. */
-int so__launch_join_parent(MPI_Comm *comm);
+/* In a process spawned by so__launch_local_run: the intercommunicator to the waiting parent,
+ * or MPI_COMM_NULL when this process was not spawned. */
+MPI_Comm so__launch_parent(void);
+
+/* In the spawned master: tells the waiting parent the run's result. Every spawned rank then
+ * frees the parent communicator with so__launch_release. */
+int so__launch_report(MPI_Comm parent, int rc);
+void so__launch_release(MPI_Comm *parent);
 
 #endif

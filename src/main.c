@@ -19,33 +19,11 @@ static int exit_status(int rc) {
   return (rc == SO_EINVAL || rc == SO_ENOWORKERS) ? EXIT_USAGE : EXIT_RUN_FAILED;
 }
 
-/* Everything after MPI_Init. Returns an SO_E* code. */
-static int run(int argc, char **argv, so_cli *cli, int launched) {
-  MPI_Comm comm = MPI_COMM_NULL;
-  int rc = so__launch_join_parent(&comm);
-  int spawned = comm != MPI_COMM_NULL;
-  if (!rc && !spawned) {
-    int size;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size == 1 && !launched) {
-      int n = cli->workers > 0 ? cli->workers : so__launch_default_workers(cli->cfg.bind == SO_BIND_PU);
-      rc = so__launch_spawn(n, argc, argv, &comm);
-    } else {
-      if (cli->workers > 0 && cli->workers != size - 1) {
-        so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
-                   "drop -n or start %d ranks",
-                   cli->workers, cli->workers, size, size - 1, cli->workers + 1);
-        return SO_EINVAL;
-      }
-      comm = MPI_COMM_WORLD;
-    }
-  }
-  if (rc)
-    return rc;
-
+/* Runs the job on comm and prints the master's report. Returns an SO_E* code. */
+static int run_on(MPI_Comm comm, so_cli *cli) {
   so_report rep;
   memset(&rep, 0, sizeof rep);
-  rc = so_run(comm, cli->job, cli->params, &cli->cfg, &rep);
+  int rc = so_run(comm, cli->job, cli->params, &cli->cfg, &rep);
   int rank;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0 && rc == 0) {
@@ -55,10 +33,35 @@ static int run(int argc, char **argv, so_cli *cli, int launched) {
       rc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
   }
   so_report_free(&rep);
-  if (comm != MPI_COMM_WORLD)
-    MPI_Comm_free(&comm);
-  /* A spawned worker's own status means nothing to the user, who sees the master's. */
-  return spawned ? 0 : rc;
+  return rc;
+}
+
+/* Everything after MPI_Init. Returns an SO_E* code. */
+static int run(char **argv, so_cli *cli, int launched) {
+  MPI_Comm parent = so__launch_parent();
+  if (parent != MPI_COMM_NULL) {
+    /* One rank of a direct run's spawned job: run, and the master tells the waiting parent. */
+    int rc = run_on(MPI_COMM_WORLD, cli), rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+      so__launch_report(parent, rc);
+    so__launch_release(&parent);
+    /* The user sees the parent's exit status; a failing child would only add launcher noise. */
+    return 0;
+  }
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size == 1 && !launched) {
+    int n = cli->workers > 0 ? cli->workers : so__launch_default_workers(cli->cfg.bind == SO_BIND_PU);
+    return so__launch_local_run(n, argv);
+  }
+  if (cli->workers > 0 && cli->workers != size - 1) {
+    so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
+               "drop -n or start %d ranks",
+               cli->workers, cli->workers, size, size - 1, cli->workers + 1);
+    return SO_EINVAL;
+  }
+  return run_on(MPI_COMM_WORLD, cli);
 }
 
 int main(int argc, char **argv) {
@@ -109,7 +112,7 @@ int main(int argc, char **argv) {
     return EXIT_RUN_FAILED;
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  rc = run(argc, argv, &cli, launched);
+  rc = run(argv, &cli, launched);
   MPI_Finalize();
   so__cli_free(&cli);
   return exit_status(rc);

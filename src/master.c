@@ -23,7 +23,7 @@ typedef struct worker_state {
   so_final_msg fin;
 } worker_state;
 
-typedef struct master {
+struct so_master {
   so_transport *t;
   const so_job *job;
   const so_config *cfg;
@@ -44,7 +44,8 @@ typedef struct master {
   int nworkers;
   int nfinal;
   worker_state *w; /* indexed by rank; entry 0 unused */
-} master;
+};
+typedef struct so_master master;
 
 static double now(clockid_t clock) {
   struct timespec ts;
@@ -295,73 +296,87 @@ static void fill_report(master *m, so_report *rep, double wall, double cpu) {
   }
 }
 
-int so__master_run(so_transport *t, const so_job *job, const so_params *params,
-                   const so_config *cfg, so_report *rep) {
-  master m;
-  memset(&m, 0, sizeof m);
-  memset(rep, 0, sizeof *rep);
-  m.t = t;
-  m.job = job;
-  m.cfg = cfg;
-  m.nworkers = t->size - 1;
-  m.window = cfg->window ? cfg->window : SO_DEFAULT_WINDOW;
-  so__queue_init(&m.queue, cfg->discipline);
-  so__batch_init(&m.batch, m.nworkers, cfg->batch, cfg->prefetch);
-  m.w = calloc((size_t)t->size, sizeof *m.w);
-  so__ctx_init(&m.ctx, job, params, SO_ROLE_MASTER, 0, m.nworkers);
-  m.ctx.task_data = &m.data;
-  m.ctx.answer = so__answer_new();
-  if (!m.w || !m.ctx.answer) {
+int so__master_init(so_master **out, const so_job *job, const so_params *params,
+                    const so_config *cfg, int nworkers) {
+  master *m = calloc(1, sizeof *m);
+  *out = m;
+  if (!m) {
     so__errorf("out of memory starting the master");
-    m.aborting = 1;
-    m.rc = SO_ENOMEM;
-  } else {
-    int rc = job->init ? job->init(&m.ctx) : 0;
-    if (rc)
-      abort_run(&m, so__ctx_fail(&m.ctx, "init", rc));
-    else {
-      m.ctx_ready = 1;
-      if ((rc = check_total(&m)) != 0)
-        abort_run(&m, rc);
-    }
+    return SO_ENOMEM;
   }
+  m->job = job;
+  m->cfg = cfg;
+  m->nworkers = nworkers;
+  m->window = cfg->window ? cfg->window : SO_DEFAULT_WINDOW;
+  so__queue_init(&m->queue, cfg->discipline);
+  so__batch_init(&m->batch, nworkers, cfg->batch, cfg->prefetch);
+  m->w = calloc((size_t)nworkers + 1, sizeof *m->w);
+  so__ctx_init(&m->ctx, job, params, SO_ROLE_MASTER, 0, nworkers);
+  m->ctx.task_data = &m->data;
+  m->ctx.answer = so__answer_new();
+  if (!m->w || !m->ctx.answer) {
+    so__errorf("out of memory starting the master");
+    return SO_ENOMEM;
+  }
+  int rc = job->init ? job->init(&m->ctx) : 0;
+  if (rc)
+    return so__ctx_fail(&m->ctx, "init", rc);
+  m->ctx_ready = 1;
+  return check_total(m);
+}
 
+int so__master_run(so_master *m, so_transport *t, so_report *rep) {
+  const so_job *job = m->job;
+  memset(rep, 0, sizeof *rep);
+  m->t = t;
+  if (t->size - 1 != m->nworkers) {
+    so__errorf("the master was prepared for %d workers but the transport has %d", m->nworkers,
+               t->size - 1);
+    return SO_EINVAL;
+  }
   double wall0 = now(CLOCK_MONOTONIC), cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
-  while (m.w && m.nfinal < m.nworkers) {
+  while (m->nfinal < m->nworkers) {
     so_msg msg;
     int rc = so__recv(t, &msg, 1);
     if (rc < 0) {
       /* The transport itself failed: nothing more can be said to the workers. */
-      m.rc = m.rc ? m.rc : rc;
+      m->rc = m->rc ? m->rc : rc;
       break;
     }
-    rc = on_message(&m, &msg);
+    rc = on_message(m, &msg);
     if (rc == SO_EPROTO) {
       so__errorf("malformed message (tag %d, %zu bytes) from rank %d", msg.tag, msg.len, msg.src);
-      abort_run(&m, rc);
-      if (msg.src >= 1 && msg.src <= m.nworkers && !m.w[msg.src].stopped && !m.w[msg.src].final)
-        send_stop(&m, msg.src);
+      abort_run(m, rc);
+      if (msg.src >= 1 && msg.src <= m->nworkers && !m->w[msg.src].stopped && !m->w[msg.src].final)
+        send_stop(m, msg.src);
     } else if (rc) {
-      abort_run(&m, rc);
+      abort_run(m, rc);
     }
   }
   double wall = now(CLOCK_MONOTONIC) - wall0, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
 
-  if (m.rc == 0 && job->finish) {
-    int rc = job->finish(&m.ctx);
+  if (m->rc == 0 && job->finish) {
+    int rc = job->finish(&m->ctx);
     if (rc)
-      m.rc = so__ctx_fail(&m.ctx, "finish", rc);
+      m->rc = so__ctx_fail(&m->ctx, "finish", rc);
   }
-  if (m.rc == 0 && m.ctx.answer->failed)
-    m.rc = SO_ENOMEM;
-  if (m.ctx_ready && job->fini)
-    job->fini(&m.ctx);
-  if (m.w)
-    fill_report(&m, rep, wall, cpu);
-  rep->answer = m.ctx.answer;
-  free(m.w);
-  so__queue_free(&m.queue);
-  so__buf_free(&m.out);
-  so__buf_free(&m.data);
-  return m.rc;
+  if (m->rc == 0 && m->ctx.answer->failed)
+    m->rc = SO_ENOMEM;
+  fill_report(m, rep, wall, cpu);
+  rep->answer = m->ctx.answer;
+  m->ctx.answer = NULL;
+  return m->rc;
+}
+
+void so__master_free(so_master *m) {
+  if (!m)
+    return;
+  if (m->ctx_ready && m->job->fini)
+    m->job->fini(&m->ctx);
+  so__answer_free(m->ctx.answer);
+  free(m->w);
+  so__queue_free(&m->queue);
+  so__buf_free(&m->out);
+  so__buf_free(&m->data);
+  free(m);
 }

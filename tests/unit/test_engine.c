@@ -116,9 +116,18 @@ static void *worker_main(void *p) {
 
 /* Runs the probe job on nworkers worker threads; returns the master's code. */
 static int run_engine(int nworkers, const so_config *cfg, so_report *rep) {
-  so_inproc *g = so__inproc_new(nworkers + 1);
   so_params *params = so__params_new(&probe_job);
-  CU_ASSERT_FATAL(g != NULL && params != NULL);
+  CU_ASSERT_FATAL(params != NULL);
+  so_master *m;
+  int rc = so__master_init(&m, &probe_job, params, cfg, nworkers);
+  if (rc) {
+    memset(rep, 0, sizeof *rep);
+    so__master_free(m);
+    so__params_free(params);
+    return rc;
+  }
+  so_inproc *g = so__inproc_new(nworkers + 1);
+  CU_ASSERT_FATAL(g != NULL);
   pthread_t th[16];
   worker_arg args[16];
   for (int i = 0; i < nworkers; i++) {
@@ -126,12 +135,13 @@ static int run_engine(int nworkers, const so_config *cfg, so_report *rep) {
     pthread_create(&th[i], NULL, worker_main, &args[i]);
   }
   so_transport *mt = so__inproc_endpoint(g, 0);
-  int rc = so__master_run(mt, &probe_job, params, cfg, rep);
+  rc = so__master_run(m, mt, rep);
   for (int i = 0; i < nworkers; i++) {
     pthread_join(th[i], NULL);
     so__transport_destroy(args[i].t);
   }
   so__transport_destroy(mt);
+  so__master_free(m);
   so__inproc_free(g);
   so__params_free(params);
   return rc;
