@@ -72,7 +72,9 @@ int so__parse_double(const char *text, double *out) {
   char s[128];
   if (!text || strip_separators(text, s, sizeof s))
     return SO_EINVAL;
-  if (isspace((unsigned char)s[0]))
+  /* strtod also takes hexadecimal ("0x10", "0x1p4"), leading blanks, "nan" and "inf": allow only
+   * what a plain decimal number is written with, so those never reach it. */
+  if (s[strspn(s, "0123456789+-.eE")] != 0)
     return SO_EINVAL;
   errno = 0;
   char *end = NULL;
