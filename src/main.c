@@ -56,9 +56,12 @@ static int run(char **argv, so_cli *cli, int launched) {
     return so__launch_local_run(n, argv);
   }
   if (cli->workers > 0 && cli->workers != size - 1) {
-    so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
-               "drop -n or start %d ranks",
-               cli->workers, cli->workers, size, size - 1, cli->workers + 1);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+      so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
+                 "drop -n or start %d ranks",
+                 cli->workers, cli->workers, size, size - 1, cli->workers + 1);
     return SO_EINVAL;
   }
   return run_on(MPI_COMM_WORLD, cli);
