@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# With no more workers than cores, scaleout binds every worker to a core of its own.
+#
+# Usage: distinct_cores.sh     (ctest runs it as mpi.distinct_cores.np3)
+# Runs `run pi` under `mpirun -n 3` (2 workers; needs 2 cores, skipped with a note on fewer) and
+# directly without mpirun (one worker per core of the allowed cpuset, the default).
+# Expects, for each: exit 0; config.bind "core"; the expected number of workers; every worker
+# bound_by "scaleout", last_core >= 0 and distinct, cpusets distinct, last_pu inside the worker's
+# cpuset, and last_core the logical index of the core holding last_pu (per hwloc-calc).
+set -euo pipefail
+
+: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "  ok    $*"; }
+fail() { failed=$((failed + 1)); echo "  FAIL  $*"; }
+# expect WHAT ACTUAL EXPECTED: equal strings pass; "<unreadable>"/"<missing>" never do.
+expect() {
+  if [[ $2 == "$3" && $2 != "<"* ]]; then pass "$1 = $3"; else fail "$1: got '$2', expected '$3'"; fi
+}
+finish() { echo "$passed passed, $failed failed"; ((failed == 0)); }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc.
+run() {
+  local tag=$1 secs=$2
+  shift 2
+  echo "\$ $*"
+  rc=0
+  timeout -k 10 "$secs" "$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
+  if ((rc != 0)); then
+    ((rc != 124 && rc != 137)) || echo "  (killed after ${secs}s)"
+    sed -n '1,20s/^/  stderr: /p' "$tmp/$tag.err"
+  fi
+}
+# json FILE EXPR: the Python expression EXPR, with d the parsed JSON file; "<unreadable>" if not.
+json() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(json.dumps(v) if isinstance(v, (bool, dict, list)) or v is None else v)' "$1" "$2" \
+    2>/dev/null || echo "<unreadable>"
+}
+
+# check_binding TAG: the per-worker binding checks on $tmp/TAG.json, one result line each.
+check_binding() {
+  local tag=$1 verdict text
+  while IFS='|' read -r verdict text; do
+    if [[ $verdict == ok ]]; then pass "$tag: $text"; else fail "$tag: $text"; fi
+  done < <(python3 - "$tmp/$tag.json" <<'EOF' 2>&1
+import json, subprocess, sys
+
+def cpulist(text):
+    """The OS indexes in a cpuset list such as "0-3,6"."""
+    out = set()
+    for part in str(text).split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+def core_of(pu):
+    """Logical index of the core holding OS PU pu, according to hwloc-calc."""
+    r = subprocess.run(["hwloc-calc", "--pi", f"pu:{pu}", "-I", "core"],
+                       capture_output=True, text=True, timeout=30)
+    return int(r.stdout.strip())
+
+try:
+    workers = json.load(open(sys.argv[1]))["workers"]
+except Exception as e:
+    print(f"FAIL|cannot read workers from the JSON report ({e!r})")
+    sys.exit(0)
+for w in workers:
+    r = w.get("rank")
+    b = w.get("bound_by")
+    if b == "scaleout":
+        print(f"ok|rank {r}: bound_by 'scaleout'")
+    else:
+        print(f"FAIL|rank {r}: bound_by {b!r}, expected 'scaleout'")
+    try:
+        pus = cpulist(w["cpuset"])
+        inside = w["last_pu"] in pus
+        print(f"{'ok' if inside else 'FAIL'}|rank {r}: last_pu {w['last_pu']} in cpuset {w['cpuset']!r}")
+        core = core_of(w["last_pu"])
+        print(f"{'ok' if core == w['last_core'] else 'FAIL'}|rank {r}: last_core {w['last_core']}"
+              f" is the core of PU {w['last_pu']} (hwloc-calc says {core})")
+    except Exception as e:
+        print(f"FAIL|rank {r}: cpuset/last_pu/last_core unusable ({e!r})")
+cores = [w.get("last_core") for w in workers]
+ok = all(isinstance(c, int) and c >= 0 for c in cores) and len(set(cores)) == len(cores)
+print(f"{'ok' if ok else 'FAIL'}|last_core values {cores} are distinct and >= 0")
+sets = [w.get("cpuset") for w in workers]
+ok = len(set(map(str, sets))) == len(sets)
+print(f"{'ok' if ok else 'FAIL'}|cpusets {sets} are distinct")
+EOF
+  )
+}
+
+cores=$(hwloc-calc -N core "$(hwloc-bind --get)" 2>/dev/null || echo 0)
+echo "distinct cores: $cores cores in this process's cpuset ($(hwloc-bind --get 2>/dev/null))"
+if ((cores < 1)); then
+  fail "hwloc-calc/hwloc-bind (package hwloc) could not count the cores"
+  finish
+fi
+
+# Options come before job parameters, the order `scaleout run JOB [options] [job parameters]` shows.
+params=(--samples 5e7 --tasks 200)
+
+if ((cores >= 2)); then
+  run mpirun3 60 mpirun -n 3 "$SCALEOUT" run pi --json "$tmp/mpirun3.json" "${params[@]}"
+  expect "mpirun3: exit status" "$rc" 0
+  expect "mpirun3: config.bind" "$(json "$tmp/mpirun3.json" 'd["config"]["bind"]')" core
+  expect "mpirun3: worker entries" "$(json "$tmp/mpirun3.json" 'len(d["workers"])')" 2
+  check_binding mpirun3
+else
+  echo "  skip  mpirun -n 3 needs 2 cores for its 2 workers; this machine offers $cores"
+fi
+
+run direct 60 "$SCALEOUT" run pi --json "$tmp/direct.json" "${params[@]}"
+expect "direct: exit status" "$rc" 0
+expect "direct: config.bind" "$(json "$tmp/direct.json" 'd["config"]["bind"]')" core
+expect "direct: workers (one per core)" "$(json "$tmp/direct.json" 'len(d["workers"])')" "$cores"
+check_binding direct
+
+finish
