@@ -67,6 +67,9 @@ uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining) {
     return 1;
   if (b->mean_ns >= SO_BATCH_LONG_NS)
     return 0;
+  /* Enough tasks to cover a round trip, but no more than one adaptive batch or, when batches are
+   * small, SO_BATCH_HAND_MIN tasks: a deeper hand only delays the balance at the end. */
   double cover = ceil(SO_BATCH_COVER_NS / (b->mean_ns > 1.0 ? b->mean_ns : 1.0));
-  return cover < size ? (uint32_t)cover : size;
+  double cap = size > SO_BATCH_HAND_MIN ? size : SO_BATCH_HAND_MIN;
+  return (uint32_t)(cover < cap ? cover : cap);
 }

@@ -21,6 +21,7 @@
 #define SO_BATCH_LONG_NS 200000000.0 /* tasks of 0.2 s or more are never held in advance */
 #define SO_BATCH_MAX 65536
 #define SO_BATCH_GROWTH 16
+#define SO_BATCH_HAND_MIN 64 /* a hand may hold this many tasks even when batches are smaller */
 
 typedef struct so_batch {
   uint32_t fixed;     /* user-fixed batch size; 0 = adaptive */

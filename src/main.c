@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
   if (!launched)
     so__launch_allow_root();
   int provided;
-  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
     so__errorf("MPI could not start");
     so__cli_free(&cli);
     return EXIT_RUN_FAILED;

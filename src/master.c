@@ -32,6 +32,7 @@ struct so_master {
   so_queue queue;
   so_batch batch;
   so_buf out;   /* the message being built */
+  so_buf ahead; /* the next message of a multi-message answer */
   so_buf data;  /* the payload of the task being generated */
   uint32_t window;
   uint64_t next_id;     /* tasks generated so far */
@@ -117,13 +118,9 @@ static uint64_t remaining(const master *m) {
   return left + so__queue_len(&m->queue);
 }
 
-/* Builds a batch of up to want tasks for rank into m->out. Returns the count or an error. */
-static int64_t fill_batch(master *m, int rank, uint32_t want) {
-  uint64_t left = remaining(m);
-  uint32_t size = so__batch_size(&m->batch, left);
-  if (size > want)
-    size = want;
-  int rc = so__proto_tasks_begin(&m->out);
+/* Builds a batch of up to size tasks for rank into out. Returns the count or an error. */
+static int64_t fill_batch(master *m, int rank, uint32_t size, so_buf *out) {
+  int rc = so__proto_tasks_begin(out);
   if (rc)
     return rc;
   uint32_t n = 0;
@@ -132,7 +129,7 @@ static int64_t fill_batch(master *m, int rank, uint32_t want) {
       return rc;
     so_qtask q;
     if (so__queue_pop(&m->queue, &q)) {
-      rc = so__proto_tasks_add(&m->out, q.id, q.type, so__qtask_data(&q), q.len);
+      rc = so__proto_tasks_add(out, q.id, q.type, so__qtask_data(&q), q.len);
       so__qtask_release(&q);
     } else {
       /* fifo with nothing requeued: generate straight into the message, no queue copy. */
@@ -142,13 +139,12 @@ static int64_t fill_batch(master *m, int rank, uint32_t want) {
         return r;
       if (r == 0)
         break;
-      rc = so__proto_tasks_add(&m->out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
+      rc = so__proto_tasks_add(out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
     }
     if (rc)
       return rc;
     n++;
   }
-  so__proto_tasks_finish(&m->out, n, so__batch_low(&m->batch, n, remaining(m)));
   m->outstanding += n;
   m->w[rank].outstanding += n;
   return n;
@@ -167,28 +163,57 @@ static int check_complete(master *m) {
   return 0;
 }
 
-/* Answers one worker's request: a batch, an empty batch, parking, or STOP. */
+/* Answers one worker's request: batches, an empty batch, parking, or STOP.
+ *
+ * The worker is to hold up to size + low tasks: it asked with in_hand of them left, so the answer
+ * refills it with as many messages of size tasks as fit. Usually that is one message; with a
+ * fixed small batch (--batch 1) and a deeper hand it is several, so that many tasks are on their
+ * way at once and the worker does not wait a round trip per message. */
 static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   worker_state *w = &m->w[rank];
   if (m->aborting || m->complete)
     return send_stop(m, rank);
   if (want == 0)
     return 0;
-  int64_t n = fill_batch(m, rank, want);
+  uint64_t left = remaining(m);
+  uint32_t size = so__batch_size(&m->batch, left);
+  if (size > want)
+    size = want;
+  uint32_t low = so__batch_low(&m->batch, size, left);
+  uint64_t hand = (uint64_t)size + low;
+  uint64_t count = in_hand < hand ? (hand - in_hand) / size : 0;
+  if (count < 1)
+    count = 1;
+  int64_t n = fill_batch(m, rank, size, &m->out);
   if (n < 0)
     return (int)n;
   if (n == 0) {
     /* No work now. If the worker still holds tasks it will report again; reply at once so it
      * is not left waiting on us. If it holds none, it waits here until work or the end. */
     if (in_hand > 0) {
+      so__proto_tasks_finish(&m->out, 0, low);
       m->messages++;
       return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
     }
     w->parked = 1;
     return check_complete(m);
   }
-  m->messages++;
-  return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+  /* Build one message ahead, so the last one sent is known to be the last (more = 0). */
+  for (uint64_t i = 1;; i++) {
+    so__proto_tasks_finish(&m->out, (uint32_t)n, low);
+    int64_t next = i < count ? fill_batch(m, rank, size, &m->ahead) : 0;
+    if (next < 0)
+      return (int)next;
+    so__proto_tasks_set_more(&m->out, next > 0);
+    m->messages++;
+    int rc = so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+    if (rc || next == 0)
+      return rc;
+    so_buf t = m->out;
+    m->out = m->ahead;
+    m->ahead = t;
+    n = next;
+  }
 }
 
 static int on_request(master *m, const so_msg *msg) {
@@ -377,6 +402,7 @@ void so__master_free(so_master *m) {
   free(m->w);
   so__queue_free(&m->queue);
   so__buf_free(&m->out);
+  so__buf_free(&m->ahead);
   so__buf_free(&m->data);
   free(m);
 }

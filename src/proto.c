@@ -43,7 +43,7 @@ int so__proto_tasks_begin(so_buf *b) {
   so__buf_clear(b);
   int rc = so__buf_reserve(b, sizeof(so_tasks_hdr));
   if (rc == 0) {
-    so_tasks_hdr h = {0, 0};
+    so_tasks_hdr h = {0, 0, 0, 0};
     so__buf_put(b, &h, sizeof h);
   }
   return rc;
@@ -59,8 +59,15 @@ int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data,
   return 0;
 }
 
-void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low) {
+void so__proto_tasks_set_more(so_buf *b, uint32_t more) {
   so_tasks_hdr h;
+  memcpy(&h, b->data, sizeof h);
+  h.more = more;
+  memcpy(b->data, &h, sizeof h);
+}
+
+void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low) {
+  so_tasks_hdr h = {0, 0, 0, 0};
   h.ntasks = ntasks;
   h.low = low;
   memcpy(b->data, &h, sizeof h);

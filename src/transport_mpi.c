@@ -1,7 +1,9 @@
-/* The MPI transport: non-blocking sends from a pool of buffers, and receives that back off to
- * sleeping so an idle rank does not spin a core the way Open MPI's blocking calls do. */
+/* The MPI transport: a pre-posted receive for small messages, probed receives for large ones,
+ * non-blocking sends from a pool of buffers, and waiting that backs off to sleeping so an idle
+ * rank does not spin a core the way Open MPI's blocking calls do. */
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,16 +13,31 @@
 #include "transport.h"
 
 /*
+ * Framing: every message starts with an 8-byte header carrying the caller's tag. Messages of up
+ * to SO_SMALL_MAX bytes travel with MPI tag SO_MPI_SMALL and land in a receive posted in advance,
+ * which is Open MPI's fastest path (the message is matched on arrival, no second copy, no probe);
+ * larger ones travel with SO_MPI_LARGE and are found by MPI_Iprobe. The protocol never has a large
+ * and a small message of the same sender in flight where their order matters (proto.h), so the
+ * two channels need no sequence numbers.
+ *
  * Waiting: Open MPI's MPI_Recv and MPI_Wait poll the network in a loop, so a master blocked in
- * them burns a whole core for the entire run. Instead a waiting recv probes with MPI_Improbe,
- * first back to back for a short spin of SO_POLL_SPIN_NS (a reply to a worker usually arrives within microseconds),
- * then with nanosleep pauses that double up to SO_POLL_MAX_SLEEP_NS. While messages flow the
- * rank never sleeps; when work is long it wakes a few thousand times a second at most, which
- * costs well under 1% of a core. See docs/design.md for the measurements.
+ * them burns a whole core for the entire run. A waiting recv instead tests back to back for up to
+ * SO_POLL_SPIN_NS (a reply usually arrives within microseconds), then sleeps in pauses that double
+ * from SO_POLL_MIN_SLEEP_NS up to SO_POLL_MAX_SLEEP_NS. While messages flow the rank never
+ * sleeps; when work is long it wakes a few thousand times a second at most. docs/design.md has
+ * the measurements.
  */
+#define SO_MPI_SMALL 0x5c00
+#define SO_MPI_LARGE 0x5c01
+#define SO_SMALL_MAX 16384
 #define SO_POLL_SPIN_NS 50000L
 #define SO_POLL_MIN_SLEEP_NS 2000L
 #define SO_POLL_MAX_SLEEP_NS 250000L
+
+typedef struct frame_hdr {
+  int32_t tag;
+  uint32_t reserved;
+} frame_hdr;
 
 typedef struct pending_send {
   MPI_Request req;
@@ -31,9 +48,12 @@ typedef struct mpi_transport {
   so_transport base;
   MPI_Comm comm;
   pending_send *sends;
-  size_t nsends;     /* entries in use (requests possibly still active) */
+  size_t nsends; /* entries whose send is still in flight, at the front of the array */
   size_t capsends;
-  so_buf rbuf;       /* the buffer the last received message lives in */
+  MPI_Request small_req; /* the posted receive, or MPI_REQUEST_NULL */
+  unsigned char *small;  /* its buffer, SO_SMALL_MAX bytes */
+  so_buf large;          /* where the last large message was received */
+  unsigned polls;        /* looks so far, to probe the large channel every few */
 } mpi_transport;
 
 /* Moves completed sends out of the active part of the array, keeping their buffers for reuse. */
@@ -58,11 +78,11 @@ static int reap_sends(mpi_transport *m) {
 
 static int mpi_send(so_transport *t, int dest, int tag, const void *data, size_t len) {
   mpi_transport *m = (mpi_transport *)t;
-  if (len > (size_t)INT32_MAX) {
+  if (len > (size_t)INT32_MAX - sizeof(frame_hdr)) {
     so__errorf("a message of %zu bytes is larger than MPI can send at once", len);
     return SO_EINVAL;
   }
-  int rc = reap_sends(m);
+  int rc = m->nsends ? reap_sends(m) : 0;
   if (rc)
     return rc;
   if (m->nsends == m->capsends) {
@@ -76,21 +96,73 @@ static int mpi_send(so_transport *t, int dest, int tag, const void *data, size_t
     m->capsends = cap;
   }
   pending_send *s = &m->sends[m->nsends];
+  frame_hdr h = {tag, 0};
   so__buf_clear(&s->buf);
-  if ((rc = so__buf_append(&s->buf, data, len)) != 0)
+  if ((rc = so__buf_reserve(&s->buf, sizeof h + len)) != 0)
     return rc;
-  rc = so__mpi_check(MPI_Isend(s->buf.data, (int)len, MPI_BYTE, dest, tag, m->comm, &s->req),
+  so__buf_put(&s->buf, &h, sizeof h);
+  so__buf_put(&s->buf, data, len);
+  int mtag = s->buf.len <= SO_SMALL_MAX ? SO_MPI_SMALL : SO_MPI_LARGE;
+  rc = so__mpi_check(MPI_Isend(s->buf.data, (int)s->buf.len, MPI_BYTE, dest, mtag, m->comm, &s->req),
                      "MPI_Isend");
   if (rc)
     return rc;
-  m->nsends++;
+  /* A small message usually leaves at once; then its buffer is free again without bookkeeping. */
+  int done = 0;
+  if ((rc = so__mpi_check(MPI_Test(&s->req, &done, MPI_STATUS_IGNORE), "MPI_Test")) != 0)
+    return rc;
+  if (!done)
+    m->nsends++;
   return 0;
 }
 
-static void pause_ns(long ns) {
-  struct timespec ts = {0, ns};
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-    ;
+static int post_small(mpi_transport *m) {
+  return so__mpi_check(MPI_Irecv(m->small, SO_SMALL_MAX, MPI_BYTE, MPI_ANY_SOURCE, SO_MPI_SMALL,
+                                 m->comm, &m->small_req),
+                       "MPI_Irecv");
+}
+
+static int deliver(so_msg *msg, int src, const unsigned char *frame, int count) {
+  frame_hdr h;
+  if (count < (int)sizeof h)
+    return SO_EPROTO;
+  memcpy(&h, frame, sizeof h);
+  msg->src = src;
+  msg->tag = h.tag;
+  msg->data = frame + sizeof h;
+  msg->len = (size_t)count - sizeof h;
+  return 1;
+}
+
+/* One look for a message: the posted small receive, and every few calls the large channel.
+ * Returns 1 (delivered), 0 or an error. */
+static int poll_once(mpi_transport *m, so_msg *msg) {
+  int flag = 0, rc;
+  MPI_Status st;
+  /* The previous small message's buffer is free again now: re-post lazily, here. */
+  if (m->small_req == MPI_REQUEST_NULL && (rc = post_small(m)) != 0)
+    return rc;
+  if ((rc = so__mpi_check(MPI_Test(&m->small_req, &flag, &st), "MPI_Test")) != 0)
+    return rc;
+  if (flag) {
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    return deliver(msg, st.MPI_SOURCE, m->small, count);
+  }
+  if ((m->polls++ & 3) != 0)
+    return 0;
+  rc = so__mpi_check(MPI_Iprobe(MPI_ANY_SOURCE, SO_MPI_LARGE, m->comm, &flag, &st), "MPI_Iprobe");
+  if (rc || !flag)
+    return rc;
+  int count = 0;
+  MPI_Get_count(&st, MPI_BYTE, &count);
+  so__buf_clear(&m->large);
+  if ((rc = so__buf_reserve(&m->large, (size_t)count)) != 0)
+    return rc;
+  rc = so__mpi_check(MPI_Recv(m->large.data, count, MPI_BYTE, st.MPI_SOURCE, SO_MPI_LARGE, m->comm,
+                              MPI_STATUS_IGNORE),
+                     "MPI_Recv");
+  return rc ? rc : deliver(msg, st.MPI_SOURCE, m->large.data, count);
 }
 
 static long elapsed_ns(const struct timespec *since) {
@@ -99,51 +171,36 @@ static long elapsed_ns(const struct timespec *since) {
   return (ts.tv_sec - since->tv_sec) * 1000000000L + (ts.tv_nsec - since->tv_nsec);
 }
 
+static void pause_ns(long ns) {
+  struct timespec ts = {0, ns};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
 static int mpi_recv(so_transport *t, so_msg *msg, int wait) {
   mpi_transport *m = (mpi_transport *)t;
   long sleep_ns = SO_POLL_MIN_SLEEP_NS;
   struct timespec start = {0, 0};
   for (unsigned spins = 0;; spins++) {
-    int flag = 0;
-    MPI_Message handle;
-    MPI_Status st;
-    int rc = so__mpi_check(MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, m->comm, &flag, &handle, &st),
-                           "MPI_Improbe");
+    int rc = poll_once(m, msg);
     if (rc)
       return rc;
-    if (flag) {
-      int count = 0;
-      if ((rc = so__mpi_check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) != 0)
-        return rc;
-      so__buf_clear(&m->rbuf);
-      if ((rc = so__buf_reserve(&m->rbuf, (size_t)count + 1)) != 0)
-        return rc;
-      rc = so__mpi_check(MPI_Mrecv(m->rbuf.data, count, MPI_BYTE, &handle, MPI_STATUS_IGNORE),
-                         "MPI_Mrecv");
-      if (rc)
-        return rc;
-      m->rbuf.len = (size_t)count;
-      msg->src = st.MPI_SOURCE;
-      msg->tag = st.MPI_TAG;
-      msg->data = m->rbuf.data;
-      msg->len = m->rbuf.len;
-      return 1;
-    }
     if (!wait)
       return 0;
-    /* The spin is bounded in time, not probes: over TCP one probe is a system call. */
+    /* The spin is bounded in time, not probes (over TCP one probe is a system call); the clock
+     * is read every 32 probes to keep it off the fast path. */
     if (spins == 0)
       clock_gettime(CLOCK_MONOTONIC, &start);
-    if (elapsed_ns(&start) < SO_POLL_SPIN_NS) {
+    if ((spins & 31) != 31 || elapsed_ns(&start) < SO_POLL_SPIN_NS) {
       /* When ranks share a core (more ranks than cores), the peer we wait for may need this
-       * very core: after a few probes, offer it up between probes. */
-      if (spins > 64)
+       * very core: now and then, offer it up. */
+      if ((spins & 255) == 255)
         sched_yield();
       continue;
     }
-    /* Sends of our own still in flight need the library's progress, which probing gives them;
+    /* Our own sends still in flight need the library's progress, which polling gives them;
      * retiring finished ones here keeps the pool small. */
-    if ((rc = reap_sends(m)) != 0)
+    if (m->nsends && (rc = reap_sends(m)) != 0)
       return rc;
     pause_ns(sleep_ns);
     if (sleep_ns < SO_POLL_MAX_SLEEP_NS)
@@ -160,10 +217,15 @@ static void mpi_destroy(so_transport *t) {
     if (m->nsends)
       pause_ns(SO_POLL_MIN_SLEEP_NS * 10);
   }
+  if (m->small_req != MPI_REQUEST_NULL) {
+    MPI_Cancel(&m->small_req);
+    MPI_Wait(&m->small_req, MPI_STATUS_IGNORE);
+  }
   for (size_t i = 0; i < m->capsends; i++)
     so__buf_free(&m->sends[i].buf);
   free(m->sends);
-  so__buf_free(&m->rbuf);
+  free(m->small);
+  so__buf_free(&m->large);
   free(m);
 }
 
@@ -175,8 +237,11 @@ so_transport *so__transport_mpi(MPI_Comm comm) {
     return NULL;
   m->base.ops = &mpi_ops;
   m->comm = comm;
-  if (MPI_Comm_rank(comm, &m->base.rank) != MPI_SUCCESS ||
+  m->small_req = MPI_REQUEST_NULL;
+  m->small = malloc(SO_SMALL_MAX);
+  if (!m->small || MPI_Comm_rank(comm, &m->base.rank) != MPI_SUCCESS ||
       MPI_Comm_size(comm, &m->base.size) != MPI_SUCCESS) {
+    free(m->small);
     free(m);
     return NULL;
   }

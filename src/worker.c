@@ -11,8 +11,6 @@
 #include "error.h"
 #include "proto.h"
 
-/* Batches held: the one being run and the one the outstanding request brings. */
-#define SO_WORKER_BATCHES 2
 
 typedef struct batch_slot {
   so_buf msg;       /* a copy of the TASKS message: recv reuses its own buffer */
@@ -24,8 +22,8 @@ typedef struct worker {
   so_transport *t;
   const so_job *job;
   so_ctx ctx;
-  batch_slot slots[SO_WORKER_BATCHES];
-  int first, count;   /* ring of filled slots */
+  batch_slot *slots; /* a ring of received batches; grows when an answer brings many */
+  int cap, first, count;
   uint64_t in_hand;   /* tasks held, over all slots */
   uint32_t low;       /* ask again at this many or fewer */
   int outstanding;    /* a request is on its way or waiting for its answer */
@@ -68,9 +66,22 @@ static int on_message(worker *w, const so_msg *msg) {
     w->outstanding = 0;
     return 0;
   }
-  if (msg->tag != SO_TAG_TASKS || w->count == SO_WORKER_BATCHES)
+  if (msg->tag != SO_TAG_TASKS || !w->outstanding)
     return SO_EPROTO;
-  batch_slot *s = &w->slots[(w->first + w->count) % SO_WORKER_BATCHES];
+  if (w->count == w->cap) {
+    /* Grow the ring, unrolling it so the oldest batch is first again. */
+    int cap = w->cap ? w->cap * 2 : 4;
+    batch_slot *p = calloc((size_t)cap, sizeof *p);
+    if (!p)
+      return SO_ENOMEM;
+    for (int i = 0; i < w->cap; i++)
+      p[i] = w->slots[(w->first + i) % w->cap];
+    free(w->slots);
+    w->slots = p;
+    w->cap = cap;
+    w->first = 0;
+  }
+  batch_slot *s = &w->slots[(w->first + w->count) % w->cap];
   so__buf_clear(&s->msg);
   int rc = so__buf_append(&s->msg, msg->data, msg->len);
   if (rc)
@@ -78,7 +89,8 @@ static int on_message(worker *w, const so_msg *msg) {
   so_tasks_hdr h;
   if (so__proto_tasks_open(&s->rd, s->msg.data, s->msg.len, &h))
     return SO_EPROTO;
-  w->outstanding = 0;
+  /* The request stays open until its last message arrives. */
+  w->outstanding = h.more != 0;
   w->low = h.low;
   w->starved = h.ntasks == 0;
   if (h.ntasks) {
@@ -114,7 +126,7 @@ static int run_one(worker *w) {
   if (--s->left == 0) {
     if (so__proto_done(&s->rd))
       return SO_EPROTO;
-    w->first = (w->first + 1) % SO_WORKER_BATCHES;
+    w->first = (w->first + 1) % w->cap;
     w->count--;
   }
   return 0;
@@ -218,8 +230,9 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
     rc = frc;
   if (ready && job->fini)
     job->fini(&w.ctx);
-  for (int i = 0; i < SO_WORKER_BATCHES; i++)
+  for (int i = 0; i < w.cap; i++)
     so__buf_free(&w.slots[i].msg);
+  free(w.slots);
   so__buf_free(&w.req);
   return rc;
 }

@@ -453,21 +453,22 @@ static void terminate(so__proc *t, double now) {
   kill(-t->res.pid, SIGCONT);
 }
 
-/* Reads what one pipe holds (at most one buffer) and hands it on; closes it at end of file. */
-static void read_stream(so__proc *t, int i) {
+/* Reads what one pipe holds (at most one buffer) and hands it on; closes it at end of file.
+ * Returns the bytes read, 0 at end of file, -1 when nothing was there. */
+static ssize_t read_stream(so__proc *t, int i) {
   stream *s = &t->st[i];
   so__proc_sup *sup = t->sup;
   int lines = t->flags & SO__PROC_LINES;
   ssize_t n = read(s->fd, s->buf + s->len, SO__PROC_BUFSZ - s->len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
+    return -1;
   if (n <= 0) { /* end of file, or an error that ends the stream just the same */
     if (s->len)
       sup->opts.on_output(sup->opts.arg, t, i + 1, s->buf, s->len);
     s->len = 0;
     close(s->fd);
     s->fd = -1;
-    return;
+    return 0;
   }
   if (i == 0)
     t->res.out_bytes += (uint64_t)n;
@@ -485,17 +486,18 @@ static void read_stream(so__proc *t, int i) {
     sup->opts.on_output(sup->opts.arg, t, i + 1, s->buf, give);
   memmove(s->buf, s->buf + give, s->len - give);
   s->len -= give;
+  return n;
 }
 
-/* Waits for the shell (blocking or not, per flags) and records how it ended. When processes of
+/* Reaps the shell if it has exited and records how it ended. When processes of
  * the group outlive it on their own, they get the termination sequence: a task's group must not
  * outlast the task, or its leftovers would keep the CPUs meant for the next one. */
-static void reap(so__proc *t, int flags) {
+static void reap(so__proc *t) {
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   pid_t r;
-  while ((r = wait4(t->res.pid, &status, flags, &ru)) < 0 && errno == EINTR)
+  while ((r = wait4(t->res.pid, &status, WNOHANG, &ru)) < 0 && errno == EINTR)
     ;
   if (r == 0)
     return;
@@ -530,13 +532,9 @@ static void reap(so__proc *t, int flags) {
 static void complete(so__proc *t) {
   so__proc_sup *sup = t->sup;
   for (int i = 0; i < 2; i++) {
-    for (int r = 0; r < DRAIN_READS && t->st[i].fd >= 0; r++) {
-      size_t before = t->st[i].len;
-      uint64_t got = t->res.out_bytes + t->res.err_bytes;
-      read_stream(t, i);
-      if (t->st[i].fd >= 0 && got == t->res.out_bytes + t->res.err_bytes && before == t->st[i].len)
-        break; /* nothing more right now: a writer outside the group is cut off */
-    }
+    /* Stops when the pipe is empty even if not closed: a writer outside the group is cut off. */
+    for (int r = 0; r < DRAIN_READS && t->st[i].fd >= 0 && read_stream(t, i) > 0; r++)
+      ;
     if (t->st[i].fd >= 0 && t->st[i].len)
       sup->opts.on_output(sup->opts.arg, t, i + 1, t->st[i].buf, t->st[i].len);
     struct stat sb;
@@ -562,7 +560,7 @@ static void complete(so__proc *t) {
 /* Applies the task's deadlines at time now. Returns 1 when the task completed. */
 static int tick(so__proc *t, double now) {
   if (!t->reaped && t->pidfd < 0)
-    reap(t, WNOHANG);
+    reap(t);
   if (!t->term_sent && !t->reaped && t->deadline && now >= t->deadline) {
     t->res.timed_out = 1;
     terminate(t, now);
@@ -622,7 +620,9 @@ int so__proc_poll(so__proc_sup *sup, int timeout_ms, char *err, size_t errlen) {
       sup->pfd_what[n++] = w;
     }
   }
-  int ms = isinf(wake) ? -1 : (int)ceil(fmax(0, wake - now) * 1e3);
+  /* An hour at most, so that far deadlines cannot overflow the milliseconds; ceil() so that a
+   * deadline has always passed when poll() times out. */
+  int ms = isinf(wake) ? -1 : (int)ceil(fmin(fmax(0, wake - now), 3600) * 1e3);
   int ready = poll(sup->pfd, n, ms);
   if (ready < 0 && errno != EINTR) {
     seterr(err, errlen, "poll failed: %s", strerror(errno));
@@ -633,7 +633,7 @@ int so__proc_poll(so__proc_sup *sup, int timeout_ms, char *err, size_t errlen) {
     if (!sup->pfd[k].revents)
       continue;
     if (sup->pfd_what[k] == 0)
-      reap(t, WNOHANG);
+      reap(t);
     else if (t->st[sup->pfd_what[k] - 1].fd >= 0)
       read_stream(t, sup->pfd_what[k] - 1);
   }

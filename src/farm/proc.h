@@ -73,7 +73,7 @@ typedef struct so__proc_result {
   int timed_out;      /* the timeout fired and the group was terminated */
   int killed;         /* so__proc_kill (or shutdown) terminated the group */
   int strays;         /* processes outlived the shell and were terminated to finish the task */
-  int group_left;     /* processes of the group still ran after SIGKILL and were abandoned */
+  int group_left;     /* processes of the group still ran 2 s after SIGKILL and were abandoned */
   int status_lost;    /* someone else reaped the shell (SIGCHLD ignored, waitpid(-1) elsewhere) */
   double start;       /* epoch time of the spawn */
   double wall;        /* from the spawn until the shell exited */
@@ -91,7 +91,9 @@ int so__proc_sup_new(const so__proc_opts *opts, so__proc_sup **out, char *err, s
 
 /* Shuts down: gives every running group SIGTERM, waits up to the grace period, SIGKILLs what is
  * left, reaps, and frees the supervisor with the completed tasks nobody took. Blocks up to about
- * grace + 2 seconds. Tasks already taken with so__proc_next_done stay the caller's. NULL is fine. */
+ * grace + 3 seconds, delivering output to on_output meanwhile. Tasks already taken with
+ * so__proc_next_done stay the caller's. A shell that survives even SIGKILL (uninterruptible
+ * sleep) is left unreaped. NULL is fine. */
 void so__proc_sup_free(so__proc_sup *sup);
 
 /* Starts one command in its own new process group. Returns 0 and, if out is not NULL, a handle

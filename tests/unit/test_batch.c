@@ -113,13 +113,14 @@ static void test_long_tasks(void) {
   CU_ASSERT_EQUAL(so__batch_low(&b, 1, UNKNOWN), 1);
 }
 
-/* 100 us tasks: 1 ms of work is 10 tasks; 2 ms of cover is 20, capped at the batch size. */
+/* 100 us tasks: 1 ms of work is 10 tasks; 2 ms of cover is 20 tasks, within the hand cap
+ * (the batch size, or SO_BATCH_HAND_MIN when batches are smaller). */
 static void test_medium_tasks(void) {
   so_batch b;
   so__batch_init(&b, 4, 0, 0);
   uint32_t s = grow_for(&b, 6, 100000);
   CU_ASSERT_EQUAL(s, 10);
-  CU_ASSERT_EQUAL(so__batch_low(&b, s, UNKNOWN), 10);
+  CU_ASSERT_EQUAL(so__batch_low(&b, s, UNKNOWN), 20);
   CU_ASSERT_EQUAL(so__batch_low(&b, 100, UNKNOWN), 20);
 
   /* 1 us tasks: 1000 per batch, 2000 in hand. */
@@ -201,8 +202,9 @@ static void test_low_water(void) {
   grow_for(&b, 6, 1000);
   CU_ASSERT_EQUAL(so__batch_low(&b, 1000, 3), 0);
   CU_ASSERT_EQUAL(so__batch_low(&b, 1000, 4), 1000);
-  /* The mark never exceeds the batch it comes with. */
-  CU_ASSERT_EQUAL(so__batch_low(&b, 7, UNKNOWN), 7);
+  /* The mark never exceeds the larger of the batch and SO_BATCH_HAND_MIN. */
+  CU_ASSERT_EQUAL(so__batch_low(&b, 7, UNKNOWN), SO_BATCH_HAND_MIN);
+  CU_ASSERT_EQUAL(so__batch_low(&b, 100, UNKNOWN), 100);
 
   /* A single worker: remaining 0 is below it, 1 is not. */
   so__batch_init(&b, 1, 0, 0);
