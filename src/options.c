@@ -271,6 +271,8 @@ int so__cli_parse(int argc, char **argv, so_job_lookup lookup, const so_job *con
   }
   if (strcmp(cmd, "jobs") == 0) {
     cli->cmd = SO_CMD_JOBS;
+    if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
+      return 0; /* the listing is its own help */
     if (argc > 2) {
       snprintf(err, errlen, "jobs takes no arguments, not '%s'", argv[2]);
       return SO_EINVAL;
