@@ -66,6 +66,28 @@ int so_result_write(so_result *res, const void *data, size_t len) {
   return rc;
 }
 
+unsigned so_ctx_slots(const so_ctx *ctx) { return ctx->slots ? ctx->slots : 1; }
+
+int so_ctx_halting(const so_ctx *ctx) { return ctx->halting; }
+
+int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, size_t len) {
+  if (!ctx->task_done)
+    return SO_EINVAL;
+  return ctx->task_done(ctx->engine, id, status, data, len);
+}
+
+int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size_t len,
+                  int partial) {
+  if (!ctx->output || (stream != 1 && stream != 2))
+    return SO_EINVAL;
+  return ctx->output(ctx->engine, task, stream, data, len, partial);
+}
+
+void so_ctx_halt(so_ctx *ctx, int how) {
+  if (ctx->halt && (how == SO_HALT_SOON || how == SO_HALT_NOW))
+    ctx->halt(ctx->engine, how);
+}
+
 /* --- The answer --- */
 
 so_answer *so__answer_new(void) { return calloc(1, sizeof(so_answer)); }

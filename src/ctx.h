@@ -36,6 +36,13 @@ struct so_ctx {
   so_buf *task_data;  /* master: where so_task_set_data() puts the payload of the task in next() */
   so_answer *answer;  /* master: where finish() puts its figures */
   char error[512];    /* the job's own account of its failure */
+  unsigned slots;     /* worker: tasks an asynchronous job may run at once */
+  int halting;        /* worker: the master asked the run to halt */
+  /* The master or worker owning this context, and what the public calls ask of it. */
+  void *engine;
+  int (*task_done)(void *engine, uint64_t id, int32_t status, const void *data, size_t len);
+  int (*output)(void *engine, uint64_t task, int stream, const void *data, size_t len, int partial);
+  void (*halt)(void *engine, int how);
 };
 
 /* The result being written: bytes go straight into the outgoing message buffer. */

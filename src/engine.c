@@ -15,8 +15,9 @@
 
 void so_config_default(so_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
-  cfg->discipline = SO_FIFO;
+  cfg->discipline = SO_QUEUE_FIFO;
   cfg->bind = SO_BIND_CORE;
+  cfg->grace = -1; /* signals keep their default action unless a front asks otherwise */
 }
 
 typedef struct binding {

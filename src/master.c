@@ -9,8 +9,11 @@
 #include "batch.h"
 #include "ctx.h"
 #include "error.h"
+#include "inflight.h"
+#include "outsink.h"
 #include "proto.h"
 #include "queue.h"
+#include "signals.h"
 
 #define SO_DEFAULT_WINDOW 4096
 
@@ -45,6 +48,14 @@ struct so_master {
   int nworkers;
   int nfinal;
   worker_state *w; /* indexed by rank; entry 0 unused */
+  int keep;              /* keep payloads of tasks in flight (retries or keep_tasks) */
+  so_inflight flights;   /* tasks in flight, when keep */
+  so_retry_list retries; /* failed tasks waiting for another run */
+  int halt;              /* SO_HALT_SOON / SO_HALT_NOW once the run is halting */
+  int stopped;           /* what the report says: 0, SO_HALT_*, SO_STOPPED_SIGNAL */
+  int signal;            /* the stop signal caught */
+  double halt_deadline;  /* a signalled stop turns into SO_HALT_NOW at this time */
+  so_outsink sink;
 };
 typedef struct so_master master;
 
@@ -118,28 +129,59 @@ static uint64_t remaining(const master *m) {
   return left + so__queue_len(&m->queue);
 }
 
-/* Builds a batch of up to size tasks for rank into out. Returns the count or an error. */
+/* Remembers a task handed to rank, when payloads are kept. */
+static int remember(master *m, int rank, uint64_t id, uint32_t type, const void *data, uint32_t len,
+                    uint32_t attempts) {
+  if (!m->keep)
+    return 0;
+  so_flight f = {.id = id, .type = type, .attempts = attempts, .worker = rank, .len = len};
+  if (len && !(f.data = malloc(len)))
+    return SO_ENOMEM;
+  if (len)
+    memcpy(f.data, data, len);
+  int rc = so__inflight_put(&m->flights, &f);
+  free(f.data);
+  return rc;
+}
+
+/* Builds a batch of up to size tasks for rank into out: reruns first (on a worker other than
+ * the one that failed them, when there is another), then the queue, then fresh tasks.
+ * Returns the count or an error. */
 static int64_t fill_batch(master *m, int rank, uint32_t size, so_buf *out) {
   int rc = so__proto_tasks_begin(out);
   if (rc)
     return rc;
   uint32_t n = 0;
-  while (n < size) {
-    if (m->cfg->discipline != SO_FIFO && (rc = top_up(m)) < 0)
-      return rc;
+  while (n < size && !m->halt) {
+    so_flight f;
     so_qtask q;
-    if (so__queue_pop(&m->queue, &q)) {
-      rc = so__proto_tasks_add(out, q.id, q.type, so__qtask_data(&q), q.len);
-      so__qtask_release(&q);
+    if (m->retries.n && so__retry_pop(&m->retries, rank, m->nworkers > 1, &f)) {
+      rc = so__proto_tasks_add(out, f.id, f.type, f.data, f.len);
+      f.worker = rank;
+      f.attempts++;
+      if (!rc)
+        rc = so__inflight_put(&m->flights, &f);
+      free(f.data);
     } else {
-      /* fifo with nothing requeued: generate straight into the message, no queue copy. */
-      so_task_out t;
-      int r = generate(m, &t);
-      if (r < 0)
-        return r;
-      if (r == 0)
-        break;
-      rc = so__proto_tasks_add(out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
+      if (m->cfg->discipline != SO_QUEUE_FIFO && (rc = top_up(m)) < 0)
+        return rc;
+      if (so__queue_pop(&m->queue, &q)) {
+        rc = so__proto_tasks_add(out, q.id, q.type, so__qtask_data(&q), q.len);
+        if (!rc)
+          rc = remember(m, rank, q.id, q.type, so__qtask_data(&q), q.len, 1);
+        so__qtask_release(&q);
+      } else {
+        /* fifo with nothing queued: generate straight into the message, no queue copy. */
+        so_task_out t;
+        int r = generate(m, &t);
+        if (r < 0)
+          return r;
+        if (r == 0)
+          break;
+        rc = so__proto_tasks_add(out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
+        if (!rc)
+          rc = remember(m, rank, t.id, t.type, m->data.data, (uint32_t)m->data.len, 1);
+      }
     }
     if (rc)
       return rc;
@@ -151,7 +193,9 @@ static int64_t fill_batch(master *m, int rank, uint32_t size, so_buf *out) {
 }
 
 static int check_complete(master *m) {
-  if (m->complete || m->aborting || !m->gen_done || so__queue_len(&m->queue) || m->outstanding)
+  if (m->complete || m->aborting || m->outstanding || m->retries.n)
+    return 0;
+  if (!m->halt && (!m->gen_done || so__queue_len(&m->queue)))
     return 0;
   m->complete = 1;
   for (int r = 1; r <= m->nworkers; r++)
@@ -173,8 +217,22 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   worker_state *w = &m->w[rank];
   if (m->aborting || m->complete)
     return send_stop(m, rank);
-  if (want == 0)
-    return 0;
+  if (want == 0 || m->halt) {
+    /* A halting worker reports its last results and waits for the end. */
+    if (in_hand == 0) {
+      w->parked = 1;
+      return check_complete(m);
+    }
+    if (want == 0)
+      return 0;
+    /* It asked before it heard of the halt: an empty answer closes its request. */
+    int rc = so__proto_tasks_begin(&m->out);
+    if (rc)
+      return rc;
+    so__proto_tasks_finish(&m->out, 0, 0);
+    m->messages++;
+    return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+  }
   uint64_t left = remaining(m);
   uint32_t size = so__batch_size(&m->batch, left);
   if (size > want)
@@ -216,6 +274,18 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   }
 }
 
+/* Work appeared (a task to rerun) while workers wait parked: hand it to them. */
+static int wake_parked(master *m) {
+  for (int r = 1; r <= m->nworkers && m->retries.n; r++)
+    if (m->w[r].parked && !m->w[r].stopped) {
+      m->w[r].parked = 0;
+      int rc = serve(m, r, UINT32_MAX, 0);
+      if (rc)
+        return rc;
+    }
+  return 0;
+}
+
 static int on_request(master *m, const so_msg *msg) {
   so_reader rd;
   so_req_hdr h;
@@ -231,6 +301,22 @@ static int on_request(master *m, const so_msg *msg) {
       return SO_EPROTO; /* a result for a task this worker was never given */
     w->outstanding--;
     m->outstanding--;
+    so_flight f = {.id = rec.id, .attempts = 1, .worker = msg->src};
+    int kept = m->keep && so__inflight_take(&m->flights, rec.id, &f);
+    if (rec.status == SO_STATUS_UNRUN) {
+      /* Given back unrun by a halting worker: neither done nor failed, never merged. */
+      free(f.data);
+      continue;
+    }
+    if (rec.status != 0 && kept && f.attempts <= m->cfg->retries && !m->halt && !m->aborting) {
+      /* Another run, preferably elsewhere: this worker is remembered as the one to avoid. */
+      f.worker = msg->src;
+      if (so__retry_push(&m->retries, &f)) {
+        free(f.data);
+        return SO_ENOMEM;
+      }
+      continue;
+    }
     w->tasks++;
     m->done++;
     if (rec.status != 0) {
@@ -238,17 +324,27 @@ static int on_request(master *m, const so_msg *msg) {
       m->failed++;
     }
     if (m->job->merge && !m->aborting) {
-      so_task_result r = {
-          .id = rec.id, .status = rec.status, .worker = msg->src, .data = data, .len = rec.len};
+      so_task_result r = {.id = rec.id,
+                          .status = rec.status,
+                          .worker = msg->src,
+                          .data = data,
+                          .len = rec.len,
+                          .attempts = f.attempts,
+                          .type = f.type,
+                          .task_data = kept ? (f.data ? f.data : (const void *)"") : NULL,
+                          .task_len = f.len};
       int rc = m->job->merge(&m->ctx, &r);
       if (rc)
         abort_run(m, so__ctx_fail(&m->ctx, "merge", rc));
     }
+    free(f.data);
   }
   if (so__proto_done(&rd))
     return SO_EPROTO;
   so__batch_observe(&m->batch, h.nresults, h.busy_ns);
   int rc = serve(m, msg->src, h.want, h.in_hand);
+  if (!rc && m->retries.n)
+    rc = wake_parked(m);
   if (rc)
     return rc;
   return check_complete(m);
@@ -260,9 +356,13 @@ static int on_message(master *m, const so_msg *msg) {
   worker_state *w = &m->w[msg->src];
   switch (msg->tag) {
   case SO_TAG_REQUEST:
-    if (w->final || w->stopped)
+    if (w->final)
       return SO_EPROTO;
+    if (w->stopped)
+      return 0; /* it crossed our STOP (an aborted run): nothing in it matters now */
     return on_request(m, msg);
+  case SO_TAG_OUTPUT:
+    return so__outsink_take(&m->sink, msg->src, msg->data, msg->len);
   case SO_TAG_FAIL:
     /* The worker printed its own error; it now waits for STOP like a parked worker. */
     w->parked = 1;
@@ -273,10 +373,58 @@ static int on_message(master *m, const so_msg *msg) {
       return SO_EPROTO;
     w->final = 1;
     m->nfinal++;
+    so__outsink_flush_rank(&m->sink, msg->src);
     return 0;
   default:
     return SO_EPROTO;
   }
+}
+
+/* Starts halting (or moves from soon to now): nothing more is handed out, tasks never handed out
+ * and reruns not yet started are dropped, and every worker is told. */
+static int start_halt(master *m, int how) {
+  if (how <= m->halt || m->aborting || m->complete)
+    return 0;
+  m->halt = how;
+  if (!m->stopped)
+    m->stopped = how;
+  so__retry_free(&m->retries);
+  so__queue_free(&m->queue);
+  so_halt_msg h = {how};
+  for (int r = 1; r <= m->nworkers; r++)
+    if (!m->w[r].stopped && !m->w[r].final) {
+      int rc = so__send(m->t, r, SO_TAG_HALT, &h, sizeof h);
+      if (rc)
+        return rc;
+    }
+  return check_complete(m);
+}
+
+static void halt_hook(void *engine, int how) {
+  master *m = engine;
+  int rc = start_halt(m, how);
+  if (rc)
+    abort_run(m, rc);
+}
+
+/* Looks at the stop signals: the first one halts softly, and once the grace period is over the
+ * running tasks are cancelled too. */
+static int watch_signals(master *m) {
+  int sig = so__signals_caught();
+  if (!sig)
+    return 0;
+  if (!m->signal) {
+    m->signal = sig;
+    m->stopped = SO_STOPPED_SIGNAL;
+    m->halt_deadline = now(CLOCK_MONOTONIC) + m->cfg->grace;
+    if (!m->cfg->quiet)
+      so__warnf("signal %d: handing out no more tasks; running ones get %.0f s to finish", sig,
+                m->cfg->grace);
+    return start_halt(m, SO_HALT_SOON);
+  }
+  if (m->halt == SO_HALT_SOON && now(CLOCK_MONOTONIC) >= m->halt_deadline)
+    return start_halt(m, SO_HALT_NOW);
+  return 0;
 }
 
 /* Checks, once the job has said how many tasks it has, that the run makes sense. */
@@ -339,7 +487,12 @@ int so__master_init(so_master **out, const so_job *job, const so_params *params,
   so__ctx_init(&m->ctx, job, params, SO_ROLE_MASTER, 0, nworkers);
   m->ctx.task_data = &m->data;
   m->ctx.answer = so__answer_new();
-  if (!m->w || !m->ctx.answer) {
+  m->ctx.engine = m;
+  m->ctx.halt = halt_hook;
+  m->keep = cfg->retries > 0 || cfg->keep_tasks;
+  so__inflight_init(&m->flights);
+  if (!m->w || !m->ctx.answer || so__outsink_init(&m->sink, nworkers + 1, cfg->task_out ? cfg->task_out : stdout,
+                                                      cfg->task_err ? cfg->task_err : stderr)) {
     so__errorf("out of memory starting the master");
     return SO_ENOMEM;
   }
@@ -360,14 +513,23 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
     return SO_EINVAL;
   }
   double wall0 = now(CLOCK_MONOTONIC), cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
+  int signals = m->cfg->grace >= 0;
+  if (signals)
+    so__signals_catch();
   while (m->nfinal < m->nworkers) {
     so_msg msg;
-    int rc = so__recv(t, &msg, 1);
-    if (rc < 0) {
+    /* With signals watched, look up at least every 100 ms; a signal also cuts a wait short. */
+    int got = so__recv(t, &msg, signals ? 100 : -1);
+    if (got < 0) {
       /* The transport itself failed: nothing more can be said to the workers. */
-      m->rc = m->rc ? m->rc : rc;
+      m->rc = m->rc ? m->rc : got;
       break;
     }
+    int rc = signals ? watch_signals(m) : 0;
+    if (rc)
+      abort_run(m, rc);
+    if (got == 0)
+      continue;
     rc = on_message(m, &msg);
     if (rc == SO_EPROTO) {
       so__errorf("malformed message (tag %d, %zu bytes) from rank %d", msg.tag, msg.len, msg.src);
@@ -379,6 +541,9 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
     }
   }
   double wall = now(CLOCK_MONOTONIC) - wall0, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+  if (signals)
+    so__signals_restore();
+  so__outsink_free(&m->sink);
 
   if (m->rc == 0 && job->finish) {
     int rc = job->finish(&m->ctx);
@@ -388,6 +553,8 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
   if (m->rc == 0 && m->ctx.answer->failed)
     m->rc = SO_ENOMEM;
   fill_report(m, rep, wall, cpu);
+  rep->stopped = m->stopped;
+  rep->signal = m->signal;
   rep->answer = m->ctx.answer;
   m->ctx.answer = NULL;
   return m->rc;
@@ -404,5 +571,8 @@ void so__master_free(so_master *m) {
   so__buf_free(&m->out);
   so__buf_free(&m->ahead);
   so__buf_free(&m->data);
+  so__inflight_free(&m->flights);
+  so__retry_free(&m->retries);
+  so__outsink_free(&m->sink);
   free(m);
 }

@@ -100,11 +100,11 @@ static int parse_workers(const char *v, so_cli *cli, char *err, size_t errlen) {
 
 static int parse_queue(const char *v, so_cli *cli, char *err, size_t errlen) {
   if (strcmp(v, "fifo") == 0)
-    cli->cfg.discipline = SO_FIFO;
+    cli->cfg.discipline = SO_QUEUE_FIFO;
   else if (strcmp(v, "lifo") == 0)
-    cli->cfg.discipline = SO_LIFO;
+    cli->cfg.discipline = SO_QUEUE_LIFO;
   else if (strcmp(v, "priority") == 0)
-    cli->cfg.discipline = SO_PRIORITY;
+    cli->cfg.discipline = SO_QUEUE_PRIORITY;
   else {
     snprintf(err, errlen, "--queue must be fifo, lifo or priority, not '%s'", v);
     return SO_EINVAL;

@@ -19,6 +19,11 @@
  *   master -> worker  STOP     no more work (or the run is aborted); the worker answers FINAL.
  *   worker -> master  FINAL    the worker's totals and where it ran.
  *   worker -> master  FAIL     the worker cannot go on (its job init failed); text follows.
+ *   worker -> master  OUTPUT   output of running tasks, for the master's stdout/stderr.
+ *   master -> worker  HALT     start no more tasks: give back those not started (status
+ *                              SO_STATUS_UNRUN); with SO_HALT_NOW also cancel running ones.
+ *                              Sent unasked, at any time; after it the worker reports its
+ *                              remaining results in a REQUEST (want 0 if it was told to stop).
  *
  * A worker has at most one REQUEST outstanding. A REQUEST with in_hand == 0 may be parked by
  * the master until work appears; one with in_hand > 0 is always answered at once (perhaps with
@@ -30,8 +35,28 @@ enum {
   SO_TAG_TASKS = 0x5c02,
   SO_TAG_STOP = 0x5c03,
   SO_TAG_FINAL = 0x5c04,
-  SO_TAG_FAIL = 0x5c05
+  SO_TAG_FAIL = 0x5c05,
+  SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so_output_rec) */
+  SO_TAG_HALT = 0x5c07    /* master -> worker: start no more tasks (so_halt_msg) */
 };
+
+/* The status of a task given back unrun because the run is halting: never merged. */
+#define SO_STATUS_UNRUN INT32_MIN
+
+/* Output messages stay below this size, so they travel on the transport's ordered small channel
+ * together with FINAL and can never overtake or be overtaken by it. */
+#define SO_OUTPUT_MAX 8192
+
+typedef struct so_output_rec {
+  uint64_t task;
+  uint16_t stream;  /* 1 stdout, 2 stderr */
+  uint16_t partial; /* 1: the data ends inside a line that a later record completes */
+  uint32_t len;     /* bytes that follow */
+} so_output_rec;
+
+typedef struct so_halt_msg {
+  int32_t how; /* SO_HALT_SOON or SO_HALT_NOW */
+} so_halt_msg;
 
 typedef struct so_req_hdr {
   uint32_t want;     /* tasks wanted; 0 = only reporting */

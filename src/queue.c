@@ -92,7 +92,7 @@ int so__queue_push(so_queue *q, uint64_t id, uint32_t type, int64_t priority, co
   q->next_seq++;
   *slot(q, q->n) = t;
   q->n++;
-  if (q->discipline == SO_PRIORITY)
+  if (q->discipline == SO_QUEUE_PRIORITY)
     sift_up(q->items, q->n - 1);
   return 0;
 }
@@ -101,16 +101,16 @@ int so__queue_pop(so_queue *q, so_qtask *out) {
   if (q->n == 0)
     return 0;
   switch (q->discipline) {
-  case SO_FIFO:
+  case SO_QUEUE_FIFO:
     *out = *slot(q, 0);
     q->head = (q->head + 1) % q->cap;
     q->n--;
     break;
-  case SO_LIFO:
+  case SO_QUEUE_LIFO:
     *out = *slot(q, q->n - 1);
     q->n--;
     break;
-  case SO_PRIORITY:
+  case SO_QUEUE_PRIORITY:
     *out = q->items[0];
     q->n--;
     if (q->n) {

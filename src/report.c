@@ -21,9 +21,9 @@ void so_report_free(so_report *rep) {
 
 const char *so__discipline_name(so_discipline d) {
   switch (d) {
-  case SO_FIFO: return "fifo";
-  case SO_LIFO: return "lifo";
-  case SO_PRIORITY: return "priority";
+  case SO_QUEUE_FIFO: return "fifo";
+  case SO_QUEUE_LIFO: return "lifo";
+  case SO_QUEUE_PRIORITY: return "priority";
   }
   return "?";
 }

@@ -20,10 +20,10 @@ typedef struct so_transport_ops {
    * completes in the background; it never waits for the receiver to be ready.
    * Returns 0 or an SO_E* code (already printed). */
   int (*send)(so_transport *t, int dest, int tag, const void *data, size_t len);
-  /* Receives the next message from any source. With wait == 0 returns 0 at once when none is
-   * there; otherwise waits without burning the CPU (see the backend). Returns 1 when *msg was
-   * filled, 0 when nothing arrived, or an SO_E* code. */
-  int (*recv)(so_transport *t, so_msg *msg, int wait);
+  /* Receives the next message from any source, waiting up to timeout_ms (0: only look; -1: until
+   * one comes) without burning the CPU (see the backend). Returns 1 when *msg was filled, 0 when
+   * nothing arrived in time, or an SO_E* code. */
+  int (*recv)(so_transport *t, so_msg *msg, int timeout_ms);
   /* Completes every send still in flight, then frees the transport. */
   void (*destroy)(so_transport *t);
 } so_transport_ops;
@@ -37,8 +37,8 @@ struct so_transport {
 static inline int so__send(so_transport *t, int dest, int tag, const void *data, size_t len) {
   return t->ops->send(t, dest, tag, data, len);
 }
-static inline int so__recv(so_transport *t, so_msg *msg, int wait) {
-  return t->ops->recv(t, msg, wait);
+static inline int so__recv(so_transport *t, so_msg *msg, int timeout_ms) {
+  return t->ops->recv(t, msg, timeout_ms);
 }
 static inline void so__transport_destroy(so_transport *t) {
   if (t)

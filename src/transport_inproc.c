@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "scaleout/scaleout.h"
@@ -58,14 +59,28 @@ static int inproc_send(so_transport *t, int dest, int tag, const void *data, siz
   return 0;
 }
 
-static int inproc_recv(so_transport *t, so_msg *msg, int wait) {
+static int inproc_recv(so_transport *t, so_msg *msg, int timeout_ms) {
   inproc_endpoint *e = (inproc_endpoint *)t;
   free(e->current);
   e->current = NULL;
   mailbox *b = &e->group->boxes[t->rank];
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  if (timeout_ms > 0) {
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000L;
+    }
+  }
   pthread_mutex_lock(&b->lock);
-  while (!b->head && wait)
-    pthread_cond_wait(&b->cond, &b->lock);
+  while (!b->head && timeout_ms != 0) {
+    if (timeout_ms < 0)
+      pthread_cond_wait(&b->cond, &b->lock);
+    else if (pthread_cond_timedwait(&b->cond, &b->lock, &deadline) != 0)
+      break;
+  }
   letter *l = b->head;
   if (l) {
     b->head = l->next;

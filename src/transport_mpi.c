@@ -1,7 +1,6 @@
 /* The MPI transport: a pre-posted receive for small messages, probed receives for large ones,
  * non-blocking sends from a pool of buffers, and waiting that backs off to sleeping so an idle
  * rank does not spin a core the way Open MPI's blocking calls do. */
-#include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -171,27 +170,33 @@ static long elapsed_ns(const struct timespec *since) {
   return (ts.tv_sec - since->tv_sec) * 1000000000L + (ts.tv_nsec - since->tv_nsec);
 }
 
+/* Sleeps; a signal cuts the pause short, so a waiting master notices it at once. */
 static void pause_ns(long ns) {
-  struct timespec ts = {0, ns};
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-    ;
+  struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+  nanosleep(&ts, NULL);
 }
 
-static int mpi_recv(so_transport *t, so_msg *msg, int wait) {
+static int mpi_recv(so_transport *t, so_msg *msg, int timeout_ms) {
   mpi_transport *m = (mpi_transport *)t;
   long sleep_ns = SO_POLL_MIN_SLEEP_NS;
+  long limit_ns = timeout_ms < 0 ? -1 : (long)timeout_ms * 1000000L;
   struct timespec start = {0, 0};
   for (unsigned spins = 0;; spins++) {
     int rc = poll_once(m, msg);
     if (rc)
       return rc;
-    if (!wait)
+    if (timeout_ms == 0)
       return 0;
     /* The spin is bounded in time, not probes (over TCP one probe is a system call); the clock
      * is read every 32 probes to keep it off the fast path. */
     if (spins == 0)
       clock_gettime(CLOCK_MONOTONIC, &start);
-    if ((spins & 31) != 31 || elapsed_ns(&start) < SO_POLL_SPIN_NS) {
+    if ((spins & 31) != 31)
+      continue;
+    long waited = elapsed_ns(&start);
+    if (limit_ns >= 0 && waited >= limit_ns)
+      return 0;
+    if (waited < SO_POLL_SPIN_NS) {
       /* When ranks share a core (more ranks than cores), the peer we wait for may need this
        * very core: now and then, offer it up. */
       if ((spins & 255) == 255)
@@ -202,7 +207,10 @@ static int mpi_recv(so_transport *t, so_msg *msg, int wait) {
      * retiring finished ones here keeps the pool small. */
     if (m->nsends && (rc = reap_sends(m)) != 0)
       return rc;
-    pause_ns(sleep_ns);
+    long pause = sleep_ns;
+    if (limit_ns >= 0 && pause > limit_ns - waited)
+      pause = limit_ns - waited > 1000 ? limit_ns - waited : 1000;
+    pause_ns(pause);
     if (sleep_ns < SO_POLL_MAX_SLEEP_NS)
       sleep_ns *= 2;
   }

@@ -1,7 +1,8 @@
-/* The worker: keeps a few batches in hand, asks for more before it runs dry, and sends results
- * back on its next request. */
+/* The worker: keeps batches in hand, asks for more before it runs dry, runs tasks one at a time
+ * (run) or several at once (start/progress), and sends results back on its next request. */
 #include "worker.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,28 +12,32 @@
 #include "error.h"
 #include "proto.h"
 
-
 typedef struct batch_slot {
-  so_buf msg;       /* a copy of the TASKS message: recv reuses its own buffer */
+  so_buf msg;    /* a copy of the TASKS message: recv reuses its own buffer */
   so_reader rd;
-  uint32_t left;    /* tasks not yet started */
+  uint32_t left; /* tasks not yet started */
 } batch_slot;
 
 typedef struct worker {
   so_transport *t;
   const so_job *job;
   so_ctx ctx;
-  batch_slot *slots; /* a ring of received batches; grows when an answer brings many */
+  int async;          /* the job uses start/progress */
+  batch_slot *slots;  /* a ring of received batches; grows when an answer brings many */
   int cap, first, count;
-  uint64_t in_hand;   /* tasks held, over all slots */
+  uint64_t in_hand;   /* tasks received and not yet done (started ones included) */
+  uint64_t unstarted; /* of those, not started */
+  unsigned started;   /* asynchronous tasks running */
   uint32_t low;       /* ask again at this many or fewer */
-  int outstanding;    /* a request is on its way or waiting for its answer */
+  int outstanding;    /* a request is on its way or waiting for (the rest of) its answer */
   int starved;        /* the last answer was empty: wait until dry before asking again */
   int stopping;       /* STOP arrived */
   int abort;          /* the STOP said the run failed */
+  int halt;           /* HALT arrived: SO_HALT_SOON or SO_HALT_NOW */
   so_buf req;         /* the next REQUEST, results accumulating in it */
   uint32_t nresults;
   uint64_t busy_ns;   /* time in run() for the results in req */
+  so_buf out;         /* the next OUTPUT message */
   uint64_t tasks, failed, busy_total;
 } worker;
 
@@ -42,16 +47,98 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int flush_output(worker *w) {
+  if (w->out.len == 0)
+    return 0;
+  int rc = so__send(w->t, 0, SO_TAG_OUTPUT, w->out.data, w->out.len);
+  so__buf_clear(&w->out);
+  return rc;
+}
+
 static int send_request(worker *w) {
-  uint32_t want = w->stopping ? 0 : UINT32_MAX;
-  so__proto_req_finish(&w->req, w->nresults, want, w->in_hand, w->busy_ns);
-  int rc = so__send(w->t, 0, SO_TAG_REQUEST, w->req.data, w->req.len);
+  /* Output first: it then reaches the master before the results of the same tasks. */
+  int rc = flush_output(w);
   if (rc)
     return rc;
-  w->outstanding = 1;
+  uint32_t want = w->stopping || w->halt ? 0 : UINT32_MAX;
+  so__proto_req_finish(&w->req, w->nresults, want, w->in_hand, w->busy_ns);
+  rc = so__send(w->t, 0, SO_TAG_REQUEST, w->req.data, w->req.len);
+  if (rc)
+    return rc;
+  w->outstanding = want != 0;
   w->nresults = 0;
   w->busy_ns = 0;
   return so__proto_req_begin(&w->req);
+}
+
+/* Appends one result to the next request. */
+static int add_result(worker *w, uint64_t id, int32_t status, const void *data, size_t len) {
+  size_t off;
+  int rc = so__proto_req_result_begin(&w->req, id, &off);
+  if (!rc)
+    rc = so__buf_append(&w->req, data, len);
+  if (rc)
+    return rc;
+  so__proto_req_result_end(&w->req, off, status);
+  w->nresults++;
+  w->in_hand--;
+  if (status != SO_STATUS_UNRUN) {
+    w->tasks++;
+    if (status)
+      w->failed++;
+  }
+  return 0;
+}
+
+/* Takes the next unstarted task out of the batches. Returns 1, 0 when none, or an error. */
+static int next_task(worker *w, so_task *task) {
+  if (w->unstarted == 0)
+    return 0;
+  batch_slot *s = &w->slots[w->first];
+  so_task_rec rec;
+  const void *data;
+  if (so__proto_tasks_next(&s->rd, &rec, &data))
+    return SO_EPROTO;
+  *task = (so_task){.id = rec.id, .type = rec.type, .data = data, .len = rec.len};
+  w->unstarted--;
+  return 1;
+}
+
+/* Releases the current batch once every task in it has started (run() uses the data in place,
+ * so this is called after the task ran). */
+static int batch_advance(worker *w) {
+  batch_slot *s = &w->slots[w->first];
+  if (--s->left)
+    return 0;
+  if (so__proto_done(&s->rd))
+    return SO_EPROTO;
+  w->first = (w->first + 1) % w->cap;
+  w->count--;
+  return 0;
+}
+
+/* Gives back every task not started, unrun, because the run is halting. */
+static int give_back_unstarted(worker *w) {
+  so_task task;
+  int r;
+  while ((r = next_task(w, &task)) == 1) {
+    int rc = add_result(w, task.id, SO_STATUS_UNRUN, NULL, 0);
+    if (!rc)
+      rc = batch_advance(w);
+    if (rc)
+      return rc;
+  }
+  return r;
+}
+
+static int on_halt(worker *w, int how) {
+  if (how > w->halt)
+    w->halt = how;
+  w->ctx.halting = 1;
+  int rc = give_back_unstarted(w);
+  if (!rc && how == SO_HALT_NOW && w->async && w->job->cancel && w->started)
+    w->job->cancel(&w->ctx);
+  return rc;
 }
 
 static int on_message(worker *w, const so_msg *msg) {
@@ -65,6 +152,13 @@ static int on_message(worker *w, const so_msg *msg) {
     w->abort = s.abort != 0;
     w->outstanding = 0;
     return 0;
+  }
+  if (msg->tag == SO_TAG_HALT) {
+    so_halt_msg h;
+    if (so__proto_fixed(msg->data, msg->len, &h, sizeof h) ||
+        (h.how != SO_HALT_SOON && h.how != SO_HALT_NOW))
+      return SO_EPROTO;
+    return on_halt(w, h.how);
   }
   if (msg->tag != SO_TAG_TASKS || !w->outstanding)
     return SO_EPROTO;
@@ -97,49 +191,39 @@ static int on_message(worker *w, const so_msg *msg) {
     s->left = h.ntasks;
     w->count++;
     w->in_hand += h.ntasks;
+    w->unstarted += h.ntasks;
+    /* A batch that crossed a HALT on the way is given back at once. */
+    if (w->halt)
+      return give_back_unstarted(w);
   }
   return 0;
 }
 
-/* Runs one task from the current batch, appending its result to the next request. */
-static int run_one(worker *w) {
-  batch_slot *s = &w->slots[w->first];
-  so_task_rec rec;
-  const void *data;
-  if (so__proto_tasks_next(&s->rd, &rec, &data))
-    return SO_EPROTO;
-  size_t off;
-  int rc = so__proto_req_result_begin(&w->req, rec.id, &off);
-  if (rc)
-    return rc;
-  so_task task = {.id = rec.id, .type = rec.type, .data = data, .len = rec.len};
-  so_result res = {.buf = &w->req};
-  int status = w->job->run(&w->ctx, &task, &res);
-  if (res.failed)
-    return SO_ENOMEM;
-  so__proto_req_result_end(&w->req, off, status);
-  w->nresults++;
-  w->tasks++;
-  if (status)
-    w->failed++;
-  w->in_hand--;
-  if (--s->left == 0) {
-    if (so__proto_done(&s->rd))
-      return SO_EPROTO;
-    w->first = (w->first + 1) % w->cap;
-    w->count--;
-  }
-  return 0;
-}
-
-/* Runs tasks until the hand is empty or it is time to look at the mailbox. Timing a run of
- * tasks rather than each one keeps the clock off the path of tiny tasks. */
+/* Runs tasks with run() until the hand is empty or it is time to look at the mailbox. Timing a
+ * run of tasks rather than each one keeps the clock off the path of tiny tasks. */
 static int run_some(worker *w) {
   uint32_t budget = w->outstanding ? w->low / 4 + 1 : UINT32_MAX;
   uint64_t t0 = mono_ns();
   int rc = 0;
-  while (w->in_hand > 0 && budget-- > 0) {
-    if ((rc = run_one(w)) != 0)
+  while (w->unstarted > 0 && budget-- > 0) {
+    so_task task;
+    if ((rc = next_task(w, &task)) < 0)
+      break;
+    size_t off;
+    if ((rc = so__proto_req_result_begin(&w->req, task.id, &off)) != 0)
+      break;
+    so_result res = {.buf = &w->req};
+    int status = w->job->run(&w->ctx, &task, &res);
+    if (res.failed) {
+      rc = SO_ENOMEM;
+      break;
+    }
+    so__proto_req_result_end(&w->req, off, status);
+    w->nresults++;
+    w->tasks++;
+    w->failed += status != 0;
+    w->in_hand--;
+    if ((rc = batch_advance(w)) != 0)
       break;
     if (!w->outstanding && !w->starved && w->in_hand <= w->low)
       break; /* time to ask for more while the rest is still in hand */
@@ -150,30 +234,121 @@ static int run_some(worker *w) {
   return rc;
 }
 
+/* Asynchronous jobs: start tasks into free slots, then let the started ones progress. */
+static int run_async(worker *w, int timeout_ms) {
+  unsigned slots = w->ctx.slots ? w->ctx.slots : 1;
+  int rc = 0;
+  while (w->started < slots && !w->halt) {
+    so_task task;
+    int r = next_task(w, &task);
+    if (r <= 0) {
+      rc = r;
+      break;
+    }
+    if ((rc = w->job->start(&w->ctx, &task)) != 0) {
+      rc = so__ctx_fail(&w->ctx, "start", rc);
+      break;
+    }
+    w->started++;
+    if ((rc = batch_advance(w)) != 0)
+      break;
+    timeout_ms = 0;
+  }
+  if (rc || w->started == 0)
+    return rc;
+  uint64_t t0 = mono_ns();
+  int n = w->job->progress(&w->ctx, timeout_ms);
+  /* Busy time of asynchronous tasks is their wall time in the slots, summed. */
+  uint64_t dt = (mono_ns() - t0) * (uint64_t)w->started;
+  w->busy_ns += dt;
+  w->busy_total += dt;
+  if (n < 0)
+    return so__ctx_fail(&w->ctx, "progress", n);
+  return flush_output(w);
+}
+
+static int task_done_hook(void *engine, uint64_t id, int32_t status, const void *data, size_t len) {
+  worker *w = engine;
+  if (w->started == 0)
+    return SO_EINVAL;
+  w->started--;
+  return add_result(w, id, status, data, len);
+}
+
+static int output_hook(void *engine, uint64_t task, int stream, const void *data, size_t len,
+                       int partial) {
+  worker *w = engine;
+  const unsigned char *p = data;
+  /* Split into messages under SO_OUTPUT_MAX; a piece cut from the middle is partial. */
+  while (len > 0 || !partial) {
+    size_t room = SO_OUTPUT_MAX - sizeof(so_output_rec);
+    if (w->out.len + sizeof(so_output_rec) + 1 > SO_OUTPUT_MAX) {
+      int rc = flush_output(w);
+      if (rc)
+        return rc;
+    }
+    room -= w->out.len;
+    size_t n = len < room ? len : room;
+    so_output_rec rec = {task, (uint16_t)stream, (uint16_t)(partial || n < len), (uint32_t)n};
+    int rc = so__buf_reserve(&w->out, sizeof rec + n);
+    if (rc)
+      return rc;
+    so__buf_put(&w->out, &rec, sizeof rec);
+    so__buf_put(&w->out, p, n);
+    p += n;
+    len -= n;
+    if (len == 0)
+      break;
+  }
+  return 0;
+}
+
 static int loop(worker *w) {
+  int idle_ms = 0;
   for (;;) {
-    if (w->stopping && (w->abort || w->in_hand == 0))
+    if (w->stopping && (w->abort || (w->in_hand == 0 && w->started == 0)))
       return 0;
-    if (!w->outstanding && !w->stopping && (w->in_hand == 0 || (!w->starved && w->in_hand <= w->low))) {
+    unsigned slots = w->ctx.slots ? w->ctx.slots : 1;
+    /* An asynchronous worker also asks for more while its slots are not all filled. */
+    uint64_t low = w->async && slots - 1 > w->low ? slots - 1 : w->low;
+    int dry = w->in_hand == 0;
+    if (!w->outstanding && !w->stopping &&
+        (dry || (!w->starved && !w->halt && w->in_hand <= low))) {
       int rc = send_request(w);
       if (rc)
         return rc;
     }
-    so_msg msg;
-    if (w->in_hand == 0 || w->outstanding) {
-      int got = so__recv(w->t, &msg, w->in_hand == 0);
+    int blocked = dry || (w->async && w->unstarted == 0 && w->started == 0);
+    if (blocked || w->outstanding || w->async) {
+      /* Dry: wait for the master. Asynchronous with tasks running: only look, the job's
+       * progress() below does the waiting. */
+      so_msg msg;
+      int got = so__recv(w->t, &msg, blocked && !w->started ? -1 : 0);
       if (got < 0)
         return got;
       if (got) {
         int rc = on_message(w, &msg);
         if (rc)
           return rc;
+        idle_ms = 0;
         continue;
       }
+      if (blocked && !w->started)
+        continue;
     }
-    int rc = run_some(w);
-    if (rc)
-      return rc;
+    if (w->async) {
+      /* Tasks that wait (commands) are checked every few milliseconds at most, so the master's
+       * messages are seen promptly while the worker mostly sleeps. */
+      uint64_t before = w->in_hand;
+      int rc = run_async(w, idle_ms);
+      if (rc)
+        return rc;
+      idle_ms = w->in_hand != before ? 0 : (idle_ms ? (idle_ms < 10 ? idle_ms * 2 : 10) : 1);
+    } else {
+      int rc = run_some(w);
+      if (rc)
+        return rc;
+    }
   }
 }
 
@@ -182,7 +357,7 @@ static void fail_and_wait(worker *w) {
   char note = 0;
   if (!w->stopping && so__send(w->t, 0, SO_TAG_FAIL, &note, 1) == 0) {
     so_msg msg;
-    while (!w->stopping && so__recv(w->t, &msg, 1) == 1)
+    while (!w->stopping && so__recv(w->t, &msg, -1) == 1)
       if (msg.tag == SO_TAG_STOP)
         w->stopping = 1;
   }
@@ -190,18 +365,32 @@ static void fail_and_wait(worker *w) {
 
 int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
                    const so_config *cfg, const so_worker_info *info) {
-  (void)cfg;
   worker w;
   memset(&w, 0, sizeof w);
   w.t = t;
   w.job = job;
+  w.async = job->start && job->progress;
   so__ctx_init(&w.ctx, job, params, SO_ROLE_WORKER, t->rank, t->size - 1);
+  w.ctx.slots = cfg->slots ? cfg->slots : 1;
+  w.ctx.engine = &w;
+  w.ctx.task_done = task_done_hook;
+  w.ctx.output = output_hook;
+  if (cfg->grace >= 0) {
+    /* The master coordinates a signalled stop; a worker lives until it is told to stop. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+  }
   int rc = so__proto_req_begin(&w.req);
   int ready = 0;
-  if (rc == 0 && job->init && (rc = job->init(&w.ctx)) != 0)
+  if (rc == 0 && !w.async && !job->run) {
+    so__errorf("job '%s' has neither run nor start/progress", job->name);
+    rc = SO_EINVAL;
+  } else if (rc == 0 && job->init && (rc = job->init(&w.ctx)) != 0) {
     rc = so__ctx_fail(&w.ctx, "init", rc);
-  else if (rc == 0)
+  } else if (rc == 0) {
     ready = 1;
+  }
   if (rc == 0) {
     rc = loop(&w);
     if (rc == SO_EPROTO)
@@ -225,6 +414,8 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
     memcpy(fin.cpuset, info->cpuset, sizeof fin.cpuset);
     memcpy(fin.bound_by, info->bound_by, sizeof fin.bound_by);
   }
+  if (!rc)
+    rc = flush_output(&w);
   int frc = so__send(t, 0, SO_TAG_FINAL, &fin, sizeof fin);
   if (!rc)
     rc = frc;
@@ -234,5 +425,6 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
     so__buf_free(&w.slots[i].msg);
   free(w.slots);
   so__buf_free(&w.req);
+  so__buf_free(&w.out);
   return rc;
 }

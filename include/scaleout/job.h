@@ -68,6 +68,11 @@ typedef struct so_task_result {
   int worker;     /* rank of the worker that ran it */
   const void *data;
   size_t len;
+  uint32_t attempts;     /* runs of this task so far, retries included (1 without retries) */
+  uint32_t type;         /* the task's type */
+  const void *task_data; /* the task's own payload, when the engine kept it (config keep_tasks
+                            or retries); NULL otherwise */
+  size_t task_len;
 } so_task_result;
 
 typedef struct so_job {
@@ -81,6 +86,18 @@ typedef struct so_job {
   int (*merge)(so_ctx *ctx, const so_task_result *res);         /* master, optional */
   int (*finish)(so_ctx *ctx);                   /* master: report the answer, optional */
   void (*fini)(so_ctx *ctx);                    /* every rank, optional; frees the state */
+
+  /*
+   * Asynchronous execution, for tasks that mostly wait (shell commands, I/O). A job that sets
+   * start and progress instead of run lets each worker keep so_ctx_slots() tasks going at once:
+   * start() begins a task and returns; progress() lets started tasks advance, waiting at most
+   * timeout_ms, and reports every task that ended with so_task_done(). cancel() ends every
+   * started task at once (the run is halting now); they still report so_task_done().
+   * All three run on the worker, in the worker's only thread.
+   */
+  int (*start)(so_ctx *ctx, const so_task *task);  /* 0, or <0: the worker cannot go on */
+  int (*progress)(so_ctx *ctx, int timeout_ms);    /* tasks ended (>= 0), or <0 as above */
+  void (*cancel)(so_ctx *ctx);
 } so_job;
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
@@ -108,6 +125,29 @@ int so_task_set_data(so_ctx *ctx, so_task_out *task, const void *data, size_t le
 
 /* Worker only, from run(): appends bytes to the task's result (copied). */
 int so_result_write(so_result *res, const void *data, size_t len);
+
+/* Worker only: how many tasks an asynchronous job may have started at once (--threads). */
+unsigned so_ctx_slots(const so_ctx *ctx);
+
+/* Worker only, asynchronous jobs: ends a started task with its status (0 success) and result
+ * bytes (copied). Returns 0 or an SO_E* code. */
+int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, size_t len);
+
+/* Worker only: sends output to the master's standard output (stream 1) or error (stream 2).
+ * The master writes whole lines only, so lines from different workers never mix; pass partial
+ * = 1 when data ends inside a line that a later call completes (for the same task and stream).
+ * Output is streamed, never gathered whole. Returns 0 or an SO_E* code. */
+int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size_t len,
+                  int partial);
+
+/* Worker only: set when the run is halting; a job may stop early on its own. */
+int so_ctx_halting(const so_ctx *ctx);
+
+/* Master only, from merge(): stops the run early. SO_HALT_SOON hands out no more tasks and lets
+ * the running ones finish; SO_HALT_NOW also cancels the running ones. Tasks handed out but not
+ * yet started are given back unrun (they never reach merge). */
+enum { SO_HALT_SOON = 1, SO_HALT_NOW = 2 };
+void so_ctx_halt(so_ctx *ctx, int how);
 
 /* Master only, from finish(): adds one named figure to the answer, printed in the summary and
  * written to the JSON report. Names are short identifiers ("pi", "primes"). */

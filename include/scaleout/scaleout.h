@@ -5,6 +5,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "scaleout/job.h"
 
@@ -14,7 +15,7 @@ extern "C" {
 
 #define SO_VERSION "0.1.0"
 
-typedef enum so_discipline { SO_FIFO = 0, SO_LIFO, SO_PRIORITY } so_discipline;
+typedef enum so_discipline { SO_QUEUE_FIFO = 0, SO_QUEUE_LIFO, SO_QUEUE_PRIORITY } so_discipline;
 
 typedef enum so_bind_policy {
   SO_BIND_CORE = 0,
@@ -34,6 +35,13 @@ typedef struct so_config {
   uint32_t window;     /* most tasks the master generates ahead (lifo/priority); 0 = default */
   so_bind_policy bind;
   int quiet;           /* no warnings on stderr */
+  unsigned slots;      /* tasks an asynchronous job runs at once per worker; 0 = 1 */
+  uint32_t retries;    /* reruns of a failed task, on another worker when there is one */
+  int keep_tasks;      /* keep each task's payload until its result is merged (for merge()) */
+  double grace;        /* seconds a signal-stopped run lets running tasks finish; <0: no
+                          signal handling (the default action applies) */
+  FILE *task_out;      /* where the master writes the tasks' output (so_ctx_output); NULL: */
+  FILE *task_err;      /* stdout and stderr */
 } so_config;
 
 /* Fills a configuration with the defaults (fifo, adaptive batches, core binding). */
@@ -52,6 +60,8 @@ typedef struct so_worker_report {
   int last_core;        /* logical index of that PU's core, -1 if unknown */
 } so_worker_report;
 
+enum { SO_STOPPED_SIGNAL = 3 };
+
 typedef struct so_report {
   uint64_t tasks;       /* tasks completed */
   uint64_t failed;      /* tasks whose run() returned non-zero */
@@ -59,6 +69,9 @@ typedef struct so_report {
   double wall;          /* seconds from the first task handed out to the last result merged */
   double master_cpu;    /* CPU seconds the master used during the run */
   int nworkers;
+  int stopped;          /* 0 ran to the end; SO_HALT_SOON/NOW: the job halted it;
+                           SO_STOPPED_SIGNAL: a signal stopped it (resumable) */
+  int signal;           /* the signal, when stopped by one */
   so_worker_report *workers; /* nworkers entries, owned by the report */
   struct so_answer *answer;  /* the job's named figures */
 } so_report;

@@ -4,11 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "master.h"
-#include "params.h"
-#include "so_test.h"
-#include "transport.h"
-#include "worker.h"
+#include "engine_harness.h"
 
 /* --- A test job whose behaviour the test steers through this shared state. --- */
 
@@ -86,8 +82,13 @@ static int probe_merge(so_ctx *ctx, const so_task_result *r) {
 }
 
 static const so_param_def probe_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
-static const so_job probe_job = {"probe", "test job", probe_params, probe_init, probe_next,
-                                 probe_run, probe_merge, NULL, NULL};
+static const so_job probe_job = {.name = "probe",
+                                 .summary = "test job",
+                                 .params = probe_params,
+                                 .init = probe_init,
+                                 .next = probe_next,
+                                 .run = probe_run,
+                                 .merge = probe_merge};
 
 static void probe_reset(uint64_t tasks) {
   free(P.seen);
@@ -99,52 +100,9 @@ static void probe_reset(uint64_t tasks) {
   P.seen = calloc(tasks ? tasks : 1, 1);
 }
 
-/* --- Running master and workers as threads --- */
-
-typedef struct worker_arg {
-  so_transport *t;
-  const so_params *params;
-  const so_config *cfg;
-  int rc;
-} worker_arg;
-
-static void *worker_main(void *p) {
-  worker_arg *a = p;
-  a->rc = so__worker_run(a->t, &probe_job, a->params, a->cfg, NULL);
-  return NULL;
-}
-
-/* Runs the probe job on nworkers worker threads; returns the master's code. */
+/* Runs the probe job; returns the master's code. */
 static int run_engine(int nworkers, const so_config *cfg, so_report *rep) {
-  so_params *params = so__params_new(&probe_job);
-  CU_ASSERT_FATAL(params != NULL);
-  so_master *m;
-  int rc = so__master_init(&m, &probe_job, params, cfg, nworkers);
-  if (rc) {
-    memset(rep, 0, sizeof *rep);
-    so__master_free(m);
-    so__params_free(params);
-    return rc;
-  }
-  so_inproc *g = so__inproc_new(nworkers + 1);
-  CU_ASSERT_FATAL(g != NULL);
-  pthread_t th[16];
-  worker_arg args[16];
-  for (int i = 0; i < nworkers; i++) {
-    args[i] = (worker_arg){so__inproc_endpoint(g, i + 1), params, cfg, 0};
-    pthread_create(&th[i], NULL, worker_main, &args[i]);
-  }
-  so_transport *mt = so__inproc_endpoint(g, 0);
-  rc = so__master_run(m, mt, rep);
-  for (int i = 0; i < nworkers; i++) {
-    pthread_join(th[i], NULL);
-    so__transport_destroy(args[i].t);
-  }
-  so__transport_destroy(mt);
-  so__master_free(m);
-  so__inproc_free(g);
-  so__params_free(params);
-  return rc;
+  return harness_run(&probe_job, nworkers, cfg, rep);
 }
 
 static void check_each_once(const so_report *rep) {
@@ -160,12 +118,12 @@ static void check_each_once(const so_report *rep) {
 }
 
 static void test_every_task_once(void) {
-  so_discipline ds[] = {SO_FIFO, SO_LIFO, SO_PRIORITY};
+  so_discipline ds[] = {SO_QUEUE_FIFO, SO_QUEUE_LIFO, SO_QUEUE_PRIORITY};
   uint32_t batches[] = {0, 1, 7};
   for (int d = 0; d < 3; d++)
     for (int b = 0; b < 3; b++) {
       probe_reset(20000);
-      P.use_priority = ds[d] == SO_PRIORITY;
+      P.use_priority = ds[d] == SO_QUEUE_PRIORITY;
       P.payload = (uint32_t)(b * 20); /* 0, 20 (inline) and 40 (heap) bytes */
       so_config cfg;
       so_config_default(&cfg);
@@ -201,7 +159,7 @@ static void test_priority_order(void) {
   P.order = calloc(P.tasks, sizeof *P.order);
   so_config cfg;
   so_config_default(&cfg);
-  cfg.discipline = SO_PRIORITY;
+  cfg.discipline = SO_QUEUE_PRIORITY;
   cfg.batch = 1;
   cfg.window = 100000; /* all tasks visible to the priority choice */
   so_report rep;
@@ -222,7 +180,7 @@ static void test_lifo_order(void) {
   P.order = calloc(P.tasks, sizeof *P.order);
   so_config cfg;
   so_config_default(&cfg);
-  cfg.discipline = SO_LIFO;
+  cfg.discipline = SO_QUEUE_LIFO;
   cfg.batch = 1;
   cfg.window = 100000;
   so_report rep;

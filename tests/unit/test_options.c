@@ -126,13 +126,13 @@ static void test_run_options(void) {
 
 static void test_run_engine_options(void) {
   ACCEPT("run", "noop", "--queue", "lifo");
-  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_LIFO);
+  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_QUEUE_LIFO);
   so__cli_free(&cli);
   ACCEPT("run", "--queue=priority", "noop");
-  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_PRIORITY);
+  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_QUEUE_PRIORITY);
   so__cli_free(&cli);
   ACCEPT("run", "noop", "--queue", "lifo", "--queue", "fifo");
-  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_FIFO);
+  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_QUEUE_FIFO);
   so__cli_free(&cli);
 
   ACCEPT("run", "noop", "--batch", "1");

@@ -74,9 +74,9 @@ static void model_push(model *m, uint64_t id, int64_t priority) {
 /* Removes and returns the id the discipline should give next. */
 static uint64_t model_pop(model *m, so_discipline d) {
   size_t pick = 0;
-  if (d == SO_LIFO) {
+  if (d == SO_QUEUE_LIFO) {
     pick = m->n - 1;
-  } else if (d == SO_PRIORITY) {
+  } else if (d == SO_QUEUE_PRIORITY) {
     for (size_t i = 1; i < m->n; i++) {
       const model_item *a = &m->items[i], *b = &m->items[pick];
       if (a->priority > b->priority || (a->priority == b->priority && a->seq < b->seq))
@@ -127,7 +127,7 @@ static int pop_many(so_queue *q, model *m, so_discipline d, int count) {
 
 static void test_empty(void) {
   so_queue q;
-  so__queue_init(&q, SO_FIFO);
+  so__queue_init(&q, SO_QUEUE_FIFO);
   so_qtask t = {.id = 77};
   CU_ASSERT_EQUAL(so__queue_len(&q), 0);
   CU_ASSERT_EQUAL(so__queue_pop(&q, &t), 0);
@@ -138,7 +138,7 @@ static void test_empty(void) {
 
 static void test_fifo_order(void) {
   so_queue q;
-  so__queue_init(&q, SO_FIFO);
+  so__queue_init(&q, SO_QUEUE_FIFO);
   for (uint64_t id = 0; id < 10; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, (int64_t)(9 - id)), 0); /* priority is ignored */
   CU_ASSERT_EQUAL(so__queue_len(&q), 10);
@@ -155,7 +155,7 @@ static void test_fifo_order(void) {
 
 static void test_lifo_order(void) {
   so_queue q;
-  so__queue_init(&q, SO_LIFO);
+  so__queue_init(&q, SO_QUEUE_LIFO);
   for (uint64_t id = 0; id < 10; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, (int64_t)id), 0);
   for (uint64_t k = 0; k < 10; k++) {
@@ -172,7 +172,7 @@ static void test_lifo_order(void) {
 
 static void test_priority_order(void) {
   so_queue q;
-  so__queue_init(&q, SO_PRIORITY);
+  so__queue_init(&q, SO_QUEUE_PRIORITY);
   /* (id, priority): higher first, equal priorities in insertion order, negatives last. */
   const int64_t prio[] = {1, 5, -3, 5, 0, 1, 5, INT64_MIN, INT64_MAX, 1};
   const uint64_t want[] = {8, 1, 3, 6, 0, 5, 9, 4, 2, 7};
@@ -193,7 +193,7 @@ static void test_priority_order(void) {
 /* Many equal priorities must still come out first-in first-out (a heap alone is not stable). */
 static void test_priority_stable(void) {
   so_queue q;
-  so__queue_init(&q, SO_PRIORITY);
+  so__queue_init(&q, SO_QUEUE_PRIORITY);
   for (uint64_t id = 0; id < 500; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, id % 2 ? 7 : 3), 0);
   for (uint64_t k = 0; k < 500; k++) {
@@ -239,26 +239,26 @@ static void interleaved(so_discipline d) {
 /* Steady state at a small size: the fifo ring head travels around the array many times. */
 static void test_fifo_ring_wrap(void) {
   so_queue q;
-  so__queue_init(&q, SO_FIFO);
+  so__queue_init(&q, SO_QUEUE_FIFO);
   model m = {0};
   uint64_t next_id = 0;
   CU_ASSERT_EQUAL_FATAL(push_many(&q, &m, &next_id, 40), 1);
   for (int i = 0; i < 1000; i++) {
     CU_ASSERT_EQUAL_FATAL(push_many(&q, &m, &next_id, 3), 1);
-    CU_ASSERT_EQUAL(pop_many(&q, &m, SO_FIFO, 3), 3);
+    CU_ASSERT_EQUAL(pop_many(&q, &m, SO_QUEUE_FIFO, 3), 3);
   }
   /* Grow while the ring is wrapped: head is somewhere in the middle of the array now. */
   CU_ASSERT_TRUE(q.head != 0);
   CU_ASSERT_EQUAL_FATAL(push_many(&q, &m, &next_id, 300), 1);
-  CU_ASSERT_EQUAL(pop_many(&q, &m, SO_FIFO, 340), 340);
+  CU_ASSERT_EQUAL(pop_many(&q, &m, SO_QUEUE_FIFO, 340), 340);
   CU_ASSERT_EQUAL(so__queue_len(&q), 0);
   so__queue_free(&q);
   free(m.items);
 }
 
-static void test_interleaved_fifo(void) { interleaved(SO_FIFO); }
-static void test_interleaved_lifo(void) { interleaved(SO_LIFO); }
-static void test_interleaved_priority(void) { interleaved(SO_PRIORITY); }
+static void test_interleaved_fifo(void) { interleaved(SO_QUEUE_FIFO); }
+static void test_interleaved_lifo(void) { interleaved(SO_QUEUE_LIFO); }
+static void test_interleaved_priority(void) { interleaved(SO_QUEUE_PRIORITY); }
 
 /* Lengths around the inline limit come back byte-exact, with id, type and priority intact. */
 static void test_payload_sizes(void) {
@@ -267,7 +267,7 @@ static void test_payload_sizes(void) {
   const size_t nlens = sizeof lens / sizeof lens[0];
   unsigned char *src = malloc(1 << 20);
   CU_ASSERT_PTR_NOT_NULL_FATAL(src);
-  for (int d = SO_FIFO; d <= SO_PRIORITY; d++) {
+  for (int d = SO_QUEUE_FIFO; d <= SO_QUEUE_PRIORITY; d++) {
     so_queue q;
     so__queue_init(&q, (so_discipline)d);
     for (size_t i = 0; i < nlens; i++) {
@@ -294,7 +294,7 @@ static void test_payload_sizes(void) {
   }
   /* An empty payload may come from a NULL pointer. */
   so_queue q;
-  so__queue_init(&q, SO_FIFO);
+  so__queue_init(&q, SO_QUEUE_FIFO);
   CU_ASSERT_EQUAL(so__queue_push(&q, 5, 1, 0, NULL, 0), 0);
   so_qtask t;
   CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
@@ -308,7 +308,7 @@ static void test_payload_sizes(void) {
 /* Freeing a queue that still holds inline and heap tasks releases everything (run under
  * valgrind or ASan to see it), and the queue is usable again after so__queue_init. */
 static void test_free_with_items(void) {
-  for (int d = SO_FIFO; d <= SO_PRIORITY; d++) {
+  for (int d = SO_QUEUE_FIFO; d <= SO_QUEUE_PRIORITY; d++) {
     so_queue q;
     so__queue_init(&q, (so_discipline)d);
     model m = {0};

@@ -1,0 +1,28 @@
+/* The master's side of task output: writes what workers send to stdout/stderr in whole lines. */
+#ifndef SO_OUTSINK_H
+#define SO_OUTSINK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "buf.h"
+
+/* One partial line per worker and stream, held until its end arrives, so lines from different
+ * workers never mix. A line longer than SO_OUTSINK_HOLD is written in pieces rather than held. */
+#define SO_OUTSINK_HOLD (1u << 20)
+
+typedef struct so_outsink {
+  int nranks;
+  so_buf *partial; /* [rank * 2 + stream - 1] */
+  FILE *out, *err;
+} so_outsink;
+
+/* Returns 0 or SO_ENOMEM. */
+int so__outsink_init(so_outsink *s, int nranks, FILE *out, FILE *err);
+/* Takes one OUTPUT message from rank. Returns 0, SO_EPROTO or SO_ENOMEM. */
+int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len);
+/* Writes whatever partial lines rank left (its output ended without a newline). */
+void so__outsink_flush_rank(so_outsink *s, int rank);
+void so__outsink_free(so_outsink *s); /* flushes every rank first */
+
+#endif

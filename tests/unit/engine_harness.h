@@ -1,0 +1,64 @@
+/* Runs a job on master and worker threads over the in-process transport, as so_run would over
+ * MPI, so engine behaviour is testable without mpirun. */
+#ifndef SO_ENGINE_HARNESS_H
+#define SO_ENGINE_HARNESS_H
+
+#include <pthread.h>
+#include <string.h>
+
+#include "master.h"
+#include "params.h"
+#include "so_test.h"
+#include "transport.h"
+#include "worker.h"
+
+typedef struct harness_worker {
+  so_transport *t;
+  const so_job *job;
+  const so_params *params;
+  const so_config *cfg;
+  int rc;
+} harness_worker;
+
+static void *harness_worker_main(void *p) {
+  harness_worker *a = p;
+  a->rc = so__worker_run(a->t, a->job, a->params, a->cfg, NULL);
+  return NULL;
+}
+
+/* Runs job on nworkers (at most 16) worker threads and returns the master's code; *rep is
+ * filled (free with so_report_free) even when the master refused to start. */
+static inline int harness_run(const so_job *job, int nworkers, const so_config *cfg,
+                              so_report *rep) {
+  memset(rep, 0, sizeof *rep);
+  so_params *params = so__params_new(job);
+  CU_ASSERT_FATAL(params != NULL);
+  so_master *m;
+  int rc = so__master_init(&m, job, params, cfg, nworkers);
+  if (rc) {
+    so__master_free(m);
+    so__params_free(params);
+    return rc;
+  }
+  so_inproc *g = so__inproc_new(nworkers + 1);
+  CU_ASSERT_FATAL(g != NULL && nworkers <= 16);
+  pthread_t th[16];
+  harness_worker args[16];
+  for (int i = 0; i < nworkers; i++) {
+    args[i] = (harness_worker){so__inproc_endpoint(g, i + 1), job, params, cfg, 0};
+    pthread_create(&th[i], NULL, harness_worker_main, &args[i]);
+  }
+  so_transport *mt = so__inproc_endpoint(g, 0);
+  rc = so__master_run(m, mt, rep);
+  for (int i = 0; i < nworkers; i++) {
+    pthread_join(th[i], NULL);
+    so__transport_destroy(args[i].t);
+  }
+  so__transport_destroy(mt);
+  so__master_free(m);
+  so__inproc_free(g);
+  so__params_free(params);
+  return rc;
+}
+
+#endif

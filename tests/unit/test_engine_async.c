@@ -1,0 +1,322 @@
+/* The engine's features for tasks that wait (commands): several tasks per worker at once,
+ * reruns on another worker, halting soon and now, whole-line output; over in-process ranks. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_harness.h"
+
+#define MAX_TASKS 512
+#define MAX_RANKS 17
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --- A job of tasks that each wait ms milliseconds, several at once per worker --- */
+
+typedef struct waiter {
+  uint64_t tasks;
+  int ms;
+  int bad_rank;        /* run on this rank, a task fails (0: none) */
+  int halt_at;         /* the merge of this many results halts the run (0: never) */
+  int halt_how;
+  int lines;           /* each task prints this many lines, the last in two partial pieces */
+  /* observed */
+  pthread_mutex_t lock;
+  int started_on[MAX_TASKS];  /* how often each id was started */
+  int merged[MAX_TASKS];
+  int merged_worker[MAX_TASKS];
+  unsigned merged_attempts[MAX_TASKS];
+  int32_t merged_status[MAX_TASKS];
+  unsigned max_running[MAX_RANKS];
+  uint64_t nmerged;
+} waiter;
+
+static waiter W;
+
+typedef struct slot {
+  uint64_t id;
+  double due;
+} slot;
+
+typedef struct wstate {
+  slot running[16];
+  unsigned n;
+} wstate;
+
+static int w_init(so_ctx *ctx) {
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER) {
+    so_ctx_set_total(ctx, W.tasks);
+    return 0;
+  }
+  wstate *s = calloc(1, sizeof *s);
+  so_ctx_set_state(ctx, s);
+  return s ? 0 : -1;
+}
+
+static void w_fini(so_ctx *ctx) { free(so_ctx_state(ctx)); }
+
+static int w_next(so_ctx *ctx, so_task_out *t) {
+  (void)ctx;
+  return t->id < W.tasks;
+}
+
+static int w_start(so_ctx *ctx, const so_task *t) {
+  wstate *s = so_ctx_state(ctx);
+  if (s->n >= so_ctx_slots(ctx) || s->n >= 16)
+    return -1; /* the engine started more than it may */
+  s->running[s->n++] = (slot){t->id, mono() + W.ms / 1000.0};
+  pthread_mutex_lock(&W.lock);
+  W.started_on[t->id]++;
+  int r = so_ctx_rank(ctx);
+  if (s->n > W.max_running[r])
+    W.max_running[r] = s->n;
+  pthread_mutex_unlock(&W.lock);
+  return 0;
+}
+
+/* Ends slot i with status; prints the task's lines first. */
+static int finish_slot(so_ctx *ctx, wstate *s, unsigned i, int32_t status) {
+  uint64_t id = s->running[i].id;
+  char line[64];
+  for (int k = 0; k < W.lines; k++) {
+    int n = snprintf(line, sizeof line, "task %llu line %d\n", (unsigned long long)id, k);
+    if (k == W.lines - 1) {
+      /* The last line arrives in two pieces. */
+      so_ctx_output(ctx, id, 1, line, 5, 1);
+      so_ctx_output(ctx, id, 1, line + 5, (size_t)n - 5, 0);
+    } else {
+      so_ctx_output(ctx, id, 1, line, (size_t)n, 0);
+    }
+  }
+  s->running[i] = s->running[--s->n];
+  int rank = so_ctx_rank(ctx);
+  return so_task_done(ctx, id, status, &rank, sizeof rank);
+}
+
+static int w_progress(so_ctx *ctx, int timeout_ms) {
+  wstate *s = so_ctx_state(ctx);
+  double until = mono() + timeout_ms / 1000.0, first = until;
+  for (unsigned i = 0; i < s->n; i++)
+    if (s->running[i].due < first)
+      first = s->running[i].due;
+  double wait = first - mono();
+  if (wait > 0) {
+    struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+  int ended = 0;
+  double t = mono();
+  for (unsigned i = 0; i < s->n;) {
+    if (s->running[i].due <= t) {
+      int32_t status = so_ctx_rank(ctx) == W.bad_rank ? 1 : 0;
+      if (finish_slot(ctx, s, i, status))
+        return -1;
+      ended++;
+    } else {
+      i++;
+    }
+  }
+  return ended;
+}
+
+static void w_cancel(so_ctx *ctx) {
+  wstate *s = so_ctx_state(ctx);
+  while (s->n)
+    finish_slot(ctx, s, 0, 137);
+}
+
+static int w_merge(so_ctx *ctx, const so_task_result *r) {
+  if (r->id >= W.tasks || r->len != sizeof(int))
+    return -1;
+  int rank;
+  memcpy(&rank, r->data, sizeof rank);
+  W.merged[r->id]++;
+  W.merged_worker[r->id] = rank;
+  W.merged_attempts[r->id] = r->attempts;
+  W.merged_status[r->id] = r->status;
+  W.nmerged++;
+  if (W.halt_at && W.nmerged == (uint64_t)W.halt_at)
+    so_ctx_halt(ctx, W.halt_how);
+  return 0;
+}
+
+static const so_param_def no_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
+static const so_job waiter_job = {.name = "waiter",
+                                  .summary = "tasks that wait",
+                                  .params = no_params,
+                                  .init = w_init,
+                                  .next = w_next,
+                                  .merge = w_merge,
+                                  .fini = w_fini,
+                                  .start = w_start,
+                                  .progress = w_progress,
+                                  .cancel = w_cancel};
+
+static void reset(uint64_t tasks, int ms) {
+  memset(&W, 0, sizeof W);
+  pthread_mutex_init(&W.lock, NULL);
+  W.tasks = tasks;
+  W.ms = ms;
+}
+
+static so_config config(unsigned slots) {
+  so_config cfg;
+  so_config_default(&cfg);
+  cfg.slots = slots;
+  return cfg;
+}
+
+static void test_slots_run_tasks_concurrently(void) {
+  reset(120, 20);
+  so_config cfg = config(3);
+  so_report rep;
+  double t0 = mono();
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 4, &cfg, &rep), 0);
+  double wall = mono() - t0;
+  CU_ASSERT_EQUAL(rep.tasks, 120);
+  int once = 1;
+  for (int i = 0; i < 120; i++)
+    once &= W.merged[i] == 1 && W.started_on[i] == 1;
+  CU_ASSERT(once);
+  for (int r = 1; r <= 4; r++)
+    CU_ASSERT_EQUAL(W.max_running[r], 3);
+  /* 120 tasks of 20 ms on 12 slots is 0.2 s; one at a time per worker would be 0.6 s. */
+  CU_ASSERT(wall < 0.45);
+  so_report_free(&rep);
+}
+
+static void test_retries_go_to_another_worker(void) {
+  reset(60, 1);
+  W.bad_rank = 1;
+  so_config cfg = config(2);
+  cfg.retries = 1;
+  so_report rep;
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 3, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.tasks, 60);
+  CU_ASSERT_EQUAL(rep.failed, 0);
+  int elsewhere = 1, retried = 0;
+  for (int i = 0; i < 60; i++) {
+    elsewhere &= W.merged[i] == 1 && W.merged_worker[i] != 1 && W.merged_status[i] == 0;
+    retried += W.merged_attempts[i] == 2;
+  }
+  CU_ASSERT(elsewhere);
+  CU_ASSERT(retried > 0); /* rank 1 did take tasks, and each was rerun once elsewhere */
+  so_report_free(&rep);
+}
+
+static void test_retries_exhausted_on_one_worker(void) {
+  reset(10, 1);
+  W.bad_rank = 1;
+  so_config cfg = config(1);
+  cfg.retries = 2;
+  so_report rep;
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 1, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.tasks, 10);
+  CU_ASSERT_EQUAL(rep.failed, 10);
+  int three = 1;
+  for (int i = 0; i < 10; i++)
+    three &= W.merged_attempts[i] == 3 && W.started_on[i] == 3;
+  CU_ASSERT(three);
+  so_report_free(&rep);
+}
+
+/* Halting soon: no task starts after the halt, every started task ends and is merged once. */
+static void test_halt_soon_lets_running_finish(void) {
+  reset(400, 30);
+  W.halt_at = 5;
+  W.halt_how = SO_HALT_SOON;
+  so_config cfg = config(2);
+  so_report rep;
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 2, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.stopped, SO_HALT_SOON);
+  uint64_t started = 0, lost = 0, twice = 0;
+  for (int i = 0; i < 400; i++) {
+    started += W.started_on[i] > 0;
+    lost += W.started_on[i] && !W.merged[i];
+    twice += W.merged[i] > 1 || W.started_on[i] > 1;
+  }
+  CU_ASSERT(started < 400);
+  CU_ASSERT_EQUAL(lost, 0);
+  CU_ASSERT_EQUAL(twice, 0);
+  CU_ASSERT_EQUAL(rep.tasks, started);
+  CU_ASSERT_EQUAL(W.nmerged, started);
+  so_report_free(&rep);
+}
+
+/* Halting now: running tasks are cancelled (status 137) at once, not waited for. */
+static void test_halt_now_cancels_running(void) {
+  reset(200, 1);
+  W.halt_at = 3;
+  W.halt_how = SO_HALT_NOW;
+  so_config cfg = config(2);
+  so_report rep;
+  double t0 = mono();
+  /* Tasks after the first few take 2 s; the halt must not wait for them. */
+  W.ms = 1;
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 2, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.stopped, SO_HALT_NOW);
+  CU_ASSERT(mono() - t0 < 1.5);
+  uint64_t lost = 0;
+  for (int i = 0; i < 200; i++)
+    lost += W.started_on[i] && !W.merged[i];
+  CU_ASSERT_EQUAL(lost, 0);
+  so_report_free(&rep);
+}
+
+/* Output reaches the master's stream in whole lines, never two tasks mixed within a line. */
+static void test_output_whole_lines(void) {
+  reset(64, 2);
+  W.lines = 5;
+  char *text = NULL;
+  size_t size = 0;
+  FILE *out = open_memstream(&text, &size);
+  CU_ASSERT_FATAL(out != NULL);
+  so_config cfg = config(4);
+  cfg.task_out = out;
+  so_report rep;
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 3, &cfg, &rep), 0);
+  fclose(out);
+  int lines = 0, good = 1, seen[64][5];
+  memset(seen, 0, sizeof seen);
+  for (char *p = text, *nl; p && *p; p = nl + 1) {
+    nl = strchr(p, '\n');
+    if (!nl) {
+      good = 0;
+      break;
+    }
+    unsigned long long id;
+    int k;
+    char tail;
+    *nl = 0;
+    if (sscanf(p, "task %llu line %d%c", &id, &k, &tail) != 2 || id >= 64 || k < 0 || k >= 5)
+      good = 0;
+    else
+      seen[id][k]++;
+    lines++;
+  }
+  CU_ASSERT(good);
+  CU_ASSERT_EQUAL(lines, 64 * 5);
+  int each_once = 1;
+  for (int i = 0; i < 64; i++)
+    for (int k = 0; k < 5; k++)
+      each_once &= seen[i][k] == 1;
+  CU_ASSERT(each_once);
+  free(text);
+  so_report_free(&rep);
+}
+
+int main(void) {
+  static const so_test_case cases[] = {
+      {"slots run several tasks at once per worker", test_slots_run_tasks_concurrently},
+      {"a failed task is rerun on another worker", test_retries_go_to_another_worker},
+      {"with one worker, retries are exhausted there", test_retries_exhausted_on_one_worker},
+      {"halt soon: running tasks finish, none lost or doubled", test_halt_soon_lets_running_finish},
+      {"halt now: running tasks are cancelled at once", test_halt_now_cancels_running},
+      {"output arrives in whole lines", test_output_whole_lines},
+      {NULL, NULL}};
+  return so_test_run("engine_async", cases);
+}
