@@ -36,6 +36,9 @@ double so_ctx_double(const so_ctx *ctx, const char *param) {
 const char *so_ctx_string(const so_ctx *ctx, const char *param) {
   return so__params_string(ctx->params, param);
 }
+int so_ctx_args(const so_ctx *ctx, const char *const **argv) {
+  return so__params_args(ctx->params, argv);
+}
 void so_ctx_set_state(so_ctx *ctx, void *state) { ctx->state = state; }
 void *so_ctx_state(const so_ctx *ctx) { return ctx->state; }
 

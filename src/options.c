@@ -40,6 +40,9 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --prefetch K        a worker asks for more when it holds K tasks or fewer (default auto)\n"
         "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
         "  --bind POLICY       core (default), pu, numa, package or none\n"
+        "  --threads T         tasks run at once per worker, for jobs whose tasks wait (cmd)\n"
+        "  --retries N         rerun a failed task up to N times, on another worker if any\n"
+        "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
         "  --json FILE         also write the report as JSON\n"
         "  -q, --quiet         no warnings\n"
         "  -h, --help          this text; scaleout run JOB --help lists JOB's parameters\n"
@@ -56,7 +59,10 @@ void so__cli_job_usage(FILE *out, const so_job *job) {
   for (const so_param_def *p = job->params; p && p->name; p++) {
     char arg[48];
     snprintf(arg, sizeof arg, "--%s %s", p->name,
-             p->type == SO_PARAM_STRING ? "TEXT" : p->type == SO_PARAM_INT ? "N" : "X");
+             p->type == SO_PARAM_STRING ? "TEXT"
+             : p->type == SO_PARAM_INT  ? "N"
+             : p->type == SO_PARAM_FLAG ? ""
+                                        : "X");
     fprintf(out, "  %-20s %s", arg, p->help);
     if (p->defval)
       fprintf(out, " (default %s)", p->defval[0] ? p->defval : "none");
@@ -80,13 +86,6 @@ void so__cli_free(so_cli *cli) {
   so__params_free(cli->params);
   cli->params = NULL;
 }
-
-/* A deferred job parameter: seen before we knew which job it belongs to. */
-typedef struct pending {
-  const char *name;
-  size_t namelen;
-  const char *value;
-} pending;
 
 static int parse_workers(const char *v, so_cli *cli, char *err, size_t errlen) {
   int64_t n;
@@ -151,6 +150,19 @@ static int run_option(const char *name, const char *v, so_cli *cli, char *err, s
     snprintf(err, errlen, "--bind must be core, pu, numa, package or none, not '%s'", v);
     return SO_EINVAL;
   }
+  if (strcmp(name, "threads") == 0)
+    return parse_count("--threads", v, 1, 4096, &cli->cfg.slots, err, errlen);
+  if (strcmp(name, "retries") == 0)
+    return parse_count("--retries", v, 0, 1000000, &cli->cfg.retries, err, errlen);
+  if (strcmp(name, "grace") == 0) {
+    double g;
+    if (so__parse_double(v, &g) || g < 0 || g > 86400) {
+      snprintf(err, errlen, "--grace expects seconds from 0 to 86400, not '%s'", v);
+      return SO_EINVAL;
+    }
+    cli->cfg.grace = g;
+    return 0;
+  }
   if (strcmp(name, "json") == 0) {
     if (!v[0]) {
       snprintf(err, errlen, "--json needs a file name");
@@ -162,89 +174,146 @@ static int run_option(const char *name, const char *v, so_cli *cli, char *err, s
   return 1;
 }
 
+/* The run options that take a value (the others are -h/--help and -q/--quiet). */
+static int is_run_option(const char *name, size_t len) {
+  static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
+                                      "json",    "threads", "retries", "grace",    NULL};
+  for (const char *const *n = names; *n; n++)
+    if (strlen(*n) == len && strncmp(*n, name, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* Splits "-n", "--name" or "--name=value" into a name; returns 0 for anything else. */
+static int option_name(const char *a, const char **name, size_t *len, const char **eq) {
+  *eq = NULL;
+  if (strcmp(a, "-n") == 0) {
+    *name = "workers";
+    *len = 7;
+    return 1;
+  }
+  if (a[0] != '-' || a[1] != '-' || a[2] == 0)
+    return 0;
+  *name = a + 2;
+  *eq = strchr(*name, '=');
+  *len = *eq ? (size_t)(*eq - *name) : strlen(*name);
+  return 1;
+}
+
+/* Finds the job: the first bare word that is not an option's value, or, when there is none and
+ * the command line names a task source (--tasks with no job, --command, --args, :::), the
+ * command farm. An unknown option met before the job is taken to have a value, as every
+ * parameter but a flag does. */
+static const char *find_job(int argc, char **argv, int *farm) {
+  *farm = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *name, *eq;
+    size_t len;
+    if (strcmp(a, ":::") == 0)
+      break;
+    if (strcmp(a, "--command") == 0 || strncmp(a, "--command=", 10) == 0 ||
+        strcmp(a, "--args") == 0 || strncmp(a, "--args=", 7) == 0 || strcmp(a, "--tasks") == 0 ||
+        strncmp(a, "--tasks=", 8) == 0)
+      *farm = 1;
+    if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "-h") == 0 ||
+        strcmp(a, "--help") == 0)
+      continue;
+    if (option_name(a, &name, &len, &eq)) {
+      if (!eq && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 && strcmp(argv[i + 1], ":::"))
+        i++;
+      continue;
+    }
+    if (a[0] != '-')
+      return a;
+  }
+  for (int i = 0; i < argc; i++)
+    if (strcmp(argv[i], ":::") == 0)
+      *farm = 1;
+  return NULL;
+}
+
 static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
                      so_cli *cli, char *err, size_t errlen) {
-  pending *pend = calloc((size_t)argc + 1, sizeof *pend);
-  size_t npend = 0;
-  int rc = pend ? 0 : SO_ENOMEM;
+  int farm;
+  const char *jobname = find_job(argc, argv, &farm);
+  if (jobname) {
+    cli->job = lookup(jobname);
+    if (!cli->job) {
+      int off = snprintf(err, errlen, "unknown job '%s'; the jobs are:", jobname);
+      for (const so_job *const *j = jobs; *j && off > 0 && (size_t)off < errlen; j++)
+        off += snprintf(err + off, errlen - (size_t)off, " %s", (*j)->name);
+      return SO_EINVAL;
+    }
+  } else if (farm) {
+    cli->job = lookup("cmd");
+  }
+  if (cli->job && !(cli->params = so__params_new(cli->job)))
+    return SO_ENOMEM;
+
+  int rc = 0, seen_job = 0;
   for (int i = 0; !rc && i < argc; i++) {
-    const char *a = argv[i];
+    const char *a = argv[i], *name, *eq;
+    size_t len;
+    if (strcmp(a, ":::") == 0) {
+      if (!cli->params) {
+        snprintf(err, errlen, "':::' needs a job that takes arguments");
+        return SO_EINVAL;
+      }
+      so__params_set_args(cli->params, argc - i - 1, (const char *const *)argv + i + 1);
+      break;
+    }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       cli->help = 1;
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       cli->cfg.quiet = 1;
-    } else if (a[0] == '-' && a[1] != 0) {
-      /* -n N, --name VALUE or --name=VALUE */
-      const char *name, *eq, *v;
-      size_t namelen;
-      if (strcmp(a, "-n") == 0) {
-        name = "workers";
-        namelen = 7;
-        eq = NULL;
-      } else if (a[1] == '-' && a[2] != 0) {
-        name = a + 2;
-        eq = strchr(name, '=');
-        namelen = eq ? (size_t)(eq - name) : strlen(name);
-      } else {
-        snprintf(err, errlen, "unknown option '%s' (see scaleout run --help)", a);
-        rc = SO_EINVAL;
-        break;
+    } else if (option_name(a, &name, &len, &eq)) {
+      char key[64];
+      snprintf(key, sizeof key, "%.*s", (int)(len < 63 ? len : 63), name);
+      const so_param_def *def = cli->params && len < 63 ? so__params_find(cli->params, key) : NULL;
+      int run_opt = len < 63 && is_run_option(name, len);
+      if (!def && !run_opt) {
+        if (cli->job)
+          snprintf(err, errlen, "unknown option '%s' for job '%s' (see scaleout run %s --help)", a,
+                   cli->job->name, cli->job->name);
+        else
+          snprintf(err, errlen, "unknown option '%s' (see scaleout run --help)", a);
+        return SO_EINVAL;
       }
-      if (eq) {
+      const char *v;
+      if (def && def->type == SO_PARAM_FLAG && !eq) {
+        v = "1";
+      } else if (eq) {
         v = eq + 1;
       } else if (i + 1 < argc) {
         v = argv[++i];
       } else {
         snprintf(err, errlen, "option '%s' needs a value", a);
-        rc = SO_EINVAL;
-        break;
+        return SO_EINVAL;
       }
-      char key[64];
-      snprintf(key, sizeof key, "%.*s", (int)(namelen < 63 ? namelen : 63), name);
-      int r = namelen < 63 ? run_option(key, v, cli, err, errlen) : 1;
-      if (r == 1)
-        pend[npend++] = (pending){name, namelen, v};
-      else if (r)
-        rc = r;
-    } else if (!cli->job) {
-      cli->job = lookup(a);
-      if (!cli->job) {
-        int off = snprintf(err, errlen, "unknown job '%s'; the jobs are:", a);
-        for (const so_job *const *j = jobs; *j && off > 0 && (size_t)off < errlen; j++)
-          off += snprintf(err + off, errlen - (size_t)off, " %s", (*j)->name);
-        rc = SO_EINVAL;
+      if (def && def->type == SO_PARAM_FLAG && eq) {
+        snprintf(err, errlen, "option '--%s' takes no value", key);
+        return SO_EINVAL;
       }
+      rc = run_opt ? run_option(key, v, cli, err, errlen)
+                   : so__params_set(cli->params, key, v, err, errlen);
+    } else if (a[0] == '-' && a[1] != 0) {
+      snprintf(err, errlen, "unknown option '%s' (see scaleout run --help)", a);
+      return SO_EINVAL;
+    } else if (!seen_job && jobname && strcmp(a, jobname) == 0) {
+      seen_job = 1;
     } else {
-      snprintf(err, errlen, "unexpected argument '%s' after job '%s'", a, cli->job->name);
-      rc = SO_EINVAL;
+      snprintf(err, errlen, "unexpected argument '%s'%s%s", a, cli->job ? " after job " : "",
+               cli->job ? cli->job->name : "");
+      return SO_EINVAL;
     }
   }
   if (!rc && !cli->job && !cli->help) {
-    snprintf(err, errlen, "run needs a job name (see scaleout jobs)");
+    snprintf(err, errlen, "run needs a job name (see scaleout jobs) or a task source "
+                          "(--tasks FILE, --command TEMPLATE)");
     rc = SO_EINVAL;
-  }
-  if (!rc && cli->job) {
-    cli->params = so__params_new(cli->job);
-    if (!cli->params)
-      rc = SO_ENOMEM;
-  }
-  for (size_t k = 0; !rc && k < npend; k++) {
-    char key[64];
-    int fits = pend[k].namelen < sizeof key;
-    if (fits)
-      snprintf(key, sizeof key, "%.*s", (int)pend[k].namelen, pend[k].name);
-    if (!fits || !so__params_find(cli->params, key)) {
-      snprintf(err, errlen, "unknown option '--%.*s' for job '%s' (see scaleout run %s --help)",
-               (int)(pend[k].namelen < 64 ? pend[k].namelen : 64), pend[k].name, cli->job->name,
-               cli->job->name);
-      rc = SO_EINVAL;
-    } else {
-      rc = so__params_set(cli->params, key, pend[k].value, err, errlen);
-    }
   }
   if (!rc && cli->params && !cli->help)
     rc = so__params_check(cli->params, err, errlen);
-  free(pend);
   return rc;
 }
 

@@ -22,6 +22,8 @@ struct so_params {
   const so_job *job;
   size_t n;
   so_param_value *v;
+  int argc;                /* words after ":::" */
+  const char *const *argv; /* not owned: they point into the program's argv */
 };
 
 /* Copies text without '_' separators into out; fails on a separator at either end or doubled. */
@@ -96,7 +98,14 @@ static int assign(so_param_value *v, const char *text, char *err, size_t errlen)
   const so_param_def *def = v->def;
   int64_t i = 0;
   double d = 0;
-  if (def->type == SO_PARAM_INT) {
+  if (def->type == SO_PARAM_FLAG) {
+    if (strcmp(text, "0") && strcmp(text, "1")) {
+      snprintf(err, errlen, "--%s takes no value", def->name);
+      return SO_EINVAL;
+    }
+    i = text[0] == '1';
+    d = (double)i;
+  } else if (def->type == SO_PARAM_INT) {
     if (so__parse_int(text, &i)) {
       snprintf(err, errlen, "--%s expects a whole number, not '%s'", def->name, text);
       return SO_EINVAL;
@@ -108,7 +117,7 @@ static int assign(so_param_value *v, const char *text, char *err, size_t errlen)
       return SO_EINVAL;
     }
   }
-  if (def->type != SO_PARAM_STRING && def->min <= def->max && (d < def->min || d > def->max)) {
+  if (def->type != SO_PARAM_STRING && def->type != SO_PARAM_FLAG && def->min <= def->max && (d < def->min || d > def->max)) {
     snprintf(err, errlen, "--%s must be between %.15g and %.15g, not '%s'", def->name, def->min,
              def->max, text);
     return SO_EINVAL;
@@ -140,7 +149,10 @@ so_params *so__params_new(const so_job *job) {
   for (size_t i = 0; i < p->n; i++) {
     p->v[i].def = &job->params[i];
     char err[256];
-    if (job->params[i].defval && assign(&p->v[i], job->params[i].defval, err, sizeof err)) {
+    const char *defval = job->params[i].defval;
+    if (!defval && job->params[i].type == SO_PARAM_FLAG)
+      defval = "0";
+    if (defval && assign(&p->v[i], defval, err, sizeof err)) {
       /* A default that does not parse is the job author's bug; say so once and fail. */
       so__errorf("job '%s': default of %s", job->name, err);
       so__params_free(p);
@@ -195,8 +207,21 @@ static so_param_value *typed(const so_params *p, const char *name, so_param_type
 }
 
 int64_t so__params_int(const so_params *p, const char *name) {
-  so_param_value *v = typed(p, name, SO_PARAM_INT);
+  so_param_value *v = lookup(p, name);
+  if (v && v->def->type == SO_PARAM_FLAG)
+    return v->i;
+  v = typed(p, name, SO_PARAM_INT);
   return v ? v->i : 0;
+}
+
+void so__params_set_args(so_params *p, int argc, const char *const *argv) {
+  p->argc = argc;
+  p->argv = argv;
+}
+
+int so__params_args(const so_params *p, const char *const **argv) {
+  *argv = p->argv;
+  return p->argc;
 }
 
 double so__params_double(const so_params *p, const char *name) {

@@ -41,6 +41,10 @@ const char *so__params_string(const so_params *p, const char *name);
 const so_job *so__params_job(const so_params *p);
 const char *so__params_text(const so_params *p, const char *name);
 
+/* The words after ":::" (not copied: they must outlive the store). */
+void so__params_set_args(so_params *p, int argc, const char *const *argv);
+int so__params_args(const so_params *p, const char *const **argv);
+
 /* Iteration over the parameters in definition order, for reports and help. */
 size_t so__params_count(const so_params *p);
 const so_param_def *so__params_def(const so_params *p, size_t i);

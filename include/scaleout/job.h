@@ -34,7 +34,8 @@ typedef struct so_result so_result; /* a result being written on a worker; owned
 typedef enum so_param_type {
   SO_PARAM_INT = 1, /* int64_t */
   SO_PARAM_DOUBLE,  /* double */
-  SO_PARAM_STRING   /* const char *, owned by the engine */
+  SO_PARAM_STRING,  /* const char *, owned by the engine */
+  SO_PARAM_FLAG     /* given as --NAME alone; read with so_ctx_int as 0 or 1; default "0" */
 } so_param_type;
 
 /* One job parameter, given on the command line as --NAME VALUE or --NAME=VALUE. */
@@ -109,6 +110,9 @@ int so_ctx_workers(const so_ctx *ctx);  /* number of worker ranks */
 int64_t so_ctx_int(const so_ctx *ctx, const char *param);
 double so_ctx_double(const so_ctx *ctx, const char *param);
 const char *so_ctx_string(const so_ctx *ctx, const char *param);
+/* The words after ":::" on the command line (GNU parallel's argument list), and their count;
+ * none when there was no ":::". The strings stay valid for the whole run. */
+int so_ctx_args(const so_ctx *ctx, const char *const **argv);
 void so_ctx_set_state(so_ctx *ctx, void *state);
 void *so_ctx_state(const so_ctx *ctx);
 
