@@ -6,7 +6,8 @@
 #include "jobs_list.h"
 
 /* Listed in the order `scaleout jobs` prints them. */
-const so_job *const so_builtin_jobs[] = {&so_job_pi, &so_job_primes, &so_job_sleep, &so_job_noop,
+const so_job *const so_builtin_jobs[] = {&so_job_pi,   &so_job_primes, &so_job_sleep,
+                                         &so_job_noop, &so_job_cmd,
                                          NULL};
 
 const so_job *so_builtin_find(const char *name) {

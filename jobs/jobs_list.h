@@ -11,6 +11,7 @@
 extern const so_job so_job_pi;     /* Monte Carlo estimate of pi; CPU-bound, bit-reproducible */
 extern const so_job so_job_primes; /* segmented sieve count of primes in [from, to); exact */
 extern const so_job so_job_sleep;  /* tasks that only wait: a stand-in for I/O-bound work */
-extern const so_job so_job_noop;   /* empty tasks: dispatcher benchmark and exactly-once checks */
+extern const so_job so_job_noop;
+extern const so_job so_job_cmd;    /* the command task farm: shell commands like GNU parallel */
 
 #endif

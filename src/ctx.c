@@ -23,7 +23,8 @@ int so__ctx_fail(so_ctx *ctx, const char *what, int rc) {
     so__errorf("job '%s': %s", ctx->job->name, ctx->error);
   else
     so__errorf("job '%s': %s failed (code %d)", ctx->job->name, what, rc);
-  return SO_EJOB;
+  /* A job that says its input is bad (SO_EINVAL) keeps that meaning: it decides the exit status. */
+  return rc == SO_EINVAL ? SO_EINVAL : SO_EJOB;
 }
 
 so_role so_ctx_role(const so_ctx *ctx) { return ctx->role; }
@@ -72,6 +73,10 @@ int so_result_write(so_result *res, const void *data, size_t len) {
 unsigned so_ctx_slots(const so_ctx *ctx) { return ctx->slots ? ctx->slots : 1; }
 
 int so_ctx_halting(const so_ctx *ctx) { return ctx->halting; }
+
+int so_ctx_quiet(const so_ctx *ctx) { return ctx->quiet; }
+
+int so_ctx_stopped(const so_ctx *ctx) { return ctx->stopped; }
 
 int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, size_t len) {
   if (!ctx->task_done)

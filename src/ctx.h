@@ -37,6 +37,8 @@ struct so_ctx {
   so_answer *answer;  /* master: where finish() puts its figures */
   char error[512];    /* the job's own account of its failure */
   unsigned slots;     /* worker: tasks an asynchronous job may run at once */
+  int quiet;
+  int stopped;        /* master: why the run stopped early (so_ctx_stopped) */
   int halting;        /* worker: the master asked the run to halt */
   /* The master or worker owning this context, and what the public calls ask of it. */
   void *engine;
@@ -56,7 +58,7 @@ void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_ro
                   int workers);
 
 /* Calls a callback's error path: prints the job's message (or a generic one) naming the job and
- * what was being done, and returns SO_EJOB. */
+ * what was being done, and returns SO_EINVAL when rc was SO_EINVAL (bad input), else SO_EJOB. */
 int so__ctx_fail(so_ctx *ctx, const char *what, int rc);
 
 so_answer *so__answer_new(void);

@@ -2,6 +2,7 @@
 #include "launch.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "bind.h"
 #include "error.h"
+#include "signals.h"
 
 /* Variables that launchers set for each rank they start. */
 static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
@@ -52,21 +54,54 @@ int so__launch_default_workers(int bind_pu) {
 }
 
 #define SO_TAG_VERDICT 0x5c7f
+#define SO_TAG_HELLO 0x5c7e
 
-/* Waits for a receive to complete, sleeping between tests: the parent of a local run is idle
- * for the whole run and must not take a core from the workers. */
-static int wait_politely(MPI_Request *req) {
+/* Waits for the spawned master's verdict, sleeping between tests: the parent of a local run is
+ * idle for the whole run and must not take a core from the workers. Stop signals sent to the
+ * parent (Ctrl-C in a terminal, a batch system's SIGTERM) are passed on to the master. */
+static int wait_for_verdict(MPI_Comm inter, int *verdict) {
+  long master_pid = 0;
+  MPI_Request hello, done;
+  int rc = so__mpi_check(MPI_Irecv(&master_pid, 1, MPI_LONG, 0, SO_TAG_HELLO, inter, &hello),
+                         "MPI_Irecv");
+  if (!rc)
+    rc = so__mpi_check(MPI_Irecv(verdict, 1, MPI_INT, 0, SO_TAG_VERDICT, inter, &done), "MPI_Irecv");
+  if (rc)
+    return rc;
+  so__signals_catch();
   long ns = 20000;
+  int have_pid = 0, pending = 0;
   for (;;) {
-    int done = 0;
-    int rc = so__mpi_check(MPI_Test(req, &done, MPI_STATUS_IGNORE), "MPI_Test");
-    if (rc || done)
-      return rc;
+    int flag = 0;
+    if (!have_pid) {
+      if ((rc = so__mpi_check(MPI_Test(&hello, &have_pid, MPI_STATUS_IGNORE), "MPI_Test")) != 0)
+        break;
+    }
+    int sig = so__signals_take();
+    if (sig)
+      pending = sig;
+    if (pending && have_pid && master_pid > 0) {
+      kill((pid_t)master_pid, pending);
+      pending = 0;
+    }
+    if ((rc = so__mpi_check(MPI_Test(&done, &flag, MPI_STATUS_IGNORE), "MPI_Test")) != 0 || flag)
+      break;
     struct timespec ts = {0, ns};
     nanosleep(&ts, NULL);
     if (ns < 20000000)
       ns *= 2;
   }
+  so__signals_restore();
+  if (!have_pid) {
+    MPI_Cancel(&hello);
+    MPI_Wait(&hello, MPI_STATUS_IGNORE);
+  }
+  return rc;
+}
+
+int so__launch_hello(MPI_Comm parent) {
+  long pid = (long)getpid();
+  return so__mpi_check(MPI_Send(&pid, 1, MPI_LONG, 0, SO_TAG_HELLO, parent), "MPI_Send");
 }
 
 int so__launch_local_run(int n, char **argv) {
@@ -98,10 +133,7 @@ int so__launch_local_run(int n, char **argv) {
     return rc;
   MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN);
   int verdict = SO_EMPI;
-  MPI_Request req;
-  rc = so__mpi_check(MPI_Irecv(&verdict, 1, MPI_INT, 0, SO_TAG_VERDICT, inter, &req), "MPI_Irecv");
-  if (!rc)
-    rc = wait_politely(&req);
+  rc = wait_for_verdict(inter, &verdict);
   MPI_Comm_free(&inter);
   return rc ? rc : verdict;
 }

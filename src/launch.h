@@ -33,6 +33,10 @@ int so__launch_local_run(int n, char **argv);
  * or MPI_COMM_NULL when this process was not spawned. */
 MPI_Comm so__launch_parent(void);
 
+/* In the spawned master, first thing: tells the waiting parent its process id, so the parent can
+ * pass on the stop signals (SIGTERM, SIGINT, SIGUSR1) a terminal or batch system sends it. */
+int so__launch_hello(MPI_Comm parent);
+
 /* In the spawned master: tells the waiting parent the run's result. Every spawned rank then
  * frees the parent communicator with so__launch_release. */
 int so__launch_report(MPI_Comm parent, int rc);

@@ -4,19 +4,39 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "ctx.h"
 #include "error.h"
 #include "launch.h"
 #include "options.h"
 #include "report.h"
+#include "shepherd.h"
 #include "topo_cmd.h"
 
-/* Exit statuses: 0 success, 1 the run failed, 2 bad input. */
+/* Exit statuses: 0 success, 1 the run failed, 2 bad input; a job may choose others (the farm's
+ * count failed commands, so its own errors are 103 and 104). */
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 
-static int exit_status(int rc) {
+static int usage_status(const so_job *job) {
+  return job && job->exit_usage ? job->exit_usage : EXIT_USAGE;
+}
+
+static int exit_status(const so_job *job, int rc) {
+  if (rc > 0)
+    return rc; /* the job's own exit status, from its answer */
   if (rc == 0)
     return 0;
-  return (rc == SO_EINVAL || rc == SO_ENOWORKERS) ? EXIT_USAGE : EXIT_RUN_FAILED;
+  if (rc == SO_EINVAL || rc == SO_ENOWORKERS)
+    return usage_status(job);
+  return job && job->exit_failure ? job->exit_failure : EXIT_RUN_FAILED;
+}
+
+/* The exit status a job asked for in its answer ("exit_status"), or 0. */
+static int answered_status(const so_report *rep) {
+  for (size_t i = 0; rep->answer && i < rep->answer->n; i++)
+    if (strcmp(rep->answer->items[i].name, "exit_status") == 0 &&
+        rep->answer->items[i].kind == SO_ANSWER_INT)
+      return (int)rep->answer->items[i].i;
+  return 0;
 }
 
 /* Runs the job on comm and prints the master's report. Returns an SO_E* code. */
@@ -27,10 +47,15 @@ static int run_on(MPI_Comm comm, so_cli *cli) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0 && rc == 0) {
-    so__report_print(stdout, &rep, cli->job, &cli->cfg);
-    fflush(stdout);
+    /* A job that streams its tasks' output keeps stdout for it: the summary goes to stderr. */
+    FILE *out = cli->job->start ? stderr : stdout;
+    if (!cli->cfg.quiet || out == stdout)
+      so__report_print(out, &rep, cli->job, &cli->cfg);
+    fflush(out);
     if (cli->json)
       rc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
+    if (rc == 0)
+      rc = answered_status(&rep);
   }
   so_report_free(&rep);
   return rc;
@@ -41,8 +66,11 @@ static int run(char **argv, so_cli *cli, int launched) {
   MPI_Comm parent = so__launch_parent();
   if (parent != MPI_COMM_NULL) {
     /* One rank of a direct run's spawned job: run, and the master tells the waiting parent. */
-    int rc = run_on(MPI_COMM_WORLD, cli), rank;
+    int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0)
+      so__launch_hello(parent);
+    int rc = run_on(MPI_COMM_WORLD, cli);
     if (rank == 0)
       so__launch_report(parent, rc);
     so__launch_release(&parent);
@@ -68,6 +96,9 @@ static int run(char **argv, so_cli *cli, int launched) {
 }
 
 int main(int argc, char **argv) {
+  /* A farm worker's shepherd is this same program started with a marker argument. */
+  if (argc > 1 && strcmp(argv[1], SO_SHEPHERD_ARG) == 0)
+    return so__shepherd_main(argc, argv);
   so_cli cli;
   char err[512];
   int rc = so__cli_parse(argc, argv, so_builtin_find, so_builtin_jobs, &cli, err, sizeof err);
@@ -75,8 +106,9 @@ int main(int argc, char **argv) {
     /* Under a launcher every rank parses the same arguments; one of them says what is wrong. */
     if (so__launch_rank() <= 0)
       so__errorf("%s", rc == SO_ENOMEM ? "out of memory" : err);
+    int status = usage_status(cli.job);
     so__cli_free(&cli);
-    return EXIT_USAGE;
+    return status;
   }
   switch (cli.cmd) {
   case SO_CMD_HELP:
@@ -115,8 +147,12 @@ int main(int argc, char **argv) {
     return EXIT_RUN_FAILED;
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  /* Jobs whose tasks wait (the farm) stop gracefully on SIGTERM/SIGINT/SIGUSR1 by default. */
+  if (cli.cfg.grace < 0 && cli.job->start)
+    cli.cfg.grace = 10;
   rc = run(argv, &cli, launched);
   MPI_Finalize();
+  int status = exit_status(cli.job, rc);
   so__cli_free(&cli);
-  return exit_status(rc);
+  return status;
 }

@@ -429,7 +429,7 @@ static int watch_signals(master *m) {
 
 /* Checks, once the job has said how many tasks it has, that the run makes sense. */
 static int check_total(master *m) {
-  if (!m->ctx.has_total)
+  if (!m->ctx.has_total || m->job->few_tasks_ok)
     return 0;
   if (m->ctx.total == 0) {
     so__errorf("job '%s' has no tasks to run", m->job->name);
@@ -489,7 +489,8 @@ int so__master_init(so_master **out, const so_job *job, const so_params *params,
   m->ctx.answer = so__answer_new();
   m->ctx.engine = m;
   m->ctx.halt = halt_hook;
-  m->keep = cfg->retries > 0 || cfg->keep_tasks;
+  m->ctx.quiet = cfg->quiet;
+  m->keep = cfg->retries > 0 || cfg->keep_tasks || job->keep_tasks;
   so__inflight_init(&m->flights);
   if (!m->w || !m->ctx.answer || so__outsink_init(&m->sink, nworkers + 1, cfg->task_out ? cfg->task_out : stdout,
                                                       cfg->task_err ? cfg->task_err : stderr)) {
@@ -545,6 +546,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
     so__signals_restore();
   so__outsink_free(&m->sink);
 
+  m->ctx.stopped = m->stopped;
   if (m->rc == 0 && job->finish) {
     int rc = job->finish(&m->ctx);
     if (rc)

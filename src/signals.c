@@ -30,3 +30,9 @@ void so__signals_restore(void) {
 }
 
 int so__signals_caught(void) { return caught; }
+
+int so__signals_take(void) {
+  int sig = caught;
+  caught = 0;
+  return sig;
+}

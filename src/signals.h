@@ -11,5 +11,7 @@ void so__signals_catch(void);
 void so__signals_restore(void);
 /* The first stop signal caught since so__signals_catch, or 0. */
 int so__signals_caught(void);
+/* The stop signal caught since the last take (or the catch), clearing it; 0 if none. */
+int so__signals_take(void);
 
 #endif

@@ -372,6 +372,7 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
   w.async = job->start && job->progress;
   so__ctx_init(&w.ctx, job, params, SO_ROLE_WORKER, t->rank, t->size - 1);
   w.ctx.slots = cfg->slots ? cfg->slots : 1;
+  w.ctx.quiet = cfg->quiet;
   w.ctx.engine = &w;
   w.ctx.task_done = task_done_hook;
   w.ctx.output = output_hook;

@@ -99,6 +99,19 @@ typedef struct so_job {
   int (*start)(so_ctx *ctx, const so_task *task);  /* 0, or <0: the worker cannot go on */
   int (*progress)(so_ctx *ctx, int timeout_ms);    /* tasks ended (>= 0), or <0 as above */
   void (*cancel)(so_ctx *ctx);
+
+  /* Exit statuses of the scaleout command for this job's bad input and for a failed run; 0
+   * keeps the defaults (2 and 1). A job whose answer has an integer "exit_status" makes that
+   * the status of a run that completed. */
+  int exit_usage, exit_failure;
+
+  /* 1: merge() needs each task's own payload (so_task_result.task_data); the engine keeps it
+   * while the task is in flight. */
+  int keep_tasks;
+
+  /* 1: a declared task count below the number of workers, or of zero, is fine (a resumed farm
+   * run may have little or nothing left); 0: it is refused as bad input. */
+  int few_tasks_ok;
 } so_job;
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
@@ -144,6 +157,9 @@ int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, siz
 int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size_t len,
                   int partial);
 
+/* Every rank: the run was asked to be quiet (-q): no warnings, no progress display. */
+int so_ctx_quiet(const so_ctx *ctx);
+
 /* Worker only: set when the run is halting; a job may stop early on its own. */
 int so_ctx_halting(const so_ctx *ctx);
 
@@ -152,6 +168,11 @@ int so_ctx_halting(const so_ctx *ctx);
  * yet started are given back unrun (they never reach merge). */
 enum { SO_HALT_SOON = 1, SO_HALT_NOW = 2 };
 void so_ctx_halt(so_ctx *ctx, int how);
+
+/* Master only: why the run stopped early: 0 (it did not), SO_HALT_SOON or SO_HALT_NOW (a halt),
+ * or SO_STOPPED_SIGNAL (SIGTERM, SIGINT or SIGUSR1; the run can be resumed). */
+enum { SO_STOPPED_SIGNAL = 3 };
+int so_ctx_stopped(const so_ctx *ctx);
 
 /* Master only, from finish(): adds one named figure to the answer, printed in the summary and
  * written to the JSON report. Names are short identifiers ("pi", "primes"). */

@@ -60,8 +60,6 @@ typedef struct so_worker_report {
   int last_core;        /* logical index of that PU's core, -1 if unknown */
 } so_worker_report;
 
-enum { SO_STOPPED_SIGNAL = 3 };
-
 typedef struct so_report {
   uint64_t tasks;       /* tasks completed */
   uint64_t failed;      /* tasks whose run() returned non-zero */

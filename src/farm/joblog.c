@@ -328,6 +328,11 @@ static int status_add(void *ctx, const so_joblog_entry *e, char *err, size_t err
   return 0;
 }
 
+int so__joblog_status_add(so_joblog_status *st, const so_joblog_entry *e, char *err,
+                          size_t errlen) {
+  return status_add(st, e, err, errlen);
+}
+
 int so__joblog_read(const char *path, so_joblog_status *st, char *err, size_t errlen) {
   return so__joblog_scan(path, status_add, st, NULL, err, errlen);
 }

@@ -109,6 +109,11 @@ typedef struct so_joblog_status {
 /* Returns SO_JOBLOG_NOT_RUN, SO_JOBLOG_SUCCEEDED or SO_JOBLOG_FAILED for seq. */
 int so__joblog_status_of(const so_joblog_status *st, uint64_t seq);
 
+/* Adds one task line to a status, as reading it from a log would. Same error contract as the
+ * scan's callback. */
+int so__joblog_status_add(so_joblog_status *st, const so_joblog_entry *e, char *err,
+                          size_t errlen);
+
 /* Frees the table and leaves an empty status; accepts an empty one. */
 void so__joblog_status_free(so_joblog_status *st);
 

@@ -179,12 +179,13 @@ static void test_builtin_find(void) {
   CU_ASSERT_PTR_EQUAL(so_builtin_find("primes"), &so_job_primes);
   CU_ASSERT_PTR_EQUAL(so_builtin_find("sleep"), &so_job_sleep);
   CU_ASSERT_PTR_EQUAL(so_builtin_find("noop"), &so_job_noop);
+  CU_ASSERT_PTR_EQUAL(so_builtin_find("cmd"), &so_job_cmd);
   CU_ASSERT_PTR_NULL(so_builtin_find("nope"));
   CU_ASSERT_PTR_NULL(so_builtin_find(NULL));
   size_t n = 0;
   while (so_builtin_jobs[n])
     n++;
-  CU_ASSERT_EQUAL(n, 4);
+  CU_ASSERT_EQUAL(n, 5);
   /* Every default must parse within its own range, or the job cannot run without options. */
   for (size_t i = 0; i < n; i++) {
     so_params *p = so__params_new(so_builtin_jobs[i]);

@@ -1,0 +1,538 @@
+/* The farm's master half: reads the task source as a stream, skips what a resumed joblog already
+ * has, logs every finished command, and applies the timeout, halt and progress options. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "farm.h"
+#include "joblog.h"
+#include "taskfile.h"
+#include "template.h"
+
+typedef struct farm_master {
+  /* options */
+  const char *tasks, *command, *args, *joblog, *extlog;
+  int resume, resume_failed, force, progress;
+  double timeout_s, timeout_pct, sync;
+  int halt_how;        /* 0, SO_HALT_SOON, SO_HALT_NOW */
+  int64_t halt_n;      /* fail=N */
+  double halt_pct;     /* fail=P% */
+  /* the source */
+  so_taskfile *tf;
+  const char *const *list; /* ::: words */
+  int nlist, ilist;
+  so_template *tmpl;
+  int on_worker;       /* {%}: the worker expands */
+  uint64_t seq;
+  so_buf cmd, payload;
+  /* the logs */
+  so_joblog_status status;
+  so_srcprint *sp;
+  so_joblog *jl;
+  FILE *ext;
+  char shards[4096];
+  /* figures */
+  uint64_t total, succeeded, failed, killed, skipped;
+  double *runtimes;
+  size_t nrun, caprun;
+  double median;
+  double t0, last_draw;
+  int drawn;
+} farm_master;
+
+/* Errors of the master half are the user's input (options, the task source, the logs they name)
+ * unless they happen mid-run, where the engine treats any error as the run failing. */
+#define FAIL(ctx, ...) (so_ctx_errorf(ctx, __VA_ARGS__), SO_EINVAL)
+
+int so__farm_shard_dir(const char *joblog, char *out, size_t outlen) {
+  int n = snprintf(out, outlen, "%s.shards", joblog);
+  return n > 0 && (size_t)n < outlen ? 0 : SO_EINVAL;
+}
+
+static double now_mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --- Options --- */
+
+static int parse_timeout(so_ctx *ctx, farm_master *m, const char *t) {
+  if (!t[0])
+    return 0;
+  char *end;
+  errno = 0;
+  double v = strtod(t, &end);
+  if (end == t || errno || !(v > 0) || !isfinite(v) || (*end && strcmp(end, "%")))
+    return FAIL(ctx, "--timeout expects seconds or a percentage like 200%%, not '%s'", t);
+  if (*end)
+    m->timeout_pct = v;
+  else
+    m->timeout_s = v;
+  return 0;
+}
+
+static int parse_halt(so_ctx *ctx, farm_master *m, const char *h) {
+  if (!h[0] || strcmp(h, "never") == 0)
+    return 0;
+  const char *rest;
+  if (strncmp(h, "now,", 4) == 0) {
+    m->halt_how = SO_HALT_NOW;
+    rest = h + 4;
+  } else if (strncmp(h, "soon,", 5) == 0) {
+    m->halt_how = SO_HALT_SOON;
+    rest = h + 5;
+  } else {
+    return FAIL(ctx, "--halt expects now|soon,fail=N|fail=P%%, not '%s'", h);
+  }
+  char *end;
+  errno = 0;
+  double v = strncmp(rest, "fail=", 5) == 0 ? strtod(rest + 5, &end) : -1;
+  if (v <= 0 || errno || !isfinite(v) || (strcmp(end, "%") && *end) ||
+      (!*end && v != floor(v)))
+    return FAIL(ctx, "--halt expects now|soon,fail=N|fail=P%% with N >= 1 or 0 < P <= 100, not '%s'",
+                h);
+  if (*end) {
+    if (v > 100)
+      return FAIL(ctx, "--halt percentage must be at most 100%%, not '%s'", h);
+    m->halt_pct = v;
+  } else {
+    m->halt_n = (int64_t)v;
+  }
+  return 0;
+}
+
+/* --- The source: a task file, an argument file, or the ::: list --- */
+
+/* Returns 1 with the next command or argument, 0 at the end, -1 on error (reported). */
+static int source_next(so_ctx *ctx, farm_master *m, const char **text, size_t *len,
+                       uint64_t *lineno) {
+  if (!m->tf) {
+    if (m->ilist >= m->nlist)
+      return 0;
+    *text = m->list[m->ilist];
+    *len = strlen(*text);
+    *lineno = (uint64_t)++m->ilist;
+    return 1;
+  }
+  char err[512];
+  int r = so__taskfile_next(m->tf, text, len, lineno, err, sizeof err);
+  if (r < 0)
+    return FAIL(ctx, "%s", err);
+  return r;
+}
+
+static int source_open(so_ctx *ctx, farm_master *m) {
+  char err[512];
+  if (m->tasks[0] || m->args[0]) {
+    const char *path = m->tasks[0] ? m->tasks : m->args;
+    int rc = so__taskfile_open(&m->tf, path, m->tasks[0] ? SO_TASKFILE_COMMANDS : SO_TASKFILE_ARGS,
+                               err, sizeof err);
+    if (rc)
+      return FAIL(ctx, "%s", err);
+  }
+  m->ilist = 0;
+  return 0;
+}
+
+/* How messages name the source. */
+static const char *source_name(const farm_master *m) {
+  if (m->tasks[0])
+    return strcmp(m->tasks, "-") ? m->tasks : "standard input";
+  if (m->args[0])
+    return strcmp(m->args, "-") ? m->args : "standard input";
+  return "the ::: list";
+}
+
+/* The command seq will run, into m->cmd: the line itself, or the template expanded. */
+static int expand(farm_master *m, const char *text, size_t len, uint64_t seq) {
+  so__buf_clear(&m->cmd);
+  if (!m->tmpl)
+    return so__buf_append(&m->cmd, text, len);
+  /* {%} is the worker's slot, unknown here: fingerprints and messages use slot 0. */
+  return so__template_expand(m->tmpl, text, len, seq, 0, &m->cmd);
+}
+
+static int skip_seq(const farm_master *m, uint64_t seq) {
+  if (!m->resume && !m->resume_failed)
+    return 0;
+  int st = so__joblog_status_of(&m->status, seq);
+  return st == SO_JOBLOG_SUCCEEDED || (st == SO_JOBLOG_FAILED && !m->resume_failed);
+}
+
+/* Reads a re-readable source once before the run: it checks the whole source (a bad line fails
+ * the run before anything starts), counts the tasks for progress and the worker check, and,
+ * when resuming, checks the fingerprints without writing. Standard input is not pre-read. */
+static int prescan(so_ctx *ctx, farm_master *m, const char *sidecar) {
+  if (m->tasks[0] ? strcmp(m->tasks, "-") == 0 : (m->args[0] ? strcmp(m->args, "-") == 0 : 0))
+    return 0;
+  char err[512];
+  so_srcprint *check = NULL;
+  if (sidecar && (m->resume || m->resume_failed)) {
+    struct stat sb;
+    if (stat(sidecar, &sb) == 0 || !m->force) {
+      unsigned fl = SO_SRCPRINT_RESUME | SO_SRCPRINT_CHECK_ONLY;
+      if (!m->force && so__srcprint_open(&check, sidecar, fl, source_name(m), err, sizeof err))
+        return FAIL(ctx, "%s", err);
+    }
+  }
+  const char *text;
+  size_t len;
+  uint64_t lineno, seq = 0, todo = 0;
+  int r;
+  while ((r = source_next(ctx, m, &text, &len, &lineno)) == 1) {
+    seq++;
+    if (expand(m, text, len, seq))
+      r = FAIL(ctx, "line %llu of the task source holds a NUL byte", (unsigned long long)lineno);
+    else if (check && so__srcprint_add(check, seq, lineno, (const char *)m->cmd.data, m->cmd.len, err,
+                                               sizeof err))
+      r = FAIL(ctx, "%s (use --force to run the changed source anyway)", err);
+    if (r < 0)
+      break;
+    todo += !skip_seq(m, seq);
+  }
+  if (r == 0 && check && so__srcprint_finish(check, err, sizeof err) < 0)
+    r = FAIL(ctx, "%s (use --force to run the changed source anyway)", err);
+  so__srcprint_close(check);
+  so__taskfile_close(m->tf);
+  m->tf = NULL;
+  if (r < 0)
+    return SO_EINVAL;
+  m->total = todo;
+  so_ctx_set_total(ctx, todo);
+  return source_open(ctx, m);
+}
+
+/* --- Resume: the joblog plus the shards a crashed run left --- */
+
+static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t errlen) {
+  farm_master *m = arg;
+  int had = so__joblog_status_of(&m->status, e->seq);
+  int ok = e->exitval == 0 && e->signal == 0;
+  /* What the log lacks goes into it, so the log alone is complete again. */
+  if (had == SO_JOBLOG_NOT_RUN || (ok && had != SO_JOBLOG_SUCCEEDED)) {
+    int rc = so__joblog_append(m->jl, e, err, errlen);
+    if (rc)
+      return rc;
+    return so__joblog_status_add(&m->status, e, err, errlen);
+  }
+  return 0;
+}
+
+/* Merges every shard into the joblog (unless only clearing the leftovers of a run not being
+ * resumed), then removes the shards once the log is synced. */
+static int absorb_shards(so_ctx *ctx, farm_master *m, int merge) {
+  DIR *d = opendir(m->shards);
+  if (!d)
+    return errno == ENOENT ? 0 : FAIL(ctx, "cannot read %s: %s", m->shards, strerror(errno));
+  char err[512], path[8192];
+  struct dirent *de;
+  int rc = 0;
+  while (!rc && merge && (de = readdir(d))) {
+    if (de->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s", m->shards, de->d_name);
+    if (so__joblog_scan(path, add_shard_line, m, NULL, err, sizeof err))
+      rc = FAIL(ctx, "%s", err);
+  }
+  if (!rc && so__joblog_sync(m->jl, err, sizeof err))
+    rc = FAIL(ctx, "%s", err);
+  rewinddir(d);
+  while (!rc && (de = readdir(d))) {
+    if (de->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof path, "%s/%s", m->shards, de->d_name);
+    unlink(path);
+  }
+  closedir(d);
+  return rc;
+}
+
+static int open_logs(so_ctx *ctx, farm_master *m) {
+  char err[512], sidecar[4200];
+  int resuming = m->resume || m->resume_failed;
+  if (!m->joblog[0]) {
+    if (resuming)
+      return FAIL(ctx, "--resume and --resume-failed need --joblog FILE");
+    return prescan(ctx, m, NULL);
+  }
+  if (so__farm_shard_dir(m->joblog, m->shards, sizeof m->shards))
+    return FAIL(ctx, "the joblog path is too long");
+  snprintf(sidecar, sizeof sidecar, "%s%s", m->joblog, SO_SRCPRINT_SUFFIX);
+  so_joblog_options o = {.resume = resuming, .sync_interval = m->sync};
+  if (so__joblog_open(&m->jl, m->joblog, &o, resuming ? &m->status : NULL, err, sizeof err))
+    return FAIL(ctx, "%s", err);
+  if (absorb_shards(ctx, m, resuming))
+    return SO_EINVAL;
+  if (mkdir(m->shards, 0777) && errno != EEXIST)
+    return FAIL(ctx, "cannot create %s: %s", m->shards, strerror(errno));
+  if (prescan(ctx, m, sidecar))
+    return SO_EINVAL;
+  unsigned fl = resuming ? SO_SRCPRINT_RESUME | (m->force ? SO_SRCPRINT_FORCE : 0) : 0;
+  if (so__srcprint_open(&m->sp, sidecar, fl, source_name(m), err, sizeof err))
+    return FAIL(ctx, "%s", err);
+  return 0;
+}
+
+int so__farm_master_init(so_ctx *ctx) {
+  farm_master *m = calloc(1, sizeof *m);
+  if (!m)
+    return FAIL(ctx, "out of memory");
+  so_ctx_set_state(ctx, m);
+  m->tasks = so_ctx_string(ctx, "tasks");
+  m->command = so_ctx_string(ctx, "command");
+  m->args = so_ctx_string(ctx, "args");
+  m->joblog = so_ctx_string(ctx, "joblog");
+  m->extlog = so_ctx_string(ctx, "extlog");
+  m->resume = (int)so_ctx_int(ctx, "resume");
+  m->resume_failed = (int)so_ctx_int(ctx, "resume-failed");
+  m->force = (int)so_ctx_int(ctx, "force");
+  m->sync = so_ctx_double(ctx, "joblog-sync");
+  m->progress = so_ctx_int(ctx, "progress") || (!so_ctx_quiet(ctx) && isatty(2));
+  m->nlist = so_ctx_args(ctx, &m->list);
+  m->t0 = now_mono();
+  if (parse_timeout(ctx, m, so_ctx_string(ctx, "timeout")) ||
+      parse_halt(ctx, m, so_ctx_string(ctx, "halt")))
+    return SO_EINVAL;
+  if (!m->tasks[0] && !m->command[0])
+    return FAIL(ctx, "give a task source: --tasks FILE, or --command TEMPLATE with --args FILE "
+                     "or ::: ARGUMENTS");
+  if (m->tasks[0] && (m->command[0] || m->args[0] || m->nlist))
+    return FAIL(ctx, "--tasks runs a file of commands; it cannot be combined with --command, "
+                     "--args or :::");
+  if (m->args[0] && m->nlist)
+    return FAIL(ctx, "give the arguments with --args FILE or after :::, not both");
+  if (m->command[0]) {
+    char err[512];
+    if (so__template_parse(&m->tmpl, m->command, err, sizeof err))
+      return FAIL(ctx, "--command: %s", err);
+    m->on_worker = strstr(m->command, "{%}") != NULL;
+    if (!m->args[0] && !m->nlist)
+      m->args = "-"; /* like GNU parallel: the arguments come on standard input */
+  }
+  if (m->force && !m->resume && !m->resume_failed)
+    return FAIL(ctx, "--force only makes sense with --resume or --resume-failed");
+  if (source_open(ctx, m) || open_logs(ctx, m))
+    return SO_EINVAL;
+  if (m->extlog[0] && !(m->ext = fopen(m->extlog, m->resume || m->resume_failed ? "a" : "w")))
+    return FAIL(ctx, "cannot write --extlog %s: %s", m->extlog, strerror(errno));
+  if (m->ext && ftell(m->ext) == 0)
+    fputs("Seq\tHost\tWorker\tAttempts\tStarttime\tWall\tUser\tSys\tMaxRSS_KB\tExitval\tSignal\t"
+          "TimedOut\tCommand\n",
+          m->ext);
+  return 0;
+}
+
+/* --- Tasks --- */
+
+int so__farm_next(so_ctx *ctx, so_task_out *task) {
+  farm_master *m = so_ctx_state(ctx);
+  const char *text;
+  size_t len;
+  uint64_t lineno;
+  char err[512];
+  for (;;) {
+    int r = source_next(ctx, m, &text, &len, &lineno);
+    if (r <= 0) {
+      if (r == 0 && m->sp && so__srcprint_finish(m->sp, err, sizeof err) < 0)
+        return FAIL(ctx, "%s (use --force to run the changed source anyway)", err);
+      return r;
+    }
+    uint64_t seq = ++m->seq;
+    if (expand(m, text, len, seq))
+      return FAIL(ctx, "line %llu of the task source holds a NUL byte", (unsigned long long)lineno);
+    if (m->sp) {
+      int d = so__srcprint_add(m->sp, seq, lineno, (const char *)m->cmd.data, m->cmd.len, err,
+                               sizeof err);
+      if (d < 0)
+        return FAIL(ctx, "%s (use --force to run the changed source anyway)", err);
+      if (d == 1 && !so_ctx_quiet(ctx))
+        fprintf(stderr, "scaleout: warning: %s (--force: running it anyway)\n", err);
+    }
+    if (skip_seq(m, seq)) {
+      m->skipped++;
+      continue;
+    }
+    so_farm_task h = {.seq = seq, .flags = m->on_worker ? SO_FARM_EXPAND_ON_WORKER : 0};
+    h.timeout = m->timeout_s;
+    if (m->timeout_pct > 0 && m->nrun >= 3)
+      h.timeout = m->median * m->timeout_pct / 100.0;
+    /* The tag is the argument in template mode, the command for a task file. */
+    const char *tag = m->tmpl ? text : (const char *)m->cmd.data;
+    size_t tag_len = m->tmpl ? len : m->cmd.len;
+    h.tag_len = (uint32_t)tag_len;
+    so__buf_clear(&m->payload);
+    if (so__buf_append(&m->payload, &h, sizeof h) || so__buf_append(&m->payload, tag, tag_len) ||
+        (m->on_worker ? so__buf_append(&m->payload, text, len)
+                      : so__buf_append(&m->payload, m->cmd.data, m->cmd.len)))
+      return FAIL(ctx, "out of memory");
+    return so_task_set_data(ctx, task, m->payload.data, m->payload.len) ? -1 : 1;
+  }
+}
+
+/* --- Results --- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median runtime, recomputed at doubling counts: cheap, and close enough for --timeout P%. */
+static void note_runtime(farm_master *m, double wall) {
+  if (m->nrun == m->caprun) {
+    size_t cap = m->caprun ? m->caprun * 2 : 64;
+    double *p = realloc(m->runtimes, cap * sizeof *p);
+    if (!p)
+      return;
+    m->runtimes = p;
+    m->caprun = cap;
+  }
+  m->runtimes[m->nrun++] = wall;
+  if (m->nrun >= 3 && (m->nrun & (m->nrun - 1)) == 0) {
+    double *copy = malloc(m->nrun * sizeof *copy);
+    if (!copy)
+      return;
+    memcpy(copy, m->runtimes, m->nrun * sizeof *copy);
+    qsort(copy, m->nrun, sizeof *copy, cmp_double);
+    m->median = copy[m->nrun / 2];
+    free(copy);
+  }
+}
+
+static void draw_progress(farm_master *m, int last) {
+  double t = now_mono();
+  if (!m->progress || (!last && t - m->last_draw < 0.2))
+    return;
+  m->last_draw = t;
+  uint64_t done = m->succeeded + m->failed;
+  double rate = t > m->t0 ? done / (t - m->t0) : 0;
+  char eta[32] = "?";
+  if (m->total && rate > 0 && done <= m->total) {
+    long s = (long)((m->total - done) / rate);
+    snprintf(eta, sizeof eta, "%ld:%02ld", s / 60, s % 60);
+  }
+  char tot[32] = "?";
+  if (m->total)
+    snprintf(tot, sizeof tot, "%llu", (unsigned long long)m->total);
+  fprintf(stderr, "\r\033[K%llu/%s done, %llu failed, %.1f/s, ETA %s%s", (unsigned long long)done,
+          tot, (unsigned long long)m->failed, rate, eta, last ? "\n" : "");
+  fflush(stderr);
+  m->drawn = 1;
+}
+
+static void check_halt(so_ctx *ctx, farm_master *m) {
+  if (!m->halt_how || !m->failed)
+    return;
+  uint64_t done = m->succeeded + m->failed;
+  int hit = m->halt_n ? m->failed >= (uint64_t)m->halt_n
+                      : (done >= 3 || (m->total && done >= m->total)) &&
+                            100.0 * m->failed / done >= m->halt_pct;
+  if (hit)
+    so_ctx_halt(ctx, m->halt_how);
+}
+
+int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
+  farm_master *m = so_ctx_state(ctx);
+  so_farm_result r;
+  so_farm_task h;
+  if (res->len < sizeof r || !res->task_data || res->task_len < sizeof h)
+    return FAIL(ctx, "a command's result arrived malformed");
+  memcpy(&r, res->data, sizeof r);
+  memcpy(&h, res->task_data, sizeof h);
+  if (r.killed) {
+    /* Cancelled because the run stopped: left out of the log, so --resume runs it again. */
+    m->killed++;
+    return 0;
+  }
+  const char *cmd = (const char *)res->task_data + sizeof h + h.tag_len;
+  size_t cmd_len = res->task_len - sizeof h - h.tag_len;
+  if (h.flags & SO_FARM_EXPAND_ON_WORKER) {
+    cmd = (const char *)res->data + sizeof r;
+    cmd_len = res->len - sizeof r;
+  }
+  r.host[sizeof r.host - 1] = 0;
+  int ok = res->status == 0;
+  so_joblog_entry e = {.seq = h.seq,
+                       .host = r.host[0] ? r.host : NULL,
+                       .starttime = r.start,
+                       .runtime = r.wall,
+                       .send = 0,
+                       .receive = (int64_t)(r.out_bytes + r.err_bytes),
+                       .exitval = r.signal ? 0 : r.exitval,
+                       .signal = r.timed_out && !r.signal ? 15 : r.signal,
+                       .command = cmd,
+                       .command_len = cmd_len};
+  if (!ok && e.exitval == 0 && e.signal == 0)
+    e.exitval = 1; /* a failure must read as one in the log */
+  char err[512];
+  if (m->jl && so__joblog_append(m->jl, &e, err, sizeof err))
+    return FAIL(ctx, "%s", err);
+  if (m->ext)
+    fprintf(m->ext, "%llu\t%s\t%d\t%u\t%.3f\t%.3f\t%.3f\t%.3f\t%lld\t%d\t%d\t%d\t%.*s\n",
+            (unsigned long long)h.seq, r.host, res->worker, res->attempts, r.start, r.wall,
+            r.utime, r.stime, (long long)r.maxrss_kb, r.exitval, r.signal, r.timed_out,
+            (int)(cmd_len > 4096 ? 4096 : cmd_len), cmd);
+  if (ok)
+    m->succeeded++;
+  else
+    m->failed++;
+  note_runtime(m, r.wall);
+  check_halt(ctx, m);
+  draw_progress(m, 0);
+  return 0;
+}
+
+int so__farm_finish(so_ctx *ctx) {
+  farm_master *m = so_ctx_state(ctx);
+  if (m->drawn || m->progress)
+    draw_progress(m, 1);
+  char err[512];
+  int rc = 0;
+  if (m->jl) {
+    /* Every finished command was merged, so it is in the log now; the shards only repeat it. */
+    if (so__joblog_sync(m->jl, err, sizeof err))
+      rc = FAIL(ctx, "%s", err);
+    else
+      absorb_shards(ctx, m, 0);
+  }
+  if (m->ext && fflush(m->ext))
+    rc = FAIL(ctx, "cannot write --extlog %s: %s", m->extlog, strerror(errno));
+  so_answer_int(ctx, "tasks", (int64_t)(m->succeeded + m->failed));
+  so_answer_int(ctx, "succeeded", (int64_t)m->succeeded);
+  so_answer_int(ctx, "failed", (int64_t)m->failed);
+  so_answer_int(ctx, "killed", (int64_t)m->killed);
+  so_answer_int(ctx, "skipped", (int64_t)m->skipped);
+  int64_t status = m->failed > 100 ? SO_FARM_EXIT_MANY : (int64_t)m->failed;
+  if (so_ctx_stopped(ctx) == SO_STOPPED_SIGNAL)
+    status = SO_FARM_EXIT_SIGNAL;
+  so_answer_int(ctx, "exit_status", status);
+  return rc;
+}
+
+void so__farm_master_fini(so_ctx *ctx) {
+  farm_master *m = so_ctx_state(ctx);
+  if (!m)
+    return;
+  char err[512];
+  so__taskfile_close(m->tf);
+  so__template_free(m->tmpl);
+  so__joblog_close(m->jl, err, sizeof err);
+  so__srcprint_close(m->sp);
+  so__joblog_status_free(&m->status);
+  if (m->ext)
+    fclose(m->ext);
+  if (m->shards[0])
+    rmdir(m->shards); /* only when empty: a failed run leaves its shards for --resume */
+  so__buf_free(&m->cmd);
+  so__buf_free(&m->payload);
+  free(m->runtimes);
+  free(m);
+  so_ctx_set_state(ctx, NULL);
+}
