@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Why a separate process: a command that succeeded must never run twice, even when the worker
@@ -18,7 +19,40 @@
  * saw it, before anyone else hears of it.
  *
  * The worker talks to its shepherd over a socketpair with length-prefixed frames; the worker side
- * below never blocks on it except in so__shepherd_poll and so__shepherd_stop.
+ * below never blocks on it except in so__shepherd_start, so__shepherd_poll and so__shepherd_stop.
+ *
+ * What the shard holds. A command that ends while the shepherd runs normally is recorded, whatever
+ * its status (that includes timeouts and so__shepherd_kill). When the shepherd shuts down, the
+ * rule is "record what finished, leave out what we cut short", so that --resume runs again
+ * exactly the commands that did not get to finish, and never one that succeeded:
+ *   - the worker died (SIGTERM from PR_SET_PDEATHSIG or from anyone, or the socket closed): the
+ *     running commands get `drain` seconds to finish on their own (each one that does is recorded
+ *     as usual), then SIGKILL on their groups; one that our SIGKILL ended is left out, one that
+ *     ended any other way (it exited, even 0, just before the kill) is recorded.
+ *   - QUIT (so__shepherd_stop): the running commands get SIGTERM, grace, SIGKILL; the ones that
+ *     still exited 0 are recorded, the others left out. Commands queued but not started are
+ *     dropped either way. No DONE event reports what happens after QUIT or the worker's death.
+ * Why drain: killing a command always risks catching it between its last side effect and its
+ * exit (it appended its result, then died of our SIGKILL before exiting 0), and such a command
+ * runs twice after --resume. Letting running commands finish for a moment removes that risk for
+ * every command shorter than the drain, and bounds how long a shepherd outlives its worker.
+ *
+ * Only a SIGKILL of the shepherd itself can lose a finished command (one that exited but was not
+ * yet recorded; the window is the few system calls between its reaping and its line); its
+ * commands then die with it (PR_SET_PDEATHSIG in proc.c).
+ *
+ * The shepherd holds flock(LOCK_EX) on its shard from start to exit, and refuses to start on a
+ * shard another shepherd holds. A resuming master should take flock(LOCK_SH) on each shard
+ * before reading it: that waits for shepherds of a killed run that are still draining, so no line
+ * is appended after the master read the shard. A shard whose last line was torn by a machine
+ * crash is truncated back to its last whole line at start. Shards have no header line.
+ *
+ * PR_SET_PDEATHSIG fires when the *thread* that started the shepherd exits, so start shepherds
+ * from the worker's long-lived main thread. The shepherd ignores SIGINT, SIGHUP, SIGUSR1 and
+ * SIGPIPE (Ctrl-C and Slurm's --signal are for the master, which coordinates), runs in its own
+ * process group, inherits the worker's environment, working directory and CPU binding (its
+ * commands inherit them in turn), and has /dev/null as stdin and stdout (it must not hold the
+ * launcher's output pipes open; stderr stays, for diagnostics).
  */
 
 typedef struct so_shepherd so_shepherd;
@@ -31,7 +65,11 @@ typedef struct so_shepherd_opts {
   const char *shard;      /* joblog shard to append each finished command to; NULL: none */
   const char *host;       /* the Host column of the shard lines */
   double sync_interval;   /* fdatasync the shard at most this many seconds after a line; <0 never */
+  double drain;           /* seconds running commands may take to finish on their own after the
+                             worker died, before SIGKILL; 0: SO_SHEP_DRAIN_DEFAULT; <0: none */
 } so_shepherd_opts;
+
+#define SO_SHEP_DRAIN_DEFAULT 1.0
 
 #define SO_SHEPHERD_ARG "__shepherd"
 
@@ -77,9 +115,17 @@ typedef struct so_shep_event {
   double utime, stime;     /* CPU seconds (wait4) */
   long maxrss_kb;
   uint64_t out_bytes, err_bytes;
+  int started;             /* 0: the command never ran (it could not be started, exitval 127, or
+                              it was killed while queued, exitval -1); nothing was recorded */
+  int recorded;            /* its line is in the shard (0 without a shard) */
+  const char *error;       /* NULL, or why it could not be started or recorded (valid until the
+                              next poll) */
 } so_shep_event;
 
-/* Starts the shepherd process. Returns 0, or an SO_E* code with a sentence in err. */
+/* Starts the shepherd process and waits (up to 10 s) until it is ready. Returns 0, or an SO_E*
+ * code with a sentence in err: SO_EINVAL for bad options, SO_EIO when it cannot be started or
+ * reports that it cannot open or lock the shard, SO_ENOMEM. On failure *out is NULL and no
+ * process is left. Worker only; opts->exe is best "/proc/self/exe". */
 int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, size_t errlen);
 
 /* Hands a command to the shepherd (copied; buffered if the socket is full). At most `slots`
@@ -87,11 +133,22 @@ int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, 
 int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t errlen);
 
 /* Waits up to timeout_ms (0: just look, -1: forever) for the next event. Returns 1 with *ev
- * filled, 0 when none came, or an SO_E* code (the shepherd died: err says how). */
+ * filled, 0 when none came, or an SO_E* code: SO_EIO when the shepherd died (err says how, and
+ * every later call says it again), SO_EPROTO for a malformed frame (the shepherd is then killed).
+ * Poll often: once 1 MiB of events waits unread, the shepherd stops reading its commands' output
+ * (they block on their pipes) and their timeouts wait until the worker reads again. */
 int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *err, size_t errlen);
 
-/* The descriptor to watch for readability, for callers that poll several things at once. */
+/* The descriptor to watch for readability, for callers that poll several things at once; watch it
+ * for writability too while so__shepherd_unsent is not 0, and call so__shepherd_poll(s, 0, ...)
+ * when it is ready (readable does not mean a whole event has arrived). */
 int so__shepherd_fd(const so_shepherd *s);
+
+/* Bytes handed to so__shepherd_run and friends that the socket has not taken yet. */
+size_t so__shepherd_unsent(const so_shepherd *s);
+
+/* The shepherd's process id. */
+pid_t so__shepherd_pid(const so_shepherd *s);
 
 /* Number of commands handed over and not yet reported DONE. */
 unsigned so__shepherd_running(const so_shepherd *s);
@@ -102,11 +159,16 @@ int so__shepherd_kill(so_shepherd *s, uint64_t id, char *err, size_t errlen);
 int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen);
 
 /* Asks the shepherd to finish: commands still running are killed; waits for it to exit and frees
- * everything. Events not yet polled are lost. Accepts NULL. Returns 0 or an SO_E* code. */
+ * everything. Events not yet polled are lost. Accepts NULL. Returns 0 or an SO_E* code.
+ * Blocks up to grace + 5 s; a shepherd that has not exited by then loses its socket (its
+ * worker-death path: drain, SIGKILL), and SIGKILL after drain + 3 s more. Returns SO_EIO, saying
+ * how, when the shepherd did not exit with status 0 (or had died before). */
 int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen);
 
 /* The shepherd process itself: serves the socket fd until told to quit or the worker dies.
- * Called by main() when argv[1] is SO_SHEPHERD_ARG; returns the process exit status. */
+ * Called by main() when argv[1] is SO_SHEPHERD_ARG; returns the process exit status: 0 after a
+ * QUIT, 3 after the worker's death (or a SIGTERM), 1 when it could not set up (the worker got
+ * the reason), 2 for arguments it does not understand. */
 int so__shepherd_main(int argc, char **argv);
 
 #endif
