@@ -2,10 +2,12 @@
  * has, logs every finished command, and applies the timeout, halt and progress options. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +228,21 @@ static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t
   return 0;
 }
 
+/* Waits (up to SO_FARM_SHARD_WAIT seconds) for the exclusive lock of a shard. */
+#define SO_FARM_SHARD_WAIT 30
+static void lock_shard(int fd, const char *path) {
+  for (int i = 0; i < SO_FARM_SHARD_WAIT * 20; i++) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return;
+    if (i == 20)
+      fprintf(stderr, "scaleout: waiting for the shepherd that writes %s to finish\n", path);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+  }
+  fprintf(stderr, "scaleout: warning: %s is still locked after %d s; reading it anyway\n", path,
+          SO_FARM_SHARD_WAIT);
+}
+
 /* Merges every shard into the joblog (unless only clearing the leftovers of a run not being
  * resumed), then removes the shards once the log is synced. */
 static int absorb_shards(so_ctx *ctx, farm_master *m, int merge) {
@@ -239,8 +256,15 @@ static int absorb_shards(so_ctx *ctx, farm_master *m, int merge) {
     if (de->d_name[0] == '.')
       continue;
     snprintf(path, sizeof path, "%s/%s", m->shards, de->d_name);
+    /* A shepherd holds a lock on its shard while it lives: a crashed run's shepherd may still be
+     * recording its last commands, so wait for it to let go before reading. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+      lock_shard(fd, path);
     if (so__joblog_scan(path, add_shard_line, m, NULL, err, sizeof err))
       rc = FAIL(ctx, "%s", err);
+    if (fd >= 0)
+      close(fd);
   }
   if (!rc && so__joblog_sync(m->jl, err, sizeof err))
     rc = FAIL(ctx, "%s", err);
