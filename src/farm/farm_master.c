@@ -496,7 +496,8 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   if (!ok && e.exitval == 0 && e.signal == 0)
     e.exitval = 1; /* a failure must read as one in the log */
   char err[512];
-  if (m->jl && so__joblog_append(m->jl, &e, err, sizeof err))
+  if (m->jl && (so__joblog_append(m->jl, &e, err, sizeof err) ||
+                so__joblog_status_add(&m->status, &e, err, sizeof err)))
     return FAIL(ctx, "%s", err);
   if (m->ext)
     fprintf(m->ext, "%llu\t%s\t%d\t%u\t%.3f\t%.3f\t%.3f\t%.3f\t%lld\t%d\t%d\t%d\t%.*s\n",
@@ -520,11 +521,11 @@ int so__farm_finish(so_ctx *ctx) {
   char err[512];
   int rc = 0;
   if (m->jl) {
-    /* Every finished command was merged, so it is in the log now; the shards only repeat it. */
-    if (so__joblog_sync(m->jl, err, sizeof err))
+    /* Every finished command was merged, so it is in the log now and the shards only repeat
+     * it; merging them anyway costs little and catches any line the master did not get. */
+    rc = absorb_shards(ctx, m, 1);
+    if (!rc && so__joblog_sync(m->jl, err, sizeof err))
       rc = FAIL(ctx, "%s", err);
-    else
-      absorb_shards(ctx, m, 0);
   }
   if (m->ext && fflush(m->ext))
     rc = FAIL(ctx, "cannot write --extlog %s: %s", m->extlog, strerror(errno));

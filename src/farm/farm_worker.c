@@ -193,7 +193,9 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   res.exitval = ev->exitval;
   res.signal = ev->signal;
   res.timed_out = ev->timed_out;
-  res.killed = ev->killed && !ev->timed_out;
+  /* Killed because the run is stopping, and so not a result; one that still exited 0 finished. */
+  int exited_ok = ev->exitval == 0 && !ev->signal;
+  res.killed = ev->killed && !ev->timed_out && !exited_ok;
   res.start = ev->start;
   res.wall = ev->wall;
   res.utime = ev->utime;
@@ -202,7 +204,10 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   res.out_bytes = ev->out_bytes;
   res.err_bytes = ev->err_bytes;
   snprintf(res.host, sizeof res.host, "%s", w->host);
-  int32_t status = ev->exitval == 0 && !ev->signal && !ev->timed_out && !ev->killed ? 0 : 1;
+  int32_t status = exited_ok && !ev->timed_out ? 0 : 1;
+  if (!ev->started && ev->error && !so_ctx_quiet(ctx))
+    fprintf(stderr, "scaleout: warning: task %llu did not start: %s\n",
+            (unsigned long long)ev->id, ev->error);
   so__buf_clear(&w->line);
   int rc = so__buf_append(&w->line, &res, sizeof res);
   if (!rc && r && r->cmd)

@@ -154,7 +154,8 @@ pid_t so__shepherd_pid(const so_shepherd *s);
 unsigned so__shepherd_running(const so_shepherd *s);
 
 /* Terminates one command (TERM, grace, KILL on its group) or all of them; their DONE events
- * follow with killed set. Returns 0 or an SO_E* code. */
+ * follow with killed set. After kill_all (the run is stopping), only commands that still exit 0
+ * are recorded in the shard, as at so__shepherd_stop. Returns 0 or an SO_E* code. */
 int so__shepherd_kill(so_shepherd *s, uint64_t id, char *err, size_t errlen);
 int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen);
 

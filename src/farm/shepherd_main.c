@@ -531,6 +531,12 @@ static int handle(shep *sh, int tag, so__shep_rd *rd) {
         so__proc_kill(sh->run[i]->proc);
     drop_queue(sh, 1, &id);
   } else if (tag == SO__SHEP_KILL_ALL) {
+    /* The run is stopping (halt now, or a signal past its grace): what we kill now did not
+     * finish, so like at QUIT only commands that still exit 0 are recorded; the others are run
+     * again by --resume. */
+    for (unsigned i = 0; i < sh->slots; i++)
+      if (sh->run[i])
+        sh->run[i]->mode = MODE_QUIT;
     so__proc_kill_all(sh->sup);
     drop_queue(sh, 1, NULL);
   } else if (tag == SO__SHEP_QUIT) {
