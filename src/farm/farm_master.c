@@ -41,7 +41,9 @@ typedef struct farm_master {
   FILE *ext;
   char shards[4096];
   /* figures */
-  uint64_t total, succeeded, failed, killed, skipped;
+  uint64_t total, succeeded, failed, killed, skipped, timed_out, rerun;
+  double cpu_user, cpu_sys, task_wall; /* summed over logged commands (wait4) */
+  int64_t max_rss_kb;
   double *runtimes;
   size_t nrun, caprun;
   double median;
@@ -508,6 +510,13 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
     m->succeeded++;
   else
     m->failed++;
+  m->timed_out += r.timed_out != 0;
+  m->rerun += res->attempts > 1;
+  m->cpu_user += r.utime;
+  m->cpu_sys += r.stime;
+  m->task_wall += r.wall;
+  if (r.maxrss_kb > m->max_rss_kb)
+    m->max_rss_kb = r.maxrss_kb;
   note_runtime(m, r.wall);
   check_halt(ctx, m);
   draw_progress(m, 0);
@@ -534,6 +543,13 @@ int so__farm_finish(so_ctx *ctx) {
   so_answer_int(ctx, "failed", (int64_t)m->failed);
   so_answer_int(ctx, "killed", (int64_t)m->killed);
   so_answer_int(ctx, "skipped", (int64_t)m->skipped);
+  so_answer_int(ctx, "timed_out", (int64_t)m->timed_out);
+  so_answer_int(ctx, "rerun", (int64_t)m->rerun);
+  /* Accounting over every logged command (wait4); per command it is in --extlog. */
+  so_answer_double(ctx, "command_seconds", m->task_wall);
+  so_answer_double(ctx, "user_cpu_seconds", m->cpu_user);
+  so_answer_double(ctx, "system_cpu_seconds", m->cpu_sys);
+  so_answer_int(ctx, "max_rss_kb", m->max_rss_kb);
   int64_t status = m->failed > 100 ? SO_FARM_EXIT_MANY : (int64_t)m->failed;
   if (so_ctx_stopped(ctx) == SO_STOPPED_SIGNAL)
     status = SO_FARM_EXIT_SIGNAL;
