@@ -3,28 +3,43 @@
 #
 # Usage: bench/dispatch.sh [--repeat N] [--tasks N] [--adaptive-tasks N] [--samples N] [--strict]
 #
-#   --repeat N          runs of each measurement (default 3); the table shows the best run
+#   --repeat N          rounds (default 5); each round runs every measurement once
 #   --tasks N           tasks for the one-task-per-message rows (default 1e6)
 #   --adaptive-tasks N  tasks for the adaptive batching row (default 2e7)
 #   --samples N         pi samples for the speedup row (default 1e9)
-#   --strict            exit 1 unless every measurement ran and met its target
+#   --strict            exit 1 unless every measurement ran and every target was met
 #
-# Rows:
-#   1. so_baseline (raw MPI, one task per message, 1 worker: mpirun -n 2) against
-#      `scaleout run noop --batch 1 -n 1`: target scaleout >= 70% of the baseline's tasks/s.
-#   2. `scaleout run noop -n 1` with adaptive batching: target >= 5 million empty tasks/s.
-#   3. `scaleout run pi -n 1` against `-n 2`: target speedup >= 1.9x (wall time, from the JSON).
+# Rows (all with 1 worker except pi):
+#   1. so_baseline (raw MPI: the worker sends one request, the master answers with one task; a
+#      round trip per task; mpirun -n 2) against `scaleout run noop --batch 1 -n 1`: one task per
+#      message, with scaleout's default prefetch, which answers a request with as many one-task
+#      messages as keep up to 64 tasks on their way to the worker (docs/design.md, "Batches and
+#      prefetch"). Target: scaleout >= 70% of the baseline's tasks/s.
+#   2. Informational, no target: `--batch 1 --prefetch 1`, the baseline's own pattern: each
+#      request is answered by one one-task message. (The worker sends its request as it starts
+#      its last task in hand, since --prefetch cannot go below 1; for an empty task that makes no
+#      difference, every task still costs a round trip.) It shows what the prefetch buys.
+#   3. `scaleout run noop -n 1` with adaptive batching. Target: >= 5 million empty tasks/s.
+#   4. `scaleout run pi -n 1` against `-n 2`. Target: speedup >= 1.9x.
 # scaleout's figures are read from its --json report (tasks_per_second, wall_seconds), so they
 # cover the run itself, not process start-up; the baseline times the same span with MPI_Wtime.
-# Each figure is the best of the runs (highest tasks/s, lowest wall time): on a quiet machine
-# noise only ever slows a run down, so the best run is the closest to what the code can do.
+#
+# Statistics. The machine this runs on is noisy, so measurements are interleaved: each round runs
+# baseline, row 1, row 2, row 3, pi with 1 worker, pi with 2 workers, and the next round starts
+# over, so slow spells hit every row alike and the pi runs alternate 1 and 2 workers.
+#   - tasks/s rows: the best of the N runs (noise only slows a run down, so the best run is the
+#     closest to what the code can do), with the median in brackets. The ratio is best over best,
+#     median over median in brackets; the verdict is on the best.
+#   - pi: the median wall time of N runs for each worker count, with [min-max]; the speedup and
+#     its verdict are the ratio of the two medians.
 # Every run is listed under the table. Rows whose program is missing or fails say so; nothing is
-# estimated. Needs a build (scripts/setup); the baseline row works before scaleout exists.
+# estimated. Needs a build (scripts/setup; SO_BUILD_DIR picks another build directory); the
+# baseline row works before scaleout exists. Default runtime on 2 cores: about 1.5 minutes.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-repeat=3 tasks=1e6 adaptive_tasks=2e7 samples=1e9 strict=0
+repeat=5 tasks=1e6 adaptive_tasks=2e7 samples=1e9 strict=0
 while (($# > 0)); do
   case $1 in
     --repeat) repeat=${2:?--repeat needs a value}; shift 2 ;;
@@ -54,99 +69,112 @@ limit=900 # seconds any single run may take
 
 # Float helpers (awk does the arithmetic; bash cannot).
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
-best() { # best max|min VALUES...: the largest or smallest value
+# stat max|min|median VALUES...: that statistic of the values (median of an even count: the
+# mean of the middle two).
+stat() {
   local how=$1
   shift
-  if [[ $how == max ]]; then
-    printf '%s\n' "$@" | sort -g | tail -n 1
-  else
-    printf '%s\n' "$@" | sort -g | head -n 1
-  fi
-}
-# shellcheck disable=SC2317 # rate and secs are called through cell
-rate() { awk -v r="$1" 'BEGIN { printf "%.2f M/s", r / 1e6 }'; }
-# shellcheck disable=SC2317
-secs() { awk -v s="$1" 'BEGIN { printf "%.2f s", s }'; }
-
-runs_log=()
-# note LABEL UNIT VALUES...: remembers every run of a measurement for the list under the table.
-note() {
-  local label=$1 unit=$2
-  shift 2
-  local fmt='%.0f '
-  [[ $unit != *seconds* ]] || fmt='%.3f '
-  # shellcheck disable=SC2059 # fmt is one of the two above
-  runs_log+=("$label: $(printf "$fmt" "$@")$unit")
+  printf '%s\n' "$@" | sort -g | awk -v how="$how" '{ v[NR] = $1 }
+    END {
+      if (how == "min") x = v[1]
+      else if (how == "max") x = v[NR]
+      else x = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%.9g", x
+    }'
 }
 
-# measure_baseline: fills base_runs with the baseline's tasks/s, or sets base_err.
-base_runs=() base_err=
-measure_baseline() {
+# Measurements, by name: NAME_runs holds one figure per run, NAME_err the reason it stopped.
+# shellcheck disable=SC2034 # the arrays and errors are read through name references
+{
+  base_runs=() base_err=
+  permsg_runs=() permsg_err=
+  pingpong_runs=() pingpong_err=
+  adapt_runs=() adapt_err=
+  pi1_runs=() pi1_err=
+  pi2_runs=() pi2_err=
+}
+declare -A label=()
+
+# run_baseline: one baseline run into base_runs, or a reason into base_err.
+run_baseline() {
+  label[base]="so_baseline $tasks (mpirun -n 2), tasks/s"
+  [[ -z $base_err ]] || return 0
   if [[ -z $baseline ]]; then
     base_err="so_baseline not built ($build/bench/so_baseline); run scripts/setup"
     return
   fi
-  local i out r
-  for ((i = 0; i < repeat; i++)); do
-    if ! out=$(timeout -k 10 "$limit" mpirun -n 2 "$baseline" "$tasks" 2>"$tmp/err"); then
-      base_err="so_baseline failed: $(head -n 1 "$tmp/err")"
-      return
-    fi
-    r=$(sed -n 's/.*, \([0-9.]*\) tasks\/s$/\1/p' <<<"$out")
-    [[ -n $r ]] || { base_err="so_baseline printed no rate: $out"; return; }
-    base_runs+=("$r")
-  done
-  note "so_baseline $tasks (mpirun -n 2)" tasks/s "${base_runs[@]}"
+  local out r
+  if ! out=$(timeout -k 10 "$limit" mpirun -n 2 "$baseline" "$tasks" 2>"$tmp/err"); then
+    base_err="so_baseline failed: $(head -n 1 "$tmp/err")"
+    return
+  fi
+  r=$(sed -n 's/.*, \([0-9.]*\) tasks\/s$/\1/p' <<<"$out")
+  [[ -n $r ]] || { base_err="so_baseline printed no rate: $out"; return; }
+  base_runs+=("$r")
 }
 
-# measure_scaleout NAME KEY JOB ARGS...: runs `scaleout run JOB --json F -q ARGS` $repeat times
-# and puts KEY of each report into the array named NAME_runs, or a reason into NAME_err.
-# shellcheck disable=SC2034 # runs and err are name references, read by the caller
-measure_scaleout() {
-  local name=$1 key=$2 job=$3 i v
+# run_scaleout NAME KEY JOB ARGS...: one `scaleout run JOB --json F -q ARGS`, appending KEY of
+# its report to NAME_runs, or a reason to NAME_err (after which NAME is not run again).
+run_scaleout() {
+  local name=$1 key=$2 job=$3 v
   shift 3
   local -n runs=${name}_runs
   local -n err=${name}_err
-  runs=() err=
+  label[$name]="scaleout run $job $*, $key"
+  [[ -z $err ]] || return 0
   if [[ -z $scaleout ]]; then
     err="scaleout not built ($build/scaleout); run scripts/setup"
     return
   fi
   # Engine options come before job parameters, as `scaleout run JOB [options] [job parameters]`.
-  for ((i = 0; i < repeat; i++)); do
-    rm -f "$tmp/report.json"
-    if ! timeout -k 10 "$limit" "$scaleout" run "$job" --json "$tmp/report.json" -q "$@" \
-      >/dev/null 2>"$tmp/err"; then
-      err="scaleout run $job $* failed: $(grep -m1 . "$tmp/err" || echo "non-zero exit status")"
-      return
-    fi
-    if ! v=$(python3 -c 'import json, sys; print(float(json.load(open(sys.argv[1]))[sys.argv[2]]))' \
-      "$tmp/report.json" "$key" 2>/dev/null); then
-      err="scaleout run $job $*: no $key in the JSON report"
-      return
-    fi
-    runs+=("$v")
-  done
-  note "scaleout run $job $*" "$key" "${runs[@]}"
+  rm -f "$tmp/report.json"
+  if ! timeout -k 10 "$limit" "$scaleout" run "$job" --json "$tmp/report.json" -q "$@" \
+    >/dev/null 2>"$tmp/err"; then
+    err="scaleout run $job $* failed: $(grep -m1 . "$tmp/err" || echo "non-zero exit status")"
+    return
+  fi
+  if ! v=$(python3 -c 'import json, sys; print(float(json.load(open(sys.argv[1]))[sys.argv[2]]))' \
+    "$tmp/report.json" "$key" 2>/dev/null); then
+    err="scaleout run $job $*: no $key in the JSON report"
+    return
+  fi
+  runs+=("$v")
 }
 
+# The tree the binaries were built from may differ from the commit; say so rather than hide it.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+if [[ $build == build ]] && ! git diff --quiet HEAD -- src include jobs bench 2>/dev/null; then
+  commit+=" + uncommitted changes"
+fi
 echo "scaleout dispatch benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
-  "$(mpirun --version 2>/dev/null | head -n 1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "each figure is the best of $repeat runs (highest tasks/s, lowest wall time)"
+  "$(mpirun --version 2>/dev/null | head -n 1), commit $commit, build $build"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
+echo "$repeat rounds; each round runs every row once, in table order (pi: 1 worker, then 2)"
 echo
 
-measure_baseline
-permsg_runs=() permsg_err=
-measure_scaleout permsg tasks_per_second noop --batch 1 -n 1 --tasks "$tasks"
-adapt_runs=() adapt_err=
-measure_scaleout adapt tasks_per_second noop -n 1 --tasks "$adaptive_tasks"
-pi1_runs=() pi1_err=
-measure_scaleout pi1 wall_seconds pi -n 1 --samples "$samples"
-pi2_runs=() pi2_err=
-measure_scaleout pi2 wall_seconds pi -n 2 --samples "$samples"
+for ((round = 0; round < repeat; round++)); do
+  run_baseline
+  run_scaleout permsg tasks_per_second noop --batch 1 -n 1 --tasks "$tasks"
+  run_scaleout pingpong tasks_per_second noop --batch 1 --prefetch 1 -n 1 --tasks "$tasks"
+  run_scaleout adapt tasks_per_second noop -n 1 --tasks "$adaptive_tasks"
+  run_scaleout pi1 wall_seconds pi -n 1 --samples "$samples"
+  run_scaleout pi2 wall_seconds pi -n 2 --samples "$samples"
+done
+
+# figure NAME STAT: the statistic of NAME's runs, empty where the measurement did not run.
+figure() {
+  local -n fig_runs=${1}_runs fig_err=${1}_err
+  [[ -n $fig_err || ${#fig_runs[@]} -eq 0 ]] || stat "$2" "${fig_runs[@]}"
+}
+base=$(figure base max) base_med=$(figure base median)
+permsg=$(figure permsg max) permsg_med=$(figure permsg median)
+pingpong=$(figure pingpong max) pingpong_med=$(figure pingpong median)
+adapt=$(figure adapt max) adapt_med=$(figure adapt median)
+pi1=$(figure pi1 median) pi1_min=$(figure pi1 min) pi1_max=$(figure pi1 max)
+pi2=$(figure pi2 median) pi2_min=$(figure pi2 min) pi2_max=$(figure pi2 max)
 
 missed=0
-row() { printf '%-40s %-16s %-16s %-9s %-19s %s\n' "$@"; }
+row() { printf '%-40s %-20s %-20s %-13s %-19s %s\n' "$@"; }
 # judge VALUE OP TARGET: "met" or "MISSED" (counted); an empty VALUE is "not run" (counted).
 judge() {
   if [[ -z $1 ]]; then
@@ -159,45 +187,65 @@ judge() {
   fi
   missed=$((missed + 1))
 }
-
-# Best figures, empty where the measurement did not run.
-base=; [[ -n $base_err ]] || base=$(best max "${base_runs[@]}")
-permsg=; [[ -n $permsg_err ]] || permsg=$(best max "${permsg_runs[@]}")
-adapt=; [[ -n $adapt_err ]] || adapt=$(best max "${adapt_runs[@]}")
-pi1=; [[ -n $pi1_err ]] || pi1=$(best min "${pi1_runs[@]}")
-pi2=; [[ -n $pi2_err ]] || pi2=$(best min "${pi2_runs[@]}")
 # ratio A B: A / B, empty unless both ran.
 ratio() { if [[ -n $1 && -n $2 ]]; then calc "$1 / $2"; fi; }
-# cell FORMATTER VALUE: the formatted figure, or "not run".
-cell() { if [[ -n $2 ]]; then "$1" "$2"; else echo "not run"; fi; }
-# num VALUE FORMAT: VALUE printed with the printf FORMAT, or "-".
-# shellcheck disable=SC2059 # the format is the argument
-num() { if [[ -n $1 ]]; then printf "$2" "$1"; else echo "-"; fi; }
+# rates BEST MEDIAN: "1.23 M/s (1.20)", or "not run".
+rates() {
+  if [[ -n $1 ]]; then awk -v b="$1" -v m="$2" 'BEGIN { printf "%.2f M/s (%.2f)", b / 1e6, m / 1e6 }'
+  else echo "not run"; fi
+}
+# ratios A B A_MED B_MED: "0.95 (0.93)", or "-".
+ratios() {
+  if [[ -n $1 && -n $2 ]]; then awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" \
+    'BEGIN { printf "%.2f (%.2f)", a / b, c / d }'
+  else echo "-"; fi
+}
+# walls MEDIAN MIN MAX: "2.44 s [2.40-2.61]", or "not run".
+walls() {
+  if [[ -n $1 ]]; then awk -v m="$1" -v lo="$2" -v hi="$3" 'BEGIN { printf "%.2f s [%.2f-%.2f]", m, lo, hi }'
+  else echo "not run"; fi
+}
 
 # judge runs in the parent shell (not in $(...)) so that its count of misses survives.
 judge "$(ratio "$permsg" "$base")" '>=' 0.70 >"$tmp/v1"
-judge "$adapt" '>=' 5e6 >"$tmp/v2"
-judge "$(ratio "$pi1" "$pi2")" '>=' 1.9 >"$tmp/v3"
+judge "$adapt" '>=' 5e6 >"$tmp/v3"
+judge "$(ratio "$pi1" "$pi2")" '>=' 1.9 >"$tmp/v4"
+# The informational row has no target, but --strict still wants it to have run.
+if [[ -n $pingpong ]]; then echo "-" >"$tmp/v2"; else echo "not run" >"$tmp/v2"; missed=$((missed + 1)); fi
 
-row "measurement" "baseline" "scaleout" "ratio" "target" "verdict"
-row "-----------" "--------" "--------" "-----" "------" "-------"
-row "one task per message, 1 worker ($tasks)" "$(cell rate "$base")" "$(cell rate "$permsg")" \
-  "$(num "$(ratio "$permsg" "$base")" %.2f)" ">= 0.70 x baseline" "$(cat "$tmp/v1")"
-row "adaptive batching, 1 worker ($adaptive_tasks)" "$(cell rate "$base")" "$(cell rate "$adapt")" \
-  "$(num "$(ratio "$adapt" "$base")" %.2f)" ">= 5.00 M tasks/s" "$(cat "$tmp/v2")"
+row "tasks/s, 1 worker: best (median)" "baseline" "scaleout" "ratio" "target" "verdict"
+row "--------------------------------" "--------" "--------" "-----" "------" "-------"
+row "one task per message ($tasks)" "$(rates "$base" "$base_med")" \
+  "$(rates "$permsg" "$permsg_med")" "$(ratios "$permsg" "$base" "$permsg_med" "$base_med")" \
+  ">= 0.70 x baseline" "$(cat "$tmp/v1")"
+row "  same, --prefetch 1 (informational)" "$(rates "$base" "$base_med")" \
+  "$(rates "$pingpong" "$pingpong_med")" \
+  "$(ratios "$pingpong" "$base" "$pingpong_med" "$base_med")" "none" "$(cat "$tmp/v2")"
+row "adaptive batching ($adaptive_tasks)" "$(rates "$base" "$base_med")" \
+  "$(rates "$adapt" "$adapt_med")" "$(ratios "$adapt" "$base" "$adapt_med" "$base_med")" \
+  ">= 5.00 M tasks/s" "$(cat "$tmp/v3")"
 echo
-row "pi ($samples samples), wall time" "1 worker" "2 workers" "speedup" "target" "verdict"
-row "" "$(cell secs "$pi1")" "$(cell secs "$pi2")" "$(num "$(ratio "$pi1" "$pi2")" %.2fx)" \
-  ">= 1.90x" "$(cat "$tmp/v3")"
+speedup=$(ratio "$pi1" "$pi2")
+row "pi ($samples samples): median [min-max]" "1 worker" "2 workers" "speedup" "target" "verdict"
+row "" "$(walls "$pi1" "$pi1_min" "$pi1_max")" "$(walls "$pi2" "$pi2_min" "$pi2_max")" \
+  "$(if [[ -n $speedup ]]; then printf '%.2fx' "$speedup"; else echo -; fi)" \
+  ">= 1.90x" "$(cat "$tmp/v4")"
 
 echo
-echo "runs:"
-for line in "${runs_log[@]}"; do echo "  $line"; done
-printf '%s\n' "$base_err" "$permsg_err" "$adapt_err" "$pi1_err" "$pi2_err" |
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "runs, in order:"
+for name in base permsg pingpong adapt pi1 pi2; do
+  declare -n list=${name}_runs
+  case $name in pi1 | pi2) fmt=' %.3f' ;; *) fmt=' %.0f' ;; esac
+  # shellcheck disable=SC2059 # fmt is one of the two above
+  ((${#list[@]} == 0)) || echo "  ${label[$name]}:$(printf "$fmt" "${list[@]}")"
+  unset -n list
+done
+printf '%s\n' "$base_err" "$permsg_err" "$pingpong_err" "$adapt_err" "$pi1_err" "$pi2_err" |
   awk 'NF && !seen[$0]++ { print "  not run: " $0 }'
 
 if ((strict && missed > 0)); then
-  echo "dispatch.sh: $missed target(s) missed or not measured" >&2
+  echo "dispatch.sh: $missed target(s) missed or measurement(s) not run" >&2
   exit 1
 fi
 exit 0
