@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# --resume semantics, and crash safety: after kill -9 of mpirun, of the master rank or of a
+# worker rank at a random moment, --resume completes the run with nothing lost or run twice.
+#
+# Usage: resume_crash.sh [ITERATIONS] [SEED]
+#        (ctest runs it as farm.resume_crash.np3: mpirun -n 3, i.e. a master and 2 workers)
+# Part 1, direct runs: a run where tasks 2 and 5 fail (exit 2, the sidecar JOBLOG.source
+# written); --resume on it runs nothing (6 skipped); --resume-failed reruns tasks 2 and 5 only,
+# which now succeed; --resume on a joblog that does not exist yet runs everything.
+# Part 2, ITERATIONS (default 24) crash rounds (a round whose run ended before the kill is
+# repeated), taking turns killing mpirun, rank 0 and a random
+# worker rank (ranks found by OMPI_COMM_WORLD_RANK among mpirun's children) with SIGKILL after a
+# random 0.3-2.0 s, in a run of 60 tasks `sleep 0.05..0.20; echo K >> SIDE` (2 threads each);
+# then --resume, alternately under mpirun -n 3 and directly with -n 2.
+# Expects, each round: the killed run ends within 30 s and leaves no process behind within 15 s
+# (processes of the old run writing on would make any resume unsafe); the first --resume exits
+# 0; the final joblog has exactly one success line for each of the 60 tasks; SIDE holds each
+# task exactly once (nothing lost, no successful task run twice). SEED (default random, printed)
+# makes the kill moments and task lengths repeatable.
+set -euo pipefail
+
+: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
+if ((EUID == 0)); then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+iterations=${1:-24}
+seed=${2:-$((RANDOM * 32768 + RANDOM))}
+RANDOM=$seed
+ntasks=60
+# Crash rounds stop being started after this many seconds of the script, inside CTest's 300 s.
+budget=230
+
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# Every process this script starts carries this mark in its environment (task commands export it
+# again), so the checks and the clean-up find those processes and no others.
+mark=so-farm-crash-$$-$RANDOM
+cleanup() {
+  kill_marked || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# marked: "PID COMMAND" for each live process whose environment holds the mark.
+marked() {
+  python3 - "$mark" <<'EOF'
+import os, sys
+want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
+for d in os.listdir("/proc"):
+    if not d.isdigit() or int(d) == os.getpid():
+        continue
+    try:
+        with open(f"/proc/{d}/environ", "rb") as f:
+            if want not in f.read().split(b"\0"):
+                continue
+        with open(f"/proc/{d}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        continue
+    print(d, cmd[:120])
+EOF
+}
+kill_marked() {
+  local pid rest
+  while read -r pid rest; do kill -KILL "$pid" 2>/dev/null || true; done < <(marked)
+}
+
+# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc.
+run() {
+  local tag=$1 secs=$2
+  shift 2
+  echo "\$ $*"
+  rc=0
+  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" </dev/null \
+    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
+  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
+  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
+  if ((rc != 0)); then
+    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
+  fi
+}
+# start TAG CMD...: starts CMD in the background, output in $tmp/TAG.out and .err; sets bg_pid
+# (CMD's own pid).
+start() {
+  local tag=$1
+  shift
+  echo "\$ $* &"
+  (
+    trap - INT QUIT
+    exec env SO_FARM_TEST_MARK="$mark" "$@"
+  ) </dev/null >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
+  bg_pid=$!
+}
+# alive PID: true while PID runs (a zombie does not count).
+alive() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s:0:1} != Z ]]
+}
+# wait_bg SECONDS: waits up to SECONDS for bg_pid, kills it if still running (rc 124); sets rc.
+wait_bg() {
+  local t0=$EPOCHREALTIME killed=0
+  # bash reports a background job killed by a signal ("Killed") on stderr after whichever
+  # command runs next; here that is expected, so the waiting keeps it off stderr.
+  {
+    while alive "$bg_pid" &&
+      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$1" 'BEGIN { exit !(b - a < s) }'; do
+      sleep 0.05
+    done
+    if alive "$bg_pid"; then
+      kill -KILL "$bg_pid" || true
+      killed=1
+    fi
+    rc=0
+    wait "$bg_pid" || rc=$?
+  } 2>/dev/null
+  ((killed == 0)) || rc=124
+}
+# rank_pid LAUNCHER_PID RANK: the pid of MPI rank RANK among LAUNCHER_PID's children (by
+# OMPI_COMM_WORLD_RANK in their environment); empty if there is none (yet).
+rank_pid() {
+  python3 - "$1" "$2" <<'EOF'
+import os, sys
+parent, rank = sys.argv[1], sys.argv[2].encode()
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        stat = open(f"/proc/{d}/stat", "rb").read()
+        if stat[stat.rindex(b")") + 2:].split()[1].decode() != parent:
+            continue
+        env = open(f"/proc/{d}/environ", "rb").read().split(b"\0")
+    except (OSError, IndexError):
+        continue
+    if b"OMPI_COMM_WORLD_RANK=" + rank in env:
+        print(d)
+        break
+EOF
+}
+# lines FILE: the number of lines in FILE, 0 when it does not exist.
+lines() { if [[ -f $1 ]]; then grep -c '' "$1" || true; else echo 0; fi; }
+
+# complete LOG SIDE N: "ok" when LOG has exactly one success line for each Seq 1..N and SIDE
+# holds each of 1..N exactly once; otherwise what is wrong.
+complete() {
+  python3 - "$@" <<'EOF' 2>&1 || true
+import sys
+log, side, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+problems = []
+succ, other, bad = {}, {}, 0
+try:
+    data = open(log, "rb").read().decode(errors="surrogateescape")
+except OSError as e:
+    data = ""
+    problems.append(f"joblog: {e.strerror}")
+for line in data.split("\n")[1:]:
+    if not line or line.startswith("Seq\t"):
+        continue
+    f = line.split("\t", 8)
+    if len(f) != 9 or not f[0].isdigit():
+        bad += 1
+        continue
+    d = succ if f[6] == "0" and f[7] == "0" else other
+    d[int(f[0])] = d.get(int(f[0]), 0) + 1
+missing = [k for k in range(1, n + 1) if k not in succ]
+twice = [k for k, c in succ.items() if c > 1]
+if missing:
+    problems.append(f"joblog: no success line for {missing[:10]}")
+if twice:
+    problems.append(f"joblog: several success lines for {twice[:10]}")
+if other:
+    problems.append(f"joblog: failure lines for {sorted(other)[:10]}")
+if bad:
+    problems.append(f"joblog: {bad} malformed lines")
+try:
+    ids = open(side).read().split()
+except OSError:
+    ids = []
+counts = {}
+for i in ids:
+    counts[i] = counts.get(i, 0) + 1
+lost = [k for k in range(1, n + 1) if str(k) not in counts]
+rerun = sorted(int(k) for k, c in counts.items() if c > 1)
+if lost:
+    problems.append(f"side file: tasks never ran {lost[:10]}")
+if rerun:
+    problems.append(f"side file: tasks ran twice {rerun[:10]}")
+print("; ".join(problems) if problems else "ok")
+EOF
+}
+
+echo "resume and crash safety: seed $seed, $iterations crash rounds, mark $mark"
+
+# ---------------------------------------------------------------------------------------------
+echo "- --resume and --resume-failed (direct, 2 workers)"
+for ((k = 1; k <= 6; k++)); do
+  if ((k == 2 || k == 5)); then
+    echo "echo run >>$tmp/r.$k; test -e $tmp/fixed"
+  else
+    echo "echo run >>$tmp/r.$k"
+  fi
+done >"$tmp/rs.tasks"
+rs=("$SCALEOUT" run --tasks "$tmp/rs.tasks" -n 2 --joblog "$tmp/rs.log")
+run rs1 60 "${rs[@]}" --json "$tmp/rs1.json"
+expect "first run: exit status (tasks 2 and 5 fail)" "$rc" 2
+if [[ -s $tmp/rs.log.source ]]; then
+  pass "the task-source fingerprint $tmp/rs.log.source exists"
+else
+  fail "no task-source fingerprint $tmp/rs.log.source"
+fi
+touch "$tmp/fixed"
+run rs2 60 "${rs[@]}" --resume --json "$tmp/rs2.json"
+expect "--resume: exit status" "$rc" 0
+expect "--resume: runs per task (nothing reran)" "$(for k in 1 2 3 4 5 6; do lines "$tmp/r.$k"; done | tr '\n' ' ')" "1 1 1 1 1 1 "
+expect "--resume: json skipped" "$(json "$tmp/rs2.json" 'd["answer"]["skipped"]')" 6
+run rs3 60 "${rs[@]}" --resume-failed --json "$tmp/rs3.json"
+expect "--resume-failed: exit status" "$rc" 0
+expect "--resume-failed: runs per task (2 and 5 reran)" "$(for k in 1 2 3 4 5 6; do lines "$tmp/r.$k"; done | tr '\n' ' ')" "1 2 1 1 2 1 "
+expect "--resume-failed: json skipped" "$(json "$tmp/rs3.json" 'd["answer"]["skipped"]')" 4
+expect "--resume-failed: json succeeded" "$(json "$tmp/rs3.json" 'd["answer"]["succeeded"]')" 2
+expect "joblog: tasks with a success line" \
+  "$(awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$tmp/rs.log" | sort -n | tr '\n' ' ')" \
+  "1 2 3 4 5 6 "
+run rs4 60 "$SCALEOUT" run --tasks "$tmp/rs.tasks" -n 2 --joblog "$tmp/fresh.log" --resume
+expect "--resume without a joblog yet: exit status" "$rc" 0
+expect "--resume without a joblog yet: runs per task (all ran)" "$(for k in 1 2 3 4 5 6; do lines "$tmp/r.$k"; done | tr '\n' ' ')" "2 3 2 2 3 2 "
+
+# ---------------------------------------------------------------------------------------------
+# A round whose run ended before its kill moment does not count; up to 10 extra rounds make up.
+kinds=(mpirun master worker)
+killed_mid_run=0
+for ((it = 1; killed_mid_run < iterations && it <= iterations + 10; it++)); do
+  if ((SECONDS > budget)); then
+    fail "crash rounds: only $killed_mid_run of $iterations run, the script's ${budget}s budget is spent"
+    break
+  fi
+  kind=${kinds[killed_mid_run % 3]}
+  d=$tmp/c$it
+  mkdir "$d"
+  for ((k = 1; k <= ntasks; k++)); do
+    printf 'export SO_FARM_TEST_MARK=%s; sleep 0.%02d; echo %d >>%s/side\n' \
+      "$mark" $((5 + RANDOM % 16)) "$k" "$d"
+  done >"$d/tasks"
+  delay=$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.3 + 1.7 * r / 32767 }')
+  wrank=$((1 + RANDOM % 2))
+  farm=("$SCALEOUT" run --tasks "$d/tasks" --threads 2 --joblog "$d/log" -q)
+  echo "- round $it: kill -9 of $kind$([[ $kind == worker ]] && echo " (rank $wrank)") ${delay}s after the start"
+  start "c$it" mpirun -n 3 "${farm[@]}"
+  sleep "$delay"
+  target=
+  case $kind in
+    mpirun) target=$bg_pid ;;
+    master | worker)
+      r=0
+      [[ $kind == master ]] || r=$wrank
+      for ((i = 0; i < 100; i++)); do
+        target=$(rank_pid "$bg_pid" "$r")
+        if [[ -n $target ]] || ! alive "$bg_pid"; then break; fi
+        sleep 0.05
+      done
+      ;;
+  esac
+  if ! alive "$bg_pid"; then
+    echo "  (the run had already finished; nothing to kill)"
+  elif [[ -z $target ]]; then
+    fail "round $it: found no rank process to kill among mpirun's children"
+  else
+    killed_mid_run=$((killed_mid_run + 1))
+    {
+      kill -KILL "$target" || true
+      echo "  (killed pid $target; $(grep -c . "$d/side" || echo 0) tasks had run)"
+    } 2>/dev/null
+  fi
+  t_kill=$EPOCHREALTIME
+  wait_bg 30
+  if ((rc == 124)); then
+    fail "round $it: the run was still going 30 s after kill -9 of $kind"
+  else
+    echo "  (the killed run ended $(awk -v a="$t_kill" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s later, exit $rc)"
+  fi
+  left=
+  for ((i = 0; i < 150; i++)); do
+    left=$(marked)
+    [[ -n $left ]] || break
+    sleep 0.1
+  done
+  if [[ -n $left ]]; then
+    fail "round $it: 15 s after kill -9 of $kind, processes of the old run are still alive: $(tr '\n' ';' <<<"$left")"
+    kill_marked
+    sleep 0.5
+  fi
+  if ((it % 2)); then
+    run "c$it.resume" 90 mpirun -n 3 "${farm[@]}" --resume
+  else
+    run "c$it.resume" 90 "${farm[@]}" -n 2 --resume
+  fi
+  expect "round $it: --resume exit status" "$rc" 0
+  for ((extra = 1; extra <= 2 && rc != 0; extra++)); do
+    run "c$it.resume$extra" 90 mpirun -n 3 "${farm[@]}" --resume
+    echo "  (resume number $((extra + 1)): exit $rc)"
+  done
+  expect "round $it ($kind): final joblog and side file" "$(complete "$d/log" "$d/side" "$ntasks")" ok
+done
+if ((killed_mid_run >= iterations)); then
+  pass "$killed_mid_run crash rounds killed a process of a running run"
+else
+  fail "only $killed_mid_run of $iterations crash rounds killed a process of a running run"
+fi
+
+finish

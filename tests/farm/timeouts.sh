@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# --timeout kills a task's whole process group (TERM, grace, KILL) and leaves no process behind.
+#
+# Usage: timeouts.sh           (ctest runs it as farm.timeouts; direct runs, 1 or 2 workers)
+# Each task that should time out records its process group, then starts `sh -c 'sleep & sleep'`
+# with a mark in its environment, so the test finds every process it left via /proc.
+# Expects:
+#   - --timeout 1, a task whose group obeys SIGTERM and one whose group ignores it: both killed
+#     (status "timeout", extlog TimedOut set, joblog Signal 15 and 9), the first about 1 s in,
+#     the second after a grace period (at most --grace's default 10 s); the quick tasks beside
+#     them succeed; exit 2;
+#     afterwards no process of those groups and no marked process is left
+#   - --timeout 300%: after six 0.3 s tasks, a 30 s task is killed about 1 s in; the tasks
+#     before and after it succeed; exit 1
+#   - --timeout 1 --retries 1: a task that always hangs runs twice (extlog Attempts 2), exit 1
+#   - every run ends far sooner than its sleeps would
+set -euo pipefail
+
+: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
+if ((EUID == 0)); then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# Every process this script starts carries this mark in its environment (task commands export it
+# again), so the checks and the clean-up find those processes and no others.
+mark=so-farm-timeouts-$$-$RANDOM
+cleanup() {
+  kill_marked || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# marked: "PID COMMAND" for each live process whose environment holds the mark.
+marked() {
+  python3 - "$mark" <<'EOF'
+import os, sys
+want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
+for d in os.listdir("/proc"):
+    if not d.isdigit() or int(d) == os.getpid():
+        continue
+    try:
+        with open(f"/proc/{d}/environ", "rb") as f:
+            if want not in f.read().split(b"\0"):
+                continue
+        with open(f"/proc/{d}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        continue
+    print(d, cmd[:160])
+EOF
+}
+kill_marked() {
+  local pid rest
+  while read -r pid rest; do kill -KILL "$pid" 2>/dev/null || true; done < <(marked)
+}
+# in_groups FILES...: "PID COMMAND" for each live process whose process group is one of the
+# numbers in FILES (the groups the tasks recorded).
+in_groups() {
+  python3 - "$@" <<'EOF'
+import os, sys
+groups = set()
+for p in sys.argv[1:]:
+    try:
+        groups.add(open(p).read().strip())
+    except OSError:
+        pass
+groups.discard("")
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        stat = open(f"/proc/{d}/stat", "rb").read()
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if fields[0] == b"Z" or fields[2].decode() not in groups:
+            continue
+        cmd = open(f"/proc/{d}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, IndexError):
+        continue
+    print(d, "pgid", fields[2].decode(), cmd[:120])
+EOF
+}
+# no_leftovers WHAT GROUPFILES...: no marked process and none in the recorded process groups
+# (waiting up to 3 s for them to go).
+no_leftovers() {
+  local what=$1 left i
+  shift
+  for ((i = 0; i < 30; i++)); do
+    left=$(marked; in_groups "$@")
+    [[ -n $left ]] || break
+    sleep 0.1
+  done
+  if [[ -z $left ]]; then
+    pass "$what: no process of the timed-out tasks' groups, nor any marked process, is left"
+  else
+    fail "$what: processes left behind: $(tr '\n' ';' <<<"$left")"
+    kill_marked
+  fi
+}
+
+# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc
+# and elapsed (seconds).
+run() {
+  local tag=$1 secs=$2 t0=$EPOCHREALTIME
+  shift 2
+  echo "\$ $*"
+  rc=0
+  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" </dev/null \
+    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
+  elapsed=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  echo "  (exit $rc after ${elapsed}s)"
+  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
+  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
+  if ((rc != 0)); then
+    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
+  fi
+}
+# faster_than WHAT SECONDS: one check that the last run took less than SECONDS.
+faster_than() {
+  if awk -v e="$elapsed" -v s="$2" 'BEGIN { exit !(e < s) }'; then
+    pass "$1: the run took ${elapsed}s (< $2 s)"
+  else
+    fail "$1: the run took ${elapsed}s, expected < $2 s"
+  fi
+}
+
+# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM (after the helpers in $pylib)
+# with ARGS; each "ok|text" or "FAIL|text" line it prints is one check, other lines are notes.
+pylib=$(
+  cat <<'EOF'
+import os, re, sys
+
+def check(cond, text):
+    print(("ok|" if cond else "FAIL|") + str(text).replace("\n", "\\n"))
+    return cond
+
+def read_joblog(path):
+    rows = {}
+    for line in open(path, "rb").read().decode(errors="surrogateescape").split("\n")[1:]:
+        f = line.split("\t", 8)
+        if len(f) == 9 and f[0].isdigit():
+            rows[int(f[0])] = {"runtime": f[3].strip(), "exitval": f[6], "signal": f[7]}
+    return rows
+
+def read_extlog(path):
+    cols = ("Seq Host Worker Attempts Starttime Wall User Sys MaxRSS_KB Exitval Signal "
+            "TimedOut Command").split()
+    rows = {}
+    for line in open(path, "rb").read().decode(errors="surrogateescape").split("\n"):
+        f = line.split("\t", len(cols) - 1)
+        if len(f) == len(cols) and f[0].isdigit():
+            rows[int(f[0])] = dict(zip(cols, f))
+    return rows
+
+def status(d, seq):
+    try:
+        return open(os.path.join(d, str(seq // 1000), str(seq), "status")).read().strip()
+    except OSError as e:
+        return f"<{e.strerror}>"
+
+def truthy(v):
+    return v.strip().lower() in ("1", "yes", "true")
+EOF
+)
+pycheck() {
+  local prog out verdict msg
+  prog=$(cat)
+  out=$(python3 -c "$pylib"$'\n'"$prog" "$@" 2>&1) || out+=$'\nFAIL|check program failed (above)'
+  while IFS='|' read -r verdict msg; do
+    case $verdict in
+      ok) pass "$msg" ;;
+      FAIL) fail "$msg" ;;
+      note) echo "        $msg" ;;
+      *) [[ -z $verdict ]] || echo "        $verdict${msg:+|$msg}" ;;
+    esac
+  done <<<"$out"
+}
+
+# hang SEQ [IGNORE_TERM]: a task command that records its process group in $tmp/pgid.SEQ and
+# then waits 100 s in two sleeps of a child shell (one in the background), with the mark.
+hang() {
+  local ign=
+  [[ -z ${2:-} ]] || ign="trap '' TERM; "
+  echo "ps -o pgid= -p \$\$ | tr -d ' ' >$tmp/pgid.$1; export SO_FARM_TEST_MARK=$mark; ${ign}sh -c '${ign//\'/\"}sleep 100 & sleep 100'"
+}
+echo "timeouts: mark $mark"
+
+echo "- --timeout 1: a group that obeys SIGTERM, one that ignores it, quick tasks"
+{
+  hang 1
+  hang 2 ignore
+  echo "echo quick-3"
+  echo "sleep 0.2; echo quick-4"
+} >"$tmp/abs.tasks"
+sed "s/^/    /" "$tmp/abs.tasks"
+run abs 60 "$SCALEOUT" run --tasks "$tmp/abs.tasks" -n 2 --timeout 1 \
+  --joblog "$tmp/abs.log" --extlog "$tmp/abs.ext" --results "$tmp/abs.res" --json "$tmp/abs.json"
+expect "exit status (2 timed out)" "$rc" 2
+faster_than "timeouts" 20
+no_leftovers "after the run" "$tmp/pgid.1" "$tmp/pgid.2"
+pycheck "$tmp/abs.log" "$tmp/abs.ext" "$tmp/abs.res" <<'EOF'
+log, ext, res = sys.argv[1:4]
+jl, el = read_joblog(log), read_extlog(ext)
+for seq in (1, 2):
+    check(status(res, seq) == "timeout", f"task {seq}: status 'timeout' (got {status(res, seq)!r})")
+    e = el.get(seq, {})
+    check(truthy(e.get("TimedOut", "")), f"task {seq}: extlog TimedOut set (got {e.get('TimedOut')!r})")
+    j = jl.get(seq, {})
+    check(j and not (j["exitval"] == "0" and j["signal"] == "0"), f"task {seq}: joblog line is not a success ({j})")
+j1, j2 = jl.get(1, {}), jl.get(2, {})
+check(j1.get("signal") == "15", f"task 1 (obeys TERM): joblog Signal 15 (got {j1.get('signal')!r})")
+check(j2.get("signal") == "9", f"task 2 (ignores TERM): joblog Signal 9 (got {j2.get('signal')!r})")
+w1 = float(el.get(1, {}).get("Wall", "nan"))
+w2 = float(el.get(2, {}).get("Wall", "nan"))
+check(0.9 <= w1 <= 2.5, f"task 1: killed about 1 s in (Wall {w1})")
+check(1.5 <= w2 <= 13.5, f"task 2: killed after the 1 s timeout and a grace period of at most 10 s (Wall {w2})")
+for seq in (3, 4):
+    check(status(res, seq) == "exit 0", f"task {seq}: status 'exit 0' (got {status(res, seq)!r})")
+    check(not truthy(el.get(seq, {}).get("TimedOut", "1")), f"task {seq}: extlog TimedOut not set ({el.get(seq, {}).get('TimedOut')!r})")
+EOF
+
+echo "- --timeout 300%: a task far above the median is killed"
+{
+  for ((i = 1; i <= 6; i++)); do echo "sleep 0.3; echo t$i"; done
+  hang 7
+  echo "sleep 0.3; echo t8"
+} >"$tmp/pct.tasks"
+run pct 60 "$SCALEOUT" run --tasks "$tmp/pct.tasks" -n 1 --threads 1 --timeout 300% \
+  --joblog "$tmp/pct.log" --extlog "$tmp/pct.ext" --results "$tmp/pct.res"
+expect "exit status (1 timed out)" "$rc" 1
+faster_than "300% of a 0.3 s median" 20
+no_leftovers "after the run" "$tmp/pgid.7"
+pycheck "$tmp/pct.log" "$tmp/pct.ext" "$tmp/pct.res" <<'EOF'
+log, ext, res = sys.argv[1:4]
+el = read_extlog(ext)
+check(status(res, 7) == "timeout", f"task 7: status 'timeout' (got {status(res, 7)!r})")
+w = float(el.get(7, {}).get("Wall", "nan"))
+check(0.8 <= w <= 3.0, f"task 7: killed at about 3 x 0.3 s (Wall {w})")
+ok = [s for s in (1, 2, 3, 4, 5, 6, 8) if status(res, s) == "exit 0"]
+check(len(ok) == 7, f"tasks 1-6 and 8 (0.3 s each) succeed (succeeded: {ok})")
+EOF
+
+echo "- --timeout 1 --retries 1: a task that always hangs is tried twice"
+echo "echo attempt >>$tmp/attempts; $(hang 1)" >"$tmp/retry.tasks"
+run retry 60 "$SCALEOUT" run --tasks "$tmp/retry.tasks" -n 2 --timeout 1 --retries 1 \
+  --extlog "$tmp/retry.ext" --results "$tmp/retry.res"
+expect "exit status (1 failed)" "$rc" 1
+faster_than "two 1 s attempts" 20
+expect "attempts made" "$(grep -c attempt "$tmp/attempts" 2>/dev/null || echo 0)" 2
+no_leftovers "after the run" "$tmp/pgid.1"
+pycheck "$tmp/retry.ext" "$tmp/retry.res" <<'EOF'
+el = read_extlog(sys.argv[1])
+e = el.get(1, {})
+check(e.get("Attempts") == "2", f"extlog Attempts 2 (got {e.get('Attempts')!r})")
+check(truthy(e.get("TimedOut", "")), f"extlog TimedOut set (got {e.get('TimedOut')!r})")
+check(status(sys.argv[2], 1) == "timeout", f"status 'timeout' (got {status(sys.argv[2], 1)!r})")
+EOF
+
+finish
