@@ -20,18 +20,19 @@
  * two channels need no sequence numbers.
  *
  * Waiting: Open MPI's MPI_Recv and MPI_Wait poll the network in a loop, so a master blocked in
- * them burns a whole core for the entire run. A waiting recv instead tests back to back for up to
- * SO_POLL_SPIN_NS (a reply usually arrives within microseconds), then sleeps in pauses that double
- * from SO_POLL_MIN_SLEEP_NS up to SO_POLL_MAX_SLEEP_NS. While messages flow the rank never
- * sleeps; when work is long it wakes a few thousand times a second at most. docs/design.md has
- * the measurements.
+ * them burns a whole core for the entire run. A waiting recv instead tests back to back only while
+ * a message is likely to come soon (twice the recent average wait when that is short, else
+ * SO_POLL_SPIN_NS), then sleeps, looking once after each pause, the pauses doubling from
+ * SO_POLL_MIN_SLEEP_NS up to SO_POLL_MAX_SLEEP_NS. While messages flow the rank never sleeps; when
+ * tasks are long it wakes about a thousand times a second. docs/benchmarks.md has the figures.
  */
 #define SO_MPI_SMALL 0x5c00
 #define SO_MPI_LARGE 0x5c01
 #define SO_SMALL_MAX 16384
-#define SO_POLL_SPIN_NS 50000L
+#define SO_POLL_SPIN_NS 20000L       /* the least spin before sleeping */
+#define SO_POLL_SPIN_LONG_NS 250000L /* waits longer than this on average: spin only the least */
 #define SO_POLL_MIN_SLEEP_NS 2000L
-#define SO_POLL_MAX_SLEEP_NS 250000L
+#define SO_POLL_MAX_SLEEP_NS 1000000L
 
 typedef struct frame_hdr {
   int32_t tag;
@@ -53,6 +54,7 @@ typedef struct mpi_transport {
   unsigned char *small;  /* its buffer, SO_SMALL_MAX bytes */
   so_buf large;          /* where the last large message was received */
   unsigned polls;        /* looks so far, to probe the large channel every few */
+  long wait_ewma_ns;     /* how long recent waits lasted (moving average) */
 } mpi_transport;
 
 /* Moves completed sends out of the active part of the array, keeping their buffers for reuse. */
@@ -176,43 +178,60 @@ static void pause_ns(long ns) {
   nanosleep(&ts, NULL);
 }
 
+/* Remembers how long waits last, so the next one spins only when a reply is likely soon. */
+static void note_wait(mpi_transport *m, long waited) {
+  if (waited > SO_POLL_MAX_SLEEP_NS * 10)
+    waited = SO_POLL_MAX_SLEEP_NS * 10;
+  m->wait_ewma_ns += (waited - m->wait_ewma_ns) / 4;
+}
+
 static int mpi_recv(so_transport *t, so_msg *msg, int timeout_ms) {
   mpi_transport *m = (mpi_transport *)t;
-  long sleep_ns = SO_POLL_MIN_SLEEP_NS;
+  int rc = poll_once(m, msg);
+  if (rc || timeout_ms == 0)
+    return rc;
   long limit_ns = timeout_ms < 0 ? -1 : (long)timeout_ms * 1000000L;
-  struct timespec start = {0, 0};
-  for (unsigned spins = 0;; spins++) {
-    int rc = poll_once(m, msg);
-    if (rc)
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  /* Spin while a message is likely to come soon: when recent waits were short (a worker waiting
+   * for its next batch, a master fed by many requests), for about twice their length; otherwise
+   * (long tasks) only briefly, and sleep. */
+  long spin_ns = m->wait_ewma_ns < SO_POLL_SPIN_LONG_NS ? 2 * m->wait_ewma_ns + SO_POLL_SPIN_NS
+                                                        : SO_POLL_SPIN_NS;
+  for (unsigned spins = 1;; spins++) {
+    if ((rc = poll_once(m, msg)) != 0) {
+      note_wait(m, elapsed_ns(&start));
       return rc;
-    if (timeout_ms == 0)
-      return 0;
-    /* The spin is bounded in time, not probes (over TCP one probe is a system call); the clock
-     * is read every 32 probes to keep it off the fast path. */
-    if (spins == 0)
-      clock_gettime(CLOCK_MONOTONIC, &start);
-    if ((spins & 31) != 31)
+    }
+    /* The clock is read every 32 probes to keep it off the fast path. */
+    if ((spins & 31) != 0)
       continue;
     long waited = elapsed_ns(&start);
     if (limit_ns >= 0 && waited >= limit_ns)
       return 0;
-    if (waited < SO_POLL_SPIN_NS) {
-      /* When ranks share a core (more ranks than cores), the peer we wait for may need this
-       * very core: now and then, offer it up. */
-      if ((spins & 255) == 255)
-        sched_yield();
-      continue;
-    }
+    if (waited >= spin_ns)
+      break;
+    /* When ranks share a core (more ranks than cores), the peer we wait for may need this very
+     * core: now and then, offer it up. */
+    if ((spins & 255) == 0)
+      sched_yield();
+  }
+  /* Sleeping: one look after each pause, pauses doubling up to SO_POLL_MAX_SLEEP_NS. */
+  for (long sleep_ns = SO_POLL_MIN_SLEEP_NS;; sleep_ns *= 2) {
     /* Our own sends still in flight need the library's progress, which polling gives them;
      * retiring finished ones here keeps the pool small. */
     if (m->nsends && (rc = reap_sends(m)) != 0)
       return rc;
-    long pause = sleep_ns;
-    if (limit_ns >= 0 && pause > limit_ns - waited)
-      pause = limit_ns - waited > 1000 ? limit_ns - waited : 1000;
-    pause_ns(pause);
-    if (sleep_ns < SO_POLL_MAX_SLEEP_NS)
-      sleep_ns *= 2;
+    if (sleep_ns > SO_POLL_MAX_SLEEP_NS)
+      sleep_ns = SO_POLL_MAX_SLEEP_NS;
+    long waited = elapsed_ns(&start);
+    if (limit_ns >= 0 && waited >= limit_ns)
+      return 0;
+    pause_ns(limit_ns >= 0 && sleep_ns > limit_ns - waited ? limit_ns - waited : sleep_ns);
+    if ((rc = poll_once(m, msg)) != 0) {
+      note_wait(m, elapsed_ns(&start));
+      return rc;
+    }
   }
 }
 
