@@ -16,9 +16,11 @@
 #include "signals.h"
 
 #define SO_DEFAULT_WINDOW 4096
+#define SO_MAX_PARTS 128 /* messages in one answer at most */
 
 typedef struct worker_state {
   int parked;           /* its request waits for work */
+  int asking;           /* a request of its is being answered (an error now must still stop it) */
   int stopped;          /* STOP has been sent */
   int final;            /* FINAL has arrived */
   uint64_t outstanding; /* tasks handed to it and not yet reported */
@@ -35,7 +37,7 @@ struct so_master {
   so_queue queue;
   so_batch batch;
   so_buf out;   /* the message being built */
-  so_buf ahead; /* the next message of a multi-message answer */
+  so_buf parts[SO_MAX_PARTS]; /* the messages of one answer */
   so_buf data;  /* the payload of the task being generated */
   uint32_t window;
   uint64_t next_id;     /* tasks generated so far */
@@ -80,7 +82,7 @@ static void abort_run(master *m, int rc) {
   if (!m->rc)
     m->rc = rc;
   for (int r = 1; r <= m->nworkers; r++)
-    if (m->w[r].parked && !m->w[r].stopped)
+    if ((m->w[r].parked || m->w[r].asking) && !m->w[r].stopped)
       send_stop(m, r);
 }
 
@@ -238,40 +240,49 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   if (size > want)
     size = want;
   uint32_t low = so__batch_low(&m->batch, size, left);
+  /* Tasks that wait (commands) are not held in advance until their length is known: a halt or a
+   * signal then finds no task started after it was decided. */
+  if (m->job->start && m->batch.mean_ns < 0)
+    low = 0;
   uint64_t hand = (uint64_t)size + low;
   uint64_t count = in_hand < hand ? (hand - in_hand) / size : 0;
   if (count < 1)
     count = 1;
-  int64_t n = fill_batch(m, rank, size, &m->out);
+  if (count > SO_MAX_PARTS)
+    count = SO_MAX_PARTS;
+  int64_t n = fill_batch(m, rank, size, &m->parts[0]);
   if (n < 0)
     return (int)n;
   if (n == 0) {
     /* No work now. If the worker still holds tasks it will report again; reply at once so it
      * is not left waiting on us. If it holds none, it waits here until work or the end. */
     if (in_hand > 0) {
-      so__proto_tasks_finish(&m->out, 0, low);
+      so__proto_tasks_finish(&m->parts[0], 0, low);
       m->messages++;
-      return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
+      return so__send(m->t, rank, SO_TAG_TASKS, m->parts[0].data, m->parts[0].len);
     }
     w->parked = 1;
     return check_complete(m);
   }
-  /* Build one message ahead, so the last one sent is known to be the last (more = 0). */
-  for (uint64_t i = 1;; i++) {
-    so__proto_tasks_finish(&m->out, (uint32_t)n, low);
-    int64_t next = i < count ? fill_batch(m, rank, size, &m->ahead) : 0;
-    if (next < 0)
-      return (int)next;
-    so__proto_tasks_set_more(&m->out, next > 0);
-    m->messages++;
-    int rc = so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
-    if (rc || next == 0)
-      return rc;
-    so_buf t = m->out;
-    m->out = m->ahead;
-    m->ahead = t;
-    n = next;
+  /* Build every message first, so each can say how many there are. */
+  so__proto_tasks_finish(&m->parts[0], (uint32_t)n, low);
+  uint32_t built = 1;
+  while (built < count) {
+    int64_t k = fill_batch(m, rank, size, &m->parts[built]);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      break;
+    so__proto_tasks_finish(&m->parts[built++], (uint32_t)k, low);
   }
+  for (uint32_t i = 0; i < built; i++) {
+    so__proto_tasks_set_parts(&m->parts[i], built);
+    m->messages++;
+    int rc = so__send(m->t, rank, SO_TAG_TASKS, m->parts[i].data, m->parts[i].len);
+    if (rc)
+      return rc;
+  }
+  return 0;
 }
 
 /* Work appeared (a task to rerun) while workers wait parked: hand it to them. */
@@ -342,7 +353,12 @@ static int on_request(master *m, const so_msg *msg) {
   if (so__proto_done(&rd))
     return SO_EPROTO;
   so__batch_observe(&m->batch, h.nresults, h.busy_ns);
+  /* Until answered, an error must still reach this worker, which may be waiting for us. */
+  w->asking = h.want > 0;
   int rc = serve(m, msg->src, h.want, h.in_hand);
+  if (rc)
+    abort_run(m, rc);
+  w->asking = 0;
   if (!rc && m->retries.n)
     rc = wake_parked(m);
   if (rc)
@@ -571,7 +587,8 @@ void so__master_free(so_master *m) {
   free(m->w);
   so__queue_free(&m->queue);
   so__buf_free(&m->out);
-  so__buf_free(&m->ahead);
+  for (int i = 0; i < SO_MAX_PARTS; i++)
+    so__buf_free(&m->parts[i]);
   so__buf_free(&m->data);
   so__inflight_free(&m->flights);
   so__retry_free(&m->retries);

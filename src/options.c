@@ -200,11 +200,20 @@ static int option_name(const char *a, const char **name, size_t *len, const char
   return 1;
 }
 
+/* True when --name is a flag parameter of some job (it then takes no value). */
+static int is_flag_of_any_job(const so_job *const *jobs, const char *name, size_t len) {
+  for (const so_job *const *j = jobs; *j; j++)
+    for (const so_param_def *p = (*j)->params; p && p->name; p++)
+      if (p->type == SO_PARAM_FLAG && strlen(p->name) == len && strncmp(p->name, name, len) == 0)
+        return 1;
+  return 0;
+}
+
 /* Finds the job: the first bare word that is not an option's value, or, when there is none and
  * the command line names a task source (--tasks with no job, --command, --args, :::), the
- * command farm. An unknown option met before the job is taken to have a value, as every
- * parameter but a flag does. */
-static const char *find_job(int argc, char **argv, int *farm) {
+ * command farm. An option met before the job is taken to have a value unless it is some job's
+ * flag or the next word is itself an option. */
+static const char *find_job(int argc, char **argv, const so_job *const *jobs, int *farm) {
   *farm = 0;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *name, *eq;
@@ -219,7 +228,8 @@ static const char *find_job(int argc, char **argv, int *farm) {
         strcmp(a, "--help") == 0)
       continue;
     if (option_name(a, &name, &len, &eq)) {
-      if (!eq && i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 && strcmp(argv[i + 1], ":::"))
+      if (!eq && i + 1 < argc && argv[i + 1][0] != '-' && strcmp(argv[i + 1], ":::") &&
+          !is_flag_of_any_job(jobs, name, len))
         i++;
       continue;
     }
@@ -235,7 +245,7 @@ static const char *find_job(int argc, char **argv, int *farm) {
 static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
                      so_cli *cli, char *err, size_t errlen) {
   int farm;
-  const char *jobname = find_job(argc, argv, &farm);
+  const char *jobname = find_job(argc, argv, jobs, &farm);
   if (jobname) {
     cli->job = lookup(jobname);
     if (!cli->job) {

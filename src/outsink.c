@@ -1,4 +1,4 @@
-/* Whole-line output on the master: partial lines wait for their end, per worker and stream. */
+/* Whole-line output on the master: partial lines wait for their end, per worker, task and stream. */
 #include "outsink.h"
 
 #include <stdlib.h>
@@ -11,14 +11,42 @@ int so__outsink_init(so_outsink *s, int nranks, FILE *out, FILE *err) {
   s->nranks = nranks;
   s->out = out;
   s->err = err;
-  s->partial = calloc((size_t)nranks * 2, sizeof *s->partial);
-  return s->partial ? 0 : SO_ENOMEM;
+  s->ranks = calloc((size_t)nranks, sizeof *s->ranks);
+  return s->ranks ? 0 : SO_ENOMEM;
+}
+
+/* The held partial line of (task, stream) on rank r, created when create is set; NULL if none. */
+static so_outsink_hold *hold_of(so_outsink_rank *r, uint64_t task, int stream, int create) {
+  for (size_t i = 0; i < r->n; i++)
+    if (r->holds[i].task == task && r->holds[i].stream == stream)
+      return &r->holds[i];
+  if (!create)
+    return NULL;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 4;
+    so_outsink_hold *p = realloc(r->holds, cap * sizeof *p);
+    if (!p)
+      return NULL;
+    r->holds = p;
+    r->cap = cap;
+  }
+  so_outsink_hold *h = &r->holds[r->n++];
+  h->task = task;
+  h->stream = stream;
+  h->line = (so_buf)SO_BUF_INIT;
+  return h;
+}
+
+static void drop_hold(so_outsink_rank *r, so_outsink_hold *h) {
+  so__buf_free(&h->line);
+  *h = r->holds[--r->n];
 }
 
 int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
   const unsigned char *p = msg, *end = p + len;
   if (rank < 0 || rank >= s->nranks)
     return SO_EPROTO;
+  so_outsink_rank *r = &s->ranks[rank];
   while (p < end) {
     so_output_rec rec;
     if ((size_t)(end - p) < sizeof rec)
@@ -27,17 +55,20 @@ int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
     p += sizeof rec;
     if ((size_t)(end - p) < rec.len || (rec.stream != 1 && rec.stream != 2))
       return SO_EPROTO;
-    so_buf *held = &s->partial[rank * 2 + rec.stream - 1];
     FILE *f = rec.stream == 1 ? s->out : s->err;
-    if (rec.partial && held->len + rec.len <= SO_OUTSINK_HOLD) {
-      if (so__buf_append(held, p, rec.len))
+    so_outsink_hold *h = hold_of(r, rec.task, rec.stream, rec.partial);
+    if (rec.partial && !h)
+      return SO_ENOMEM;
+    if (rec.partial && h->line.len + rec.len <= SO_OUTSINK_HOLD) {
+      if (so__buf_append(&h->line, p, rec.len))
         return SO_ENOMEM;
     } else {
       /* The line is complete (or too long to hold): out it goes, held part first. */
-      if (held->len)
-        fwrite(held->data, 1, held->len, f);
-      so__buf_clear(held);
+      if (h && h->line.len)
+        fwrite(h->line.data, 1, h->line.len, f);
       fwrite(p, 1, rec.len, f);
+      if (h)
+        drop_hold(r, h);
     }
     p += rec.len;
   }
@@ -45,24 +76,24 @@ int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
 }
 
 void so__outsink_flush_rank(so_outsink *s, int rank) {
-  for (int stream = 0; stream < 2; stream++) {
-    so_buf *held = &s->partial[rank * 2 + stream];
-    if (held->len)
-      fwrite(held->data, 1, held->len, stream ? s->err : s->out);
-    so__buf_clear(held);
+  so_outsink_rank *r = &s->ranks[rank];
+  while (r->n) {
+    so_outsink_hold *h = &r->holds[r->n - 1];
+    if (h->line.len)
+      fwrite(h->line.data, 1, h->line.len, h->stream == 1 ? s->out : s->err);
+    drop_hold(r, h);
   }
 }
 
 void so__outsink_free(so_outsink *s) {
-  if (!s->partial)
+  if (!s->ranks)
     return;
   for (int r = 0; r < s->nranks; r++) {
     so__outsink_flush_rank(s, r);
-    so__buf_free(&s->partial[r * 2]);
-    so__buf_free(&s->partial[r * 2 + 1]);
+    free(s->ranks[r].holds);
   }
-  free(s->partial);
-  s->partial = NULL;
+  free(s->ranks);
+  s->ranks = NULL;
   fflush(s->out);
   fflush(s->err);
 }

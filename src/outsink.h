@@ -3,17 +3,30 @@
 #define SO_OUTSINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "buf.h"
 
-/* One partial line per worker and stream, held until its end arrives, so lines from different
- * workers never mix. A line longer than SO_OUTSINK_HOLD is written in pieces rather than held. */
+/* A partial line, held until its end arrives, per worker, task and stream, so lines from
+ * different tasks never mix. A line longer than SO_OUTSINK_HOLD is written in pieces rather than
+ * held. */
 #define SO_OUTSINK_HOLD (1u << 20)
+
+typedef struct so_outsink_hold {
+  uint64_t task;
+  int stream;
+  so_buf line;
+} so_outsink_hold;
+
+typedef struct so_outsink_rank {
+  so_outsink_hold *holds;
+  size_t n, cap;
+} so_outsink_rank;
 
 typedef struct so_outsink {
   int nranks;
-  so_buf *partial; /* [rank * 2 + stream - 1] */
+  so_outsink_rank *ranks;
   FILE *out, *err;
 } so_outsink;
 

@@ -59,10 +59,10 @@ int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data,
   return 0;
 }
 
-void so__proto_tasks_set_more(so_buf *b, uint32_t more) {
+void so__proto_tasks_set_parts(so_buf *b, uint32_t parts) {
   so_tasks_hdr h;
   memcpy(&h, b->data, sizeof h);
-  h.more = more;
+  h.parts = parts;
   memcpy(b->data, &h, sizeof h);
 }
 

@@ -14,8 +14,8 @@
  *                              tasks the worker wants; in_hand says how many it still holds.
  *   master -> worker  TASKS    a batch of tasks (possibly empty) and the low-water mark: the
  *                              worker asks again when it holds that many or fewer. One request
- *                              may be answered by several TASKS messages, all but the last
- *                              marked `more`, to refill a hand deeper than one batch.
+ *                              may be answered by several TASKS messages, each carrying their
+ *                              number (`parts`), to refill a hand deeper than one batch.
  *   master -> worker  STOP     no more work (or the run is aborted); the worker answers FINAL.
  *   worker -> master  FINAL    the worker's totals and where it ran.
  *   worker -> master  FAIL     the worker cannot go on (its job init failed); text follows.
@@ -74,7 +74,8 @@ typedef struct so_result_rec {
 typedef struct so_tasks_hdr {
   uint32_t ntasks;
   uint32_t low;  /* ask again when holding this many or fewer */
-  uint32_t more; /* 1: another TASKS message answers the same request */
+  uint32_t parts; /* messages answering the same request (0 means 1); they may arrive in any
+                     order, since large and small messages travel apart */
   uint32_t reserved;
 } so_tasks_hdr;
 
@@ -115,8 +116,8 @@ int so__proto_tasks_begin(so_buf *b);
 int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len);
 /* Fills in the header of a TASKS message built in b; the caller counted the tasks it added. */
 void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low);
-/* Marks a finished TASKS message as followed by another answering the same request. */
-void so__proto_tasks_set_more(so_buf *b, uint32_t more);
+/* Sets how many TASKS messages answer the same request, in a finished one. */
+void so__proto_tasks_set_parts(so_buf *b, uint32_t parts);
 
 /* --- Reading messages: a cursor that checks every length against the message's size. --- */
 

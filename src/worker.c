@@ -30,6 +30,7 @@ typedef struct worker {
   unsigned started;   /* asynchronous tasks running */
   uint32_t low;       /* ask again at this many or fewer */
   int outstanding;    /* a request is on its way or waiting for (the rest of) its answer */
+  uint32_t awaiting;  /* messages of the current answer still to come */
   int starved;        /* the last answer was empty: wait until dry before asking again */
   int stopping;       /* STOP arrived */
   int abort;          /* the STOP said the run failed */
@@ -183,8 +184,11 @@ static int on_message(worker *w, const so_msg *msg) {
   so_tasks_hdr h;
   if (so__proto_tasks_open(&s->rd, s->msg.data, s->msg.len, &h))
     return SO_EPROTO;
-  /* The request stays open until its last message arrives. */
-  w->outstanding = h.more != 0;
+  /* The request stays open until all its messages arrived, in whatever order. */
+  if (w->awaiting == 0)
+    w->awaiting = h.parts ? h.parts : 1;
+  w->awaiting--;
+  w->outstanding = w->awaiting > 0;
   w->low = h.low;
   w->starved = h.ntasks == 0;
   if (h.ntasks) {

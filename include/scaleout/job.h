@@ -124,7 +124,7 @@ int64_t so_ctx_int(const so_ctx *ctx, const char *param);
 double so_ctx_double(const so_ctx *ctx, const char *param);
 const char *so_ctx_string(const so_ctx *ctx, const char *param);
 /* The words after ":::" on the command line (GNU parallel's argument list), and their count;
- * none when there was no ":::". The strings stay valid for the whole run. */
+ * *argv is NULL when there was no ":::" at all. The strings stay valid for the whole run. */
 int so_ctx_args(const so_ctx *ctx, const char *const **argv);
 void so_ctx_set_state(so_ctx *ctx, void *state);
 void *so_ctx_state(const so_ctx *ctx);

@@ -292,6 +292,18 @@ static int open_logs(so_ctx *ctx, farm_master *m) {
   if (so__farm_shard_dir(m->joblog, m->shards, sizeof m->shards))
     return FAIL(ctx, "the joblog path is too long");
   snprintf(sidecar, sizeof sidecar, "%s%s", m->joblog, SO_SRCPRINT_SUFFIX);
+  struct stat sb;
+  if (resuming && stat(m->joblog, &sb) != 0 && stat(m->shards, &sb) != 0) {
+    /* Nothing ran yet (like GNU parallel, --resume then simply runs everything). */
+    m->resume = m->resume_failed = resuming = 0;
+  } else if (resuming && stat(sidecar, &sb) != 0 && !m->force) {
+    /* A log without fingerprints (GNU parallel's own, or one written before they existed): the
+     * source cannot be checked against it. */
+    if (!so_ctx_quiet(ctx))
+      fprintf(stderr, "scaleout: warning: %s has no fingerprint file %s, so a changed task source "
+                      "cannot be detected\n", m->joblog, sidecar);
+    m->force = 1;
+  }
   so_joblog_options o = {.resume = resuming, .sync_interval = m->sync};
   if (so__joblog_open(&m->jl, m->joblog, &o, resuming ? &m->status : NULL, err, sizeof err))
     return FAIL(ctx, "%s", err);
@@ -330,17 +342,19 @@ int so__farm_master_init(so_ctx *ctx) {
   if (!m->tasks[0] && !m->command[0])
     return FAIL(ctx, "give a task source: --tasks FILE, or --command TEMPLATE with --args FILE "
                      "or ::: ARGUMENTS");
-  if (m->tasks[0] && (m->command[0] || m->args[0] || m->nlist))
+  if (m->tasks[0] && (m->command[0] || m->args[0] || m->list))
     return FAIL(ctx, "--tasks runs a file of commands; it cannot be combined with --command, "
                      "--args or :::");
-  if (m->args[0] && m->nlist)
+  if (m->args[0] && m->list)
     return FAIL(ctx, "give the arguments with --args FILE or after :::, not both");
+  if (m->list && m->nlist == 0)
+    return FAIL(ctx, "no arguments after ':::'");
   if (m->command[0]) {
     char err[512];
     if (so__template_parse(&m->tmpl, m->command, err, sizeof err))
       return FAIL(ctx, "--command: %s", err);
     m->on_worker = strstr(m->command, "{%}") != NULL;
-    if (!m->args[0] && !m->nlist)
+    if (!m->args[0] && !m->list)
       m->args = "-"; /* like GNU parallel: the arguments come on standard input */
   }
   if (m->force && !m->resume && !m->resume_failed)
@@ -457,9 +471,11 @@ static void check_halt(so_ctx *ctx, farm_master *m) {
   if (!m->halt_how || !m->failed)
     return;
   uint64_t done = m->succeeded + m->failed;
+  /* fail=P% counts against all tasks when their number is known, as GNU parallel does, else
+   * against those done so far (at least 3, so one early failure is not 100%). */
+  uint64_t base = m->total ? m->total : done;
   int hit = m->halt_n ? m->failed >= (uint64_t)m->halt_n
-                      : (done >= 3 || (m->total && done >= m->total)) &&
-                            100.0 * m->failed / done >= m->halt_pct;
+                      : (m->total || done >= 3) && 100.0 * m->failed / base >= m->halt_pct;
   if (hit)
     so_ctx_halt(ctx, m->halt_how);
 }

@@ -188,6 +188,14 @@ static int forward(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
 
 static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   running *r = find(w, ev->id);
+  /* Output that ended inside a line gets its newline, so the next task's output starts a line. */
+  for (int s = 0; r && s < 2; s++)
+    if (!r->line_start[s]) {
+      int rc = so_ctx_output(ctx, ev->id, s + 1, "\n", 1, 0);
+      if (rc)
+        return rc;
+      r->line_start[s] = 1;
+    }
   so_farm_result res;
   memset(&res, 0, sizeof res);
   res.exitval = ev->exitval;
