@@ -16,6 +16,9 @@ int so__launch_rank(void);
  * MPI_Init; no effect for other users or when the variables are already set. */
 void so__launch_allow_root(void);
 
+/* Chooses Open MPI's components for a direct run on one machine. Call before MPI_Init. */
+void so__launch_local_tuning(void);
+
 /* The number of workers a direct run uses by default: one per core (or PU, under --bind pu) of
  * the cpuset this process may run on. Never less than 1. */
 int so__launch_default_workers(int bind_pu);

@@ -138,8 +138,10 @@ int main(int argc, char **argv) {
 
   /* Asked before MPI_Init, which sets some of the same variables in a process nobody launched. */
   int launched = so__launched();
-  if (!launched)
+  if (!launched) {
     so__launch_allow_root();
+    so__launch_local_tuning();
+  }
   int provided;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
     so__errorf("MPI could not start");
