@@ -30,7 +30,7 @@
 #define SO_MPI_LARGE 0x5c01
 #define SO_SMALL_MAX 16384
 #define SO_POLL_SPIN_NS 20000L       /* the least spin before sleeping */
-#define SO_POLL_SPIN_LONG_NS 250000L /* waits longer than this on average: spin only the least */
+#define SO_POLL_SPIN_LONG_NS 2000000L /* waits longer than this on average: spin only the least */
 #define SO_POLL_MIN_SLEEP_NS 2000L
 #define SO_POLL_MAX_SLEEP_NS 1000000L
 
