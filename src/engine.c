@@ -138,7 +138,10 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
   info.where_arg = &b;
   rc = pin(dup, rank, cfg, &b, &info);
 
-  so_transport *t = rc ? NULL : so__transport_mpi(dup);
+  /* The master shares the cores with the workers: it spins briefly (requests from busy workers
+   * come close together anyway), then sleeps. A worker waiting for its batch spins on its own
+   * core much longer. */
+  so_transport *t = rc ? NULL : so__transport_mpi(dup, rank == 0 ? 50000L : 4000000L);
   if (!rc && !t)
     rc = SO_ENOMEM;
   if (!rc) {

@@ -46,8 +46,10 @@ static inline void so__transport_destroy(so_transport *t) {
 }
 
 /* An MPI transport on comm (which the caller keeps and frees after destroying the transport).
- * comm must use MPI_ERRORS_RETURN. Returns NULL when out of memory. */
-so_transport *so__transport_mpi(MPI_Comm comm);
+ * comm must use MPI_ERRORS_RETURN. A waiting receive spins at most max_spin_ns before it sleeps:
+ * long for a worker waiting for its own batch on its own core, short for the master, which
+ * shares the cores with the workers. Returns NULL when out of memory. */
+so_transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns);
 
 /* In-process transport for tests: so__inproc_new makes a group of size endpoints that threads
  * of one process use as ranks 0..size-1. Destroy every endpoint, then the group. */

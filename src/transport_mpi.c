@@ -55,6 +55,7 @@ typedef struct mpi_transport {
   so_buf large;          /* where the last large message was received */
   unsigned polls;        /* looks so far, to probe the large channel every few */
   long wait_ewma_ns;     /* how long recent waits lasted (moving average) */
+  long max_spin_ns;      /* the longest spin before sleeping */
 } mpi_transport;
 
 /* Moves completed sends out of the active part of the array, keeping their buffers for reuse. */
@@ -198,6 +199,8 @@ static int mpi_recv(so_transport *t, so_msg *msg, int timeout_ms) {
    * (long tasks) only briefly, and sleep. */
   long spin_ns = m->wait_ewma_ns < SO_POLL_SPIN_LONG_NS ? 2 * m->wait_ewma_ns + SO_POLL_SPIN_NS
                                                         : SO_POLL_SPIN_NS;
+  if (spin_ns > m->max_spin_ns)
+    spin_ns = m->max_spin_ns;
   for (unsigned spins = 1;; spins++) {
     if ((rc = poll_once(m, msg)) != 0) {
       note_wait(m, elapsed_ns(&start));
@@ -258,10 +261,11 @@ static void mpi_destroy(so_transport *t) {
 
 static const so_transport_ops mpi_ops = {mpi_send, mpi_recv, mpi_destroy};
 
-so_transport *so__transport_mpi(MPI_Comm comm) {
+so_transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns) {
   mpi_transport *m = calloc(1, sizeof *m);
   if (!m)
     return NULL;
+  m->max_spin_ns = max_spin_ns > SO_POLL_SPIN_NS ? max_spin_ns : SO_POLL_SPIN_NS;
   m->base.ops = &mpi_ops;
   m->comm = comm;
   m->small_req = MPI_REQUEST_NULL;
