@@ -25,6 +25,8 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Every process this script starts carries this mark in its environment, so the clean-up finds
 # whatever a hung run left behind, and nothing else.
 mark=so-farm-sources-$$-$RANDOM
@@ -36,26 +38,6 @@ cleanup() {
 trap cleanup EXIT
 limit=20
 crash='MPI_ABORT|backtrace|Signal:|Segmentation fault|core dumped|Assertion|Sanitizer|Killed'
-
-# marked: "PID COMMAND" for each live process whose environment holds the mark.
-marked() {
-  python3 - "$mark" <<'EOF'
-import os, sys
-want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
-for d in os.listdir("/proc"):
-    if not d.isdigit() or int(d) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{d}/environ", "rb") as f:
-            if want not in f.read().split(b"\0"):
-                continue
-        with open(f"/proc/{d}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        continue
-    print(d, cmd[:160])
-EOF
-}
 
 # run SECONDS CMD...: runs CMD under a time limit (stdin from $stdin or /dev/null), output in
 # $tmp/out and $tmp/err; sets rc. A run that had to be killed leaves nothing behind.

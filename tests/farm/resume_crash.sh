@@ -33,13 +33,11 @@ budget=230
 
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Every process this script starts carries this mark in its environment (task commands export it
 # again), so the checks and the clean-up find those processes and no others.
 mark=so-farm-crash-$$-$RANDOM
-cleanup() {
-  kill_marked || true
-  rm -rf "$tmp"
-}
 trap cleanup EXIT
 
 # marked: "PID COMMAND" for each live process whose environment holds the mark.
@@ -61,10 +59,6 @@ for d in os.listdir("/proc"):
     print(d, cmd[:120])
 EOF
 }
-kill_marked() {
-  local pid rest
-  while read -r pid rest; do kill -KILL "$pid" 2>/dev/null || true; done < <(marked)
-}
 
 # run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc.
 run() {
@@ -79,25 +73,6 @@ run() {
   if ((rc != 0)); then
     { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
   fi
-}
-# start TAG CMD...: starts CMD in the background, output in $tmp/TAG.out and .err; sets bg_pid
-# (CMD's own pid).
-start() {
-  local tag=$1
-  shift
-  echo "\$ $* &"
-  (
-    trap - INT QUIT
-    exec env SO_FARM_TEST_MARK="$mark" "$@"
-  ) </dev/null >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-  bg_pid=$!
-}
-# alive PID: true while PID runs (a zombie does not count).
-alive() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }
-  [[ ${s:0:1} != Z ]]
 }
 # wait_bg SECONDS: waits up to SECONDS for bg_pid, kills it if still running (rc 124); sets rc.
 wait_bg() {
@@ -117,27 +92,6 @@ wait_bg() {
     wait "$bg_pid" || rc=$?
   } 2>/dev/null
   ((killed == 0)) || rc=124
-}
-# rank_pid LAUNCHER_PID RANK: the pid of MPI rank RANK among LAUNCHER_PID's children (by
-# OMPI_COMM_WORLD_RANK in their environment); empty if there is none (yet).
-rank_pid() {
-  python3 - "$1" "$2" <<'EOF'
-import os, sys
-parent, rank = sys.argv[1], sys.argv[2].encode()
-for d in os.listdir("/proc"):
-    if not d.isdigit():
-        continue
-    try:
-        stat = open(f"/proc/{d}/stat", "rb").read()
-        if stat[stat.rindex(b")") + 2:].split()[1].decode() != parent:
-            continue
-        env = open(f"/proc/{d}/environ", "rb").read().split(b"\0")
-    except (OSError, IndexError):
-        continue
-    if b"OMPI_COMM_WORLD_RANK=" + rank in env:
-        print(d)
-        break
-EOF
 }
 # lines FILE: the number of lines in FILE, 0 when it does not exist.
 lines() { if [[ -f $1 ]]; then grep -c '' "$1" || true; else echo 0; fi; }

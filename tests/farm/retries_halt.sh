@@ -27,38 +27,13 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Every process this script starts carries this mark in its environment (task commands export it
 # again), so the checks and the clean-up find those processes and no others.
 mark=so-farm-halt-$$-$RANDOM
-cleanup() {
-  kill_marked || true
-  rm -rf "$tmp"
-}
 trap cleanup EXIT
 
-# marked: "PID COMMAND" for each live process whose environment holds the mark.
-marked() {
-  python3 - "$mark" <<'EOF'
-import os, sys
-want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
-for d in os.listdir("/proc"):
-    if not d.isdigit() or int(d) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{d}/environ", "rb") as f:
-            if want not in f.read().split(b"\0"):
-                continue
-        with open(f"/proc/{d}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        continue
-    print(d, cmd[:160])
-EOF
-}
-kill_marked() {
-  local pid rest
-  while read -r pid rest; do kill -KILL "$pid" 2>/dev/null || true; done < <(marked)
-}
 # no_leftovers WHAT: one check that no marked process is alive (waiting up to 3 s).
 no_leftovers() {
   local left i
@@ -144,19 +119,6 @@ def side(path):
     return sorted(started), sorted(ended)
 EOF
 )
-pycheck() {
-  local prog out verdict msg
-  prog=$(cat)
-  out=$(python3 -c "$pylib"$'\n'"$prog" "$@" 2>&1) || out+=$'\nFAIL|check program failed (above)'
-  while IFS='|' read -r verdict msg; do
-    case $verdict in
-      ok) pass "$msg" ;;
-      FAIL) fail "$msg" ;;
-      note) echo "        $msg" ;;
-      *) [[ -z $verdict ]] || echo "        $verdict${msg:+|$msg}" ;;
-    esac
-  done <<<"$out"
-}
 
 # task SIDE K SECONDS STATUS [long]: a task command that logs its start and end to SIDE, sleeps,
 # and exits with STATUS; "long" also puts the mark in its environment (it may be killed).
