@@ -16,6 +16,12 @@ int so__launch_rank(void);
  * MPI_Init; no effect for other users or when the variables are already set. */
 void so__launch_allow_root(void);
 
+/* Call right after MPI_Init: turns Nagle's algorithm off on this process's TCP sockets. The
+ * PMIx 4 client connects to its server over loopback TCP without TCP_NODELAY, so the few small
+ * messages MPI_Finalize (and MPI_Comm_spawn) send back to back wait for the peer's delayed
+ * acknowledgement, about 40 ms each time. Open MPI's own sockets already have it set. */
+void so__launch_nodelay(void);
+
 /* Chooses Open MPI's components for a direct run on one machine. Call before MPI_Init. */
 void so__launch_local_tuning(void);
 

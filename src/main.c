@@ -148,6 +148,7 @@ int main(int argc, char **argv) {
     so__cli_free(&cli);
     return EXIT_RUN_FAILED;
   }
+  so__launch_nodelay();
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   /* Jobs whose tasks wait (the farm) stop gracefully on SIGTERM/SIGINT/SIGUSR1 by default. */
   if (cli.cfg.grace < 0 && cli.job->start)

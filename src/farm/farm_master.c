@@ -230,16 +230,24 @@ static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t
   return 0;
 }
 
-/* Waits (up to SO_FARM_SHARD_WAIT seconds) for the exclusive lock of a shard. */
+/* Waits (up to SO_FARM_SHARD_WAIT seconds) for the exclusive lock of a shard. At the end of a
+ * run the shepherds are exiting at that moment, so the first retries come within a millisecond
+ * or two; the pause grows to 50 ms for a crashed run's shepherd that is still writing. */
 #define SO_FARM_SHARD_WAIT 30
 static void lock_shard(int fd, const char *path) {
-  for (int i = 0; i < SO_FARM_SHARD_WAIT * 20; i++) {
+  long ns = 250000;
+  int told = 0;
+  for (double waited = 0; waited < SO_FARM_SHARD_WAIT; waited += ns * 1e-9) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
       return;
-    if (i == 20)
+    if (!told && waited >= 1) {
       fprintf(stderr, "scaleout: waiting for the shepherd that writes %s to finish\n", path);
-    struct timespec ts = {0, 50000000};
+      told = 1;
+    }
+    struct timespec ts = {0, ns};
     nanosleep(&ts, NULL);
+    if (ns < 50000000)
+      ns = ns * 2 < 50000000 ? ns * 2 : 50000000;
   }
   fprintf(stderr, "scaleout: warning: %s is still locked after %d s; reading it anyway\n", path,
           SO_FARM_SHARD_WAIT);
