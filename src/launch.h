@@ -2,8 +2,6 @@
 #ifndef SO_LAUNCH_H
 #define SO_LAUNCH_H
 
-#include <mpi.h>
-
 /* True when a launcher (mpirun, srun, a PMI/PMIx server) started this process as one rank of
  * several, as its environment tells before MPI_Init. */
 int so__launched(void);
@@ -13,42 +11,50 @@ int so__launched(void);
 int so__launch_rank(void);
 
 /* Lets Open MPI run as root for a direct local run (it refuses by default). Call before
- * MPI_Init; no effect for other users or when the variables are already set. */
+ * starting mpirun; no effect for other users or when the variables are already set. */
 void so__launch_allow_root(void);
 
 /* Call right after MPI_Init: turns Nagle's algorithm off on this process's TCP sockets. The
  * PMIx 4 client connects to its server over loopback TCP without TCP_NODELAY, so the few small
- * messages MPI_Finalize (and MPI_Comm_spawn) send back to back wait for the peer's delayed
+ * messages MPI_Finalize sends back to back wait for the peer's delayed
  * acknowledgement, about 40 ms each time. Open MPI's own sockets already have it set. */
 void so__launch_nodelay(void);
 
-/* Chooses Open MPI's components for a direct run on one machine. Call before MPI_Init. */
+/* Chooses Open MPI's components for a direct run on one machine (in the environment mpirun and
+ * the ranks inherit). */
 void so__launch_local_tuning(void);
 
 /* The number of workers a direct run uses by default: one per core (or PU, under --bind pu) of
  * the cpuset this process may run on. Never less than 1. */
 int so__launch_default_workers(int bind_pu);
 
-/* Starts a whole run of n workers plus their master as one new MPI job running this same
- * program with these arguments (argv[1..]), through MPI_Comm_spawn, then waits for it without
- * spinning and returns the run's SO_E* code, which the spawned master sends back.
+/* A direct run (`scaleout run` typed without a launcher), in the process the user started: runs
+ * Open MPI's mpirun with n+1 ranks of this same program and these arguments (argv[1..]) on this
+ * machine, waits for it asleep, and returns the run's SO_E* code or exit status, which the master
+ * leaves in a private directory. No MPI in this process.
  *
- * Why a separate job rather than this process as master: Open MPI 4 connects processes of
- * different jobs over TCP only, while ranks of one job use shared memory; keeping master and
- * workers in one spawned job gives a direct run the same dispatch speed as one under mpirun. */
+ * Why mpirun rather than MPI_Comm_spawn from a singleton: the ranks of one job talk over shared
+ * memory either way, but a singleton's MPI_Init, the spawn and the spawned ranks' connection back
+ * to it cost about 0.1 s more per run than mpirun starting the job (docs/benchmarks.md).
+ *
+ * mpirun runs in a process group of its own, so a terminal's Ctrl-C reaches only this process;
+ * it passes SIGTERM, SIGINT and SIGUSR1 on to the master, whose graceful stop then runs. If this
+ * process dies, mpirun receives SIGTERM (PR_SET_PDEATHSIG) and ends the run. A terminal on
+ * standard input is relayed to mpirun through a pipe (a background process group may not read
+ * it). */
 int so__launch_local_run(int n, char **argv);
 
-/* In a process spawned by so__launch_local_run: the intercommunicator to the waiting parent,
- * or MPI_COMM_NULL when this process was not spawned. */
-MPI_Comm so__launch_parent(void);
+/* In a rank: true when a direct run's parent started this job (and it is waiting for the master's
+ * files). Call once, first thing after MPI_Init: it also removes the variable that says so from
+ * the environment, so commands the run starts do not inherit it. */
+int so__launch_direct_rank(void);
 
-/* In the spawned master, first thing: tells the waiting parent its process id, so the parent can
- * pass on the stop signals (SIGTERM, SIGINT, SIGUSR1) a terminal or batch system sends it. */
-int so__launch_hello(MPI_Comm parent);
+/* In the master of a direct run, first thing: tells the waiting parent its process id, so the
+ * parent can pass on the stop signals a terminal or batch system sends it. */
+void so__launch_direct_hello(void);
 
-/* In the spawned master: tells the waiting parent the run's result. Every spawned rank then
- * frees the parent communicator with so__launch_release. */
-int so__launch_report(MPI_Comm parent, int rc);
-void so__launch_release(MPI_Comm *parent);
+/* In the master of a direct run, last thing: gives the waiting parent the run's result (an SO_E*
+ * code or exit status). Returns 0, or -1 after saying why on stderr. */
+int so__launch_direct_verdict(int rc);
 
 #endif

@@ -62,30 +62,21 @@ static int run_on(MPI_Comm comm, so_cli *cli) {
 }
 
 /* Everything after MPI_Init. Returns an SO_E* code. */
-static int run(char **argv, so_cli *cli, int launched) {
-  MPI_Comm parent = so__launch_parent();
-  if (parent != MPI_COMM_NULL) {
-    /* One rank of a direct run's spawned job: run, and the master tells the waiting parent. */
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+static int run(so_cli *cli) {
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (so__launch_direct_rank()) {
+    /* One rank of a direct run: run, and the master leaves the result for the waiting parent. */
     if (rank == 0)
-      so__launch_hello(parent);
+      so__launch_direct_hello();
     int rc = run_on(MPI_COMM_WORLD, cli);
-    if (rank == 0)
-      so__launch_report(parent, rc);
-    so__launch_release(&parent);
-    /* The user sees the parent's exit status; a failing child would only add launcher noise. */
+    if (rank == 0 && so__launch_direct_verdict(rc) != 0)
+      return SO_EIO;
+    /* The user sees the parent's exit status; a failing rank would only add launcher noise. */
     return 0;
   }
-  int size;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size == 1 && !launched) {
-    int n = cli->workers > 0 ? cli->workers : so__launch_default_workers(cli->cfg.bind == SO_BIND_PU);
-    return so__launch_local_run(n, argv);
-  }
   if (cli->workers > 0 && cli->workers != size - 1) {
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (rank == 0)
       so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
                  "drop -n or start %d ranks",
@@ -136,11 +127,16 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  /* Asked before MPI_Init, which sets some of the same variables in a process nobody launched. */
-  int launched = so__launched();
-  if (!launched) {
+  /* Asked before MPI_Init, which sets some of the same variables in a process nobody launched.
+   * Nobody did: start the ranks with mpirun and wait for them, without MPI here. */
+  if (!so__launched()) {
     so__launch_allow_root();
     so__launch_local_tuning();
+    int n = cli.workers > 0 ? cli.workers : so__launch_default_workers(cli.cfg.bind == SO_BIND_PU);
+    rc = so__launch_local_run(n, argv);
+    int status = exit_status(cli.job, rc);
+    so__cli_free(&cli);
+    return status;
   }
   int provided;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
@@ -153,7 +149,7 @@ int main(int argc, char **argv) {
   /* Jobs whose tasks wait (the farm) stop gracefully on SIGTERM/SIGINT/SIGUSR1 by default. */
   if (cli.cfg.grace < 0 && cli.job->start)
     cli.cfg.grace = 10;
-  rc = run(argv, &cli, launched);
+  rc = run(&cli);
   MPI_Finalize();
   int status = exit_status(cli.job, rc);
   so__cli_free(&cli);
