@@ -26,6 +26,7 @@
 #include "joblog.h"
 #include "proc.h"
 #include "quote.h"
+#include "rankenv.h"
 #include "shepherd_wire.h"
 
 /* While commands run, the shepherd sleeps inside so__proc_poll, which cannot watch the socket; a
@@ -755,6 +756,7 @@ int so__shepherd_main(int argc, char **argv) {
   double num;
   shep sh = {.sock = (int)sock, .wake = {-1, -1}, .shard = -1, .slots = 1, .sync_interval = -1};
   close_others(sh.sock);
+  so__rankenv_scrub(); /* commands must not take themselves for our MPI rank (rankenv.h) */
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

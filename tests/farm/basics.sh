@@ -12,6 +12,9 @@
 #     without '\n'), and nothing else; SCALEOUT_TASK_ID = Seq, SCALEOUT_WORKER a worker rank,
 #     SCALEOUT_HOST the host name, SCALEOUT_CPUS the task's own Cpus_allowed_list, one cpuset per
 #     worker; --json tasks/succeeded/failed/skipped/killed
+#   - commands do not see the launcher's per-rank variables (PMIX_RANK, OMPI_COMM_WORLD_SIZE,
+#     OMPI_MCA_orte_hnp_uri) and a command that is itself an MPI program (a nested
+#     `scaleout run pi`, direct and under mpirun) runs: exit 0 and its answer
 #   - --results DIR/<seq/1000>/<seq>/{stdout,stderr,status}: "exit N", "signal N", buckets at 1000
 #   - --tag: "ARG<TAB>line" in template mode, "COMMAND<TAB>line" for a task file; a flag (--tag,
 #     --resume) right before an option (-n 2) is parsed as a flag
@@ -280,6 +283,27 @@ expect "json failed" "$(json "$tmp/basic.json" 'd["answer"]["failed"]')" 0
 expect "json skipped" "$(json "$tmp/basic.json" 'd["answer"]["skipped"]')" 0
 expect "json killed" "$(json "$tmp/basic.json" 'd["answer"]["killed"]')" 0
 [[ ! -e $tmp/basic.log.shards ]] || echo "        note: $tmp/basic.log.shards still exists after the run"
+
+# ---------------------------------------------------------------------------------------------
+echo "- a command that is an MPI program starts on its own (no launcher variables inherited)"
+nested="$SCALEOUT run pi -n 1 --samples 1e6 --tasks 4 -q"
+printf '%s\n' 'echo "vars [${PMIX_RANK-}|${OMPI_COMM_WORLD_SIZE-}|${OMPI_MCA_orte_hnp_uri-}]"' \
+  "$nested" >"$tmp/nested.tasks"
+for launch in direct mpirun; do
+  if [[ $launch == direct ]]; then
+    run "nested.$launch" 120 "$SCALEOUT" run --tasks "$tmp/nested.tasks" -n "$workers" -q
+  else
+    run "nested.$launch" 120 mpirun -n $((workers + 1)) "$SCALEOUT" run --tasks "$tmp/nested.tasks" -q
+  fi
+  expect "$launch: exit status" "$rc" 0
+  expect "$launch: launcher variables seen by a command" \
+    "$(grep -a '^vars ' "$tmp/nested.$launch.out" || echo '<missing>')" "vars [||]"
+  if grep -aq '^pi = 3\.1' "$tmp/nested.$launch.out"; then
+    pass "$launch: a nested scaleout run answered"
+  else
+    fail "$launch: no answer from the nested scaleout run; stderr: $(head -c 300 "$tmp/nested.$launch.err")"
+  fi
+done
 
 # ---------------------------------------------------------------------------------------------
 echo "- the joblog is written as tasks finish, not at the end"
