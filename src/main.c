@@ -1,4 +1,4 @@
-/* The scaleout command: parse, start MPI (spawning workers for a direct run), run, report. */
+/* The scaleout command: parse, start MPI (through mpirun for a direct run), run, report. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,8 +127,8 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  /* Asked before MPI_Init, which sets some of the same variables in a process nobody launched.
-   * Nobody did: start the ranks with mpirun and wait for them, without MPI here. */
+  /* Launcher variables (mpirun, srun) say whether this process is one rank of a started job. If
+   * nobody launched it, it starts the ranks with mpirun and waits for them, without MPI itself. */
   if (!so__launched()) {
     so__launch_allow_root();
     so__launch_local_tuning();
