@@ -25,19 +25,19 @@ export TMPDIR=$tmp/rundirs
 mkdir -p "$TMPDIR"
 
 echo "- the exit status is the master's verdict"
-run pi 120 env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run pi -n 2 -q --samples 2000000
+run pi 120 "$SCALEOUT" run pi -n 2 -q --samples 2000000
 expect "pi: exit status" "$rc" 0
 grep -q '^pi = 3\.1' "$tmp/pi.out" && pass "pi: answer on stdout" || fail "pi: no answer line"
-run missing 60 env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run -n 2 --tasks "$tmp/nothing-here"
+run missing 60 "$SCALEOUT" run -n 2 --tasks "$tmp/nothing-here"
 expect "farm, missing task file: exit status" "$rc" 103
 grep -q "cannot open the file of commands" "$tmp/missing.err" &&
   pass "farm, missing task file: the master's sentence reaches stderr" ||
   fail "farm, missing task file: stderr was: $(head -c 300 "$tmp/missing.err")"
-run badparam 60 env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run pi -n 2 --samples -5
+run badparam 60 "$SCALEOUT" run pi -n 2 --samples -5
 expect "pi --samples -5: exit status" "$rc" 2
 
 echo "- the parent's own variable and directory do not outlive it"
-run env 60 env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run -n 1 -q --command 'env #{}' ::: 1
+run env 60 "$SCALEOUT" run -n 1 -q --command 'env #{}' ::: 1
 expect "env: exit status" "$rc" 0
 if grep -q '^SCALEOUT_DIRECT_RUN=' "$tmp/env.out"; then
   fail "a command inherited SCALEOUT_DIRECT_RUN"
@@ -47,7 +47,7 @@ fi
 expect "private run directories left in TMPDIR" "$(find "$TMPDIR" -mindepth 1 | wc -l)" 0
 
 echo "- no mpirun"
-run nompirun 30 env SO_FARM_TEST_MARK="$mark" SCALEOUT_MPIRUN="$tmp/no-such-mpirun" \
+run nompirun 30 env SCALEOUT_MPIRUN="$tmp/no-such-mpirun" \
   "$SCALEOUT" run pi -n 1
 expect "no mpirun: exit status" "$rc" 1
 grep -q "cannot find Open MPI's mpirun" "$tmp/nompirun.err" &&

@@ -39,62 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mark=so-farm-basics-$$-$RANDOM
 trap cleanup EXIT
 
-# no_leftovers WHAT: one check that no process with the mark is alive (waiting up to 5 s).
-no_leftovers() {
-  local left i
-  for ((i = 0; i < 50; i++)); do
-    left=$(marked)
-    [[ -n $left ]] || break
-    sleep 0.1
-  done
-  if [[ -z $left ]]; then
-    pass "$1: no process of the run (or its tasks) left"
-  else
-    fail "$1: processes left behind: $(tr '\n' ';' <<<"$left")"
-    kill_marked
-  fi
-}
 
-# run TAG SECONDS CMD...: runs CMD under a time limit (stdin from $stdin or /dev/null), output in
-# $tmp/TAG.out and .err; sets rc.
-run() {
-  local tag=$1 secs=$2
-  shift 2
-  echo "\$ $*"
-  rc=0
-  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" <"${stdin:-/dev/null}" \
-    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
-  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
-  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
-  if ((rc != 0)); then
-    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
-  fi
-}
-# wait_bg TAG SECONDS: waits up to SECONDS for bg_pid; kills it if still running (rc 124).
-# Sets rc and waited (seconds spent here).
-wait_bg() {
-  local tag=$1 secs=$2 t0=$EPOCHREALTIME killed=0
-  # bash reports a background job killed by a signal ("Killed") on stderr after whichever
-  # command runs next; here that is expected, so the waiting keeps it off stderr.
-  {
-    while alive "$bg_pid" &&
-      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$secs" 'BEGIN { exit !(b - a < s) }'; do
-      sleep 0.05
-    done
-    if alive "$bg_pid"; then
-      kill -KILL "$bg_pid" || true
-      killed=1
-    fi
-    rc=0
-    wait "$bg_pid" || rc=$?
-  } 2>/dev/null
-  ((killed == 0)) || { rc=124; echo "  (still running after ${secs}s: killed)"; }
-  waited=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
-  if ((rc != 0)); then
-    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
-  fi
-}
 # wait_marked_cmd PATTERN SECONDS: waits until a marked process's command line matches PATTERN.
 wait_marked_cmd() {
   local i

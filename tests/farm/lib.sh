@@ -46,6 +46,72 @@ start() {
   bg_pid=$!
 }
 
+# run TAG SECONDS CMD...: runs CMD (marked) under a time limit, stdin from $stdin or /dev/null,
+# output in $tmp/TAG.out and .err; sets rc and elapsed (seconds). When it fails, prints
+# scaleout's own messages from stderr (the run's summary is left out), or else its first lines.
+# Replaces ../lib.sh's run.
+run() {
+  local tag=$1 secs=$2 t0=$EPOCHREALTIME
+  shift 2
+  echo "\$ $*" | cut -c1-300
+  rc=0
+  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" <"${stdin:-/dev/null}" \
+    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
+  elapsed=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  echo "  (exit $rc after ${elapsed}s)"
+  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
+  if ((rc != 0)); then
+    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
+  fi
+}
+
+# wait_bg TAG SECONDS: waits up to SECONDS for bg_pid (started by start TAG); kills it if still
+# running (rc 124). Sets rc and waited (seconds spent here); prints stderr as run does.
+wait_bg() {
+  local tag=$1 secs=$2 t0=$EPOCHREALTIME killed=0
+  # bash reports a background job killed by a signal ("Killed") on stderr after whichever
+  # command runs next; here that is expected, so the waiting keeps it off stderr.
+  {
+    while alive "$bg_pid" &&
+      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$secs" 'BEGIN { exit !(b - a < s) }'; do
+      sleep 0.05
+    done
+    if alive "$bg_pid"; then
+      kill -KILL "$bg_pid" || true
+      killed=1
+    fi
+    rc=0
+    wait "$bg_pid" || rc=$?
+  } 2>/dev/null
+  ((killed == 0)) || { rc=124; echo "  (still running after ${secs}s: killed)"; }
+  waited=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  if ((rc != 0)); then
+    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
+  fi
+}
+
+# leftovers ARGS...: the processes no_leftovers waits for, one per line: the marked ones. A
+# script that also watches other processes redefines it (timeouts.sh adds process groups).
+leftovers() { marked; }
+
+# no_leftovers WHAT [ARGS...]: one check that leftovers ARGS lists nothing, waiting up to 5 s
+# for the processes to go; kills the marked ones that stay.
+no_leftovers() {
+  local what=$1 left i
+  shift
+  for ((i = 0; i < 50; i++)); do
+    left=$(leftovers "$@")
+    [[ -n $left ]] || break
+    sleep 0.1
+  done
+  if [[ -z $left ]]; then
+    pass "$what: no process of the run or its tasks is left"
+  else
+    fail "$what: processes left behind: $(tr '\n' ';' <<<"$left")"
+    kill_marked
+  fi
+}
+
 # alive PID: true while PID runs (a zombie does not count).
 alive() {
   local s

@@ -26,17 +26,11 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# Every process this script starts carries this mark in its environment, so the clean-up finds
+# those processes and no others.
+mark=so-farm-quoting-$$-$RANDOM
+trap cleanup EXIT
 
-# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc.
-run() {
-  local tag=$1 secs=$2
-  shift 2
-  echo "\$ $*" | cut -c1-200
-  rc=0
-  timeout -k 10 "$secs" "$@" </dev/null >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
-  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
-  if ((rc != 0)); then sed -n '1,6s/^/  stderr: /p' "$tmp/$tag.err"; fi
-}
 # pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM with ARGS; each "ok|text" or
 # "FAIL|text" line it prints is one check, "note|text" lines are printed as they are.
 pycheck() {

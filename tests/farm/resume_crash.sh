@@ -60,39 +60,6 @@ for d in os.listdir("/proc"):
 EOF
 }
 
-# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc.
-run() {
-  local tag=$1 secs=$2
-  shift 2
-  echo "\$ $*"
-  rc=0
-  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" </dev/null \
-    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
-  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
-  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
-  if ((rc != 0)); then
-    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
-  fi
-}
-# wait_bg SECONDS: waits up to SECONDS for bg_pid, kills it if still running (rc 124); sets rc.
-wait_bg() {
-  local t0=$EPOCHREALTIME killed=0
-  # bash reports a background job killed by a signal ("Killed") on stderr after whichever
-  # command runs next; here that is expected, so the waiting keeps it off stderr.
-  {
-    while alive "$bg_pid" &&
-      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$1" 'BEGIN { exit !(b - a < s) }'; do
-      sleep 0.05
-    done
-    if alive "$bg_pid"; then
-      kill -KILL "$bg_pid" || true
-      killed=1
-    fi
-    rc=0
-    wait "$bg_pid" || rc=$?
-  } 2>/dev/null
-  ((killed == 0)) || rc=124
-}
 # lines FILE: the number of lines in FILE, 0 when it does not exist.
 lines() { if [[ -f $1 ]]; then grep -c '' "$1" || true; else echo 0; fi; }
 
@@ -228,7 +195,7 @@ for ((it = 1; killed_mid_run < iterations && it <= iterations + 10; it++)); do
     } 2>/dev/null
   fi
   t_kill=$EPOCHREALTIME
-  wait_bg 30
+  wait_bg "c$it" 30 >/dev/null
   if ((rc == 124)); then
     fail "round $it: the run was still going 30 s after kill -9 of $kind"
   else

@@ -34,39 +34,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mark=so-farm-halt-$$-$RANDOM
 trap cleanup EXIT
 
-# no_leftovers WHAT: one check that no marked process is alive (waiting up to 3 s).
-no_leftovers() {
-  local left i
-  for ((i = 0; i < 30; i++)); do
-    left=$(marked)
-    [[ -n $left ]] || break
-    sleep 0.1
-  done
-  if [[ -z $left ]]; then
-    pass "$1: no process of the run or its tasks is left"
-  else
-    fail "$1: processes left behind: $(tr '\n' ';' <<<"$left")"
-    kill_marked
-  fi
-}
 
-# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc
-# and elapsed (seconds).
-run() {
-  local tag=$1 secs=$2 t0=$EPOCHREALTIME
-  shift 2
-  echo "\$ $*"
-  rc=0
-  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" </dev/null \
-    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
-  elapsed=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-  echo "  (exit $rc after ${elapsed}s)"
-  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
-  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
-  if ((rc != 0)); then
-    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
-  fi
-}
 # between WHAT LOW HIGH: one check that the last run took between LOW and HIGH seconds.
 between() {
   if awk -v e="$elapsed" -v lo="$2" -v hi="$3" 'BEGIN { exit !(e >= lo && e < hi) }'; then

@@ -57,41 +57,13 @@ for d in os.listdir("/proc"):
     print(d, "pgid", fields[2].decode(), cmd[:120])
 EOF
 }
-# no_leftovers WHAT GROUPFILES...: no marked process and none in the recorded process groups
-# (waiting up to 3 s for them to go).
-no_leftovers() {
-  local what=$1 left i
-  shift
-  for ((i = 0; i < 30; i++)); do
-    left=$(marked; in_groups "$@")
-    [[ -n $left ]] || break
-    sleep 0.1
-  done
-  if [[ -z $left ]]; then
-    pass "$what: no process of the timed-out tasks' groups, nor any marked process, is left"
-  else
-    fail "$what: processes left behind: $(tr '\n' ';' <<<"$left")"
-    kill_marked
-  fi
+# leftovers GROUPFILES...: what no_leftovers waits for here: the marked processes and any still
+# in the recorded process groups.
+leftovers() {
+  marked
+  in_groups "$@"
 }
 
-# run TAG SECONDS CMD...: runs CMD under a time limit, output in $tmp/TAG.out and .err; sets rc
-# and elapsed (seconds).
-run() {
-  local tag=$1 secs=$2 t0=$EPOCHREALTIME
-  shift 2
-  echo "\$ $*"
-  rc=0
-  timeout -k 10 "$secs" env SO_FARM_TEST_MARK="$mark" "$@" </dev/null \
-    >"$tmp/$tag.out" 2>"$tmp/$tag.err" || rc=$?
-  elapsed=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-  echo "  (exit $rc after ${elapsed}s)"
-  if ((rc == 124 || rc == 137)); then echo "  (killed after ${secs}s)"; fi
-  # Of stderr, scaleout's own messages (the run's summary is left out), or else its start.
-  if ((rc != 0)); then
-    { grep -a '^scaleout: ' "$tmp/$tag.err" || head -n 3 "$tmp/$tag.err"; } | sed -n '1,6s/^/  stderr: /p'
-  fi
-}
 # faster_than WHAT SECONDS: one check that the last run took less than SECONDS.
 faster_than() {
   if awk -v e="$elapsed" -v s="$2" 'BEGIN { exit !(e < s) }'; then
