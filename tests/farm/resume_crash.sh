@@ -40,26 +40,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mark=so-farm-crash-$$-$RANDOM
 trap cleanup EXIT
 
-# marked: "PID COMMAND" for each live process whose environment holds the mark.
-marked() {
-  python3 - "$mark" <<'EOF'
-import os, sys
-want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
-for d in os.listdir("/proc"):
-    if not d.isdigit() or int(d) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{d}/environ", "rb") as f:
-            if want not in f.read().split(b"\0"):
-                continue
-        with open(f"/proc/{d}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        continue
-    print(d, cmd[:120])
-EOF
-}
-
 # lines FILE: the number of lines in FILE, 0 when it does not exist.
 lines() { if [[ -f $1 ]]; then grep -c '' "$1" || true; else echo 0; fi; }
 
