@@ -56,26 +56,30 @@ grep -q "cannot find Open MPI's mpirun" "$tmp/nompirun.err" &&
 if command -v script >/dev/null; then
   echo "- a terminal on standard input (through script)"
   # script gives the command a pseudo-terminal; what we write to script's input is typed there.
+  # script runs the command with $SHELL -c, and "exec" takes that shell out of the way: a
+  # non-interactive dash would itself die of the Ctrl-C below. script -e passes on the exit status.
+  ttyrc=0
   { sleep 1; printf 'echo typed-1\necho typed-2\n'; sleep 1; printf '\004'; sleep 2; } |
     SO_FARM_TEST_MARK="$mark" timeout -k 5 60 script -qfec \
-      "$SCALEOUT run -q -n 1 --tasks -; echo rc=\$?" /dev/null >"$tmp/tty.out" 2>&1 || true
+      "exec $SCALEOUT run -q -n 1 --tasks -" /dev/null >"$tmp/tty.out" 2>&1 || ttyrc=$?
   out=$(tr -d '\r' <"$tmp/tty.out")
-  if grep -qx 'typed-1' <<<"$out" && grep -qx 'typed-2' <<<"$out" && grep -qx 'rc=0' <<<"$out"; then
+  if grep -qx 'typed-1' <<<"$out" && grep -qx 'typed-2' <<<"$out" && [[ $ttyrc == 0 ]]; then
     pass "tty: both typed commands ran, exit 0"
   else
-    fail "tty: output was: $(head -c 400 <<<"$out")"
+    fail "tty: exit $ttyrc, output was: $(tail -c 400 <<<"$out")"
   fi
 
   echo "- Ctrl-C on the terminal stops the run gracefully"
   printf 'sleep 2; echo first\nsleep 2; echo second\n' >"$tmp/two.tasks"
+  ttyrc=0
   { sleep 1.5; printf '\003'; sleep 8; } |
     SO_FARM_TEST_MARK="$mark" timeout -k 5 60 script -qfec \
-      "$SCALEOUT run -n 1 --tasks $tmp/two.tasks; echo rc=\$?" /dev/null >"$tmp/ctrlc.out" 2>&1 || true
+      "exec $SCALEOUT run -n 1 --tasks $tmp/two.tasks" /dev/null >"$tmp/ctrlc.out" 2>&1 || ttyrc=$?
   out=$(tr -d '\r' <"$tmp/ctrlc.out")
-  if grep -qx 'rc=102' <<<"$out" && grep -qx 'first' <<<"$out" && ! grep -qx 'second' <<<"$out"; then
+  if [[ $ttyrc == 102 ]] && grep -qx 'first' <<<"$out" && ! grep -qx 'second' <<<"$out"; then
     pass "Ctrl-C: exit 102, the running command finished, the next never started"
   else
-    fail "Ctrl-C: output was: $(head -c 600 <<<"$out")"
+    fail "Ctrl-C: exit $ttyrc, output was: $(tail -c 600 <<<"$out")"
   fi
 else
   echo "  (no 'script' command: terminal checks skipped)"
