@@ -291,10 +291,12 @@ static void test_gnu_parallel_interop(void) {
     fprintf(stderr, "\n  skipped: GNU parallel is not installed\n");
     return;
   }
+  /* GNU parallel keeps state under $HOME/.parallel and fails without a HOME: give it the test's
+   * directory, so neither the caller's environment nor their ~/.parallel matters. */
   char cmd[2048];
   const char *theirs = in_dir("gnu.log");
   snprintf(cmd, sizeof cmd,
-           "cd '%s' && /usr/bin/parallel --will-cite -j1 --joblog '%s' ::: true false "
+           "cd '%s' && HOME=\"$PWD\" /usr/bin/parallel --will-cite -j1 --joblog '%s' ::: true false "
            "'printf \"a\\tb\\n\"' >/dev/null 2>&1",
            dir, theirs);
   (void)system(cmd);
@@ -317,8 +319,8 @@ static void test_gnu_parallel_interop(void) {
   CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);
   const char *out = in_dir("rerun.out");
   snprintf(cmd, sizeof cmd,
-           "cd '%s' && /usr/bin/parallel --will-cite -j1 --resume-failed --joblog '%s' echo "
-           "::: one two three > '%s' 2>&1",
+           "cd '%s' && HOME=\"$PWD\" /usr/bin/parallel --will-cite -j1 --resume-failed "
+           "--joblog '%s' echo ::: one two three > '%s' 2>&1",
            dir, ours, out);
   CU_ASSERT_EQUAL(system(cmd), 0);
   so_buf b = SO_BUF_INIT;

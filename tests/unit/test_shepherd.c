@@ -212,13 +212,15 @@ static void test_pipe_output(void) {
 }
 
 static void test_environment(void) {
+  setenv("SO_TEST_INHERITED", "yes", 1); /* the shepherd starts with the worker's environment */
   so_shepherd *s = start(1, 0);
+  unsetenv("SO_TEST_INHERITED");
   const char *env[] = {"SCALEOUT_TASK_ID=7", "SCALEOUT_WORKER=2", "FOO=bar baz", NULL};
-  run(s, 1, 1, "echo \"$SCALEOUT_TASK_ID/$SCALEOUT_WORKER/$FOO/${HOME:+home}\"", 0,
+  run(s, 1, 1, "echo \"$SCALEOUT_TASK_ID/$SCALEOUT_WORKER/$FOO/$SO_TEST_INHERITED\"", 0,
       SO_SHEP_OUT_PIPE, NULL, env);
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 1, 10), 1);
-  CU_ASSERT(out_is(&c, 1, 1, "7/2/bar baz/home\n")); /* added to the worker's environment */
+  CU_ASSERT(out_is(&c, 1, 1, "7/2/bar baz/yes\n")); /* added to the worker's environment */
   seen_free(&c);
   stop(s);
 }
@@ -226,19 +228,20 @@ static void test_environment(void) {
 static void test_slots_concurrent(void) {
   so_shepherd *s = start(2, 0);
   double t0 = now_s();
-  run(s, 1, 1, "sleep 0.3", 0, SO_SHEP_OUT_NULL, NULL, NULL);
-  run(s, 2, 2, "sleep 0.3", 0, SO_SHEP_OUT_NULL, NULL, NULL);
+  run(s, 1, 1, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
+  run(s, 2, 2, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 2, 5), 2);
   double wall = now_s() - t0;
-  CU_ASSERT(wall >= 0.29 && wall < 0.55);
-  /* More than slots: the shepherd queues them. Four of 0.2 s on two slots take two rounds. */
+  CU_ASSERT(wall >= 0.49 && wall < 0.9); /* one after the other would take 1 s */
+  /* More than slots: the shepherd queues them. Four of 0.3 s on two slots take two rounds (0.6 s);
+   * four at once would take 0.3 s and one at a time 1.2 s. */
   t0 = now_s();
   for (uint64_t i = 3; i <= 6; i++)
-    run(s, i, i, "sleep 0.2", 0, SO_SHEP_OUT_NULL, NULL, NULL);
+    run(s, i, i, "sleep 0.3", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   CU_ASSERT_EQUAL(collect(s, &c, 6, 5), 6);
   wall = now_s() - t0;
-  CU_ASSERT(wall >= 0.39 && wall < 0.75);
+  CU_ASSERT(wall >= 0.59 && wall < 1.05);
   seen_free(&c);
   stop(s);
 }
