@@ -15,12 +15,8 @@
 #   - kill -9 of the parent: mpirun and every rank and command of the run end within 30 s
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../lib.sh"
-source "$here/../farm/lib.sh"
-mark=direct$$
-trap cleanup EXIT
+# shellcheck source=../farm/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../farm/lib.sh" direct
 export TMPDIR=$tmp/rundirs
 mkdir -p "$TMPDIR"
 

@@ -17,25 +17,8 @@
 # resumed with --force runs.
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Every process this script starts carries this mark in its environment, so the clean-up finds
-# whatever a hung run left behind, and nothing else.
-mark=so-farm-sources-$$-$RANDOM
-cleanup() {
-  local pid rest
-  while read -r pid rest; do kill -KILL "$pid" 2>/dev/null || true; done < <(marked)
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" sources
 limit=20
 crash='MPI_ABORT|backtrace|Signal:|Segmentation fault|core dumped|Assertion|Sanitizer|Killed'
 

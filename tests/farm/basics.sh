@@ -24,21 +24,8 @@
 #     two runs every task printed its line once and has one success line in the joblog
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Every process this script starts carries this mark in its environment (task commands export it
-# again), so the checks and the clean-up find those processes and no others.
-mark=so-farm-basics-$$-$RANDOM
-trap cleanup EXIT
-
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" basics
 
 # wait_marked_cmd PATTERN SECONDS: waits until a marked process's command line matches PATTERN.
 wait_marked_cmd() {

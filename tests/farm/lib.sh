@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
-# Helpers the farm test scripts share, on top of ../lib.sh. Every process a script starts
-# carries $mark in its environment, so these find (and clean up) those processes and no others.
-# A script that needs a variant defines its own after sourcing this file.
+# Helpers the farm test scripts share, on top of ../lib.sh, which this file sources. Every
+# process a script starts carries $mark in its environment, so these find (and clean up) those
+# processes and no others. A script that needs a variant defines its own after sourcing this file.
+#
+# Usage, after `set -euo pipefail`:  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" NAME
+# It checks $SCALEOUT, lets Open MPI run as root and oversubscribed, sets mark to
+# so-farm-NAME-PID-RANDOM and removes the marked processes and $tmp on exit (cleanup).
+
+: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
+: "${1:?farm/lib.sh wants the name of the test script}"
+if ((EUID == 0)); then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+export OMPI_MCA_rmaps_base_oversubscribe=1
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+mark=so-farm-$1-$$-$RANDOM
+trap cleanup EXIT
 
 cleanup() {
   kill_marked || true

@@ -16,20 +16,8 @@
 # logged Command, run again with /bin/sh -c, writes the same argv.
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Every process this script starts carries this mark in its environment, so the clean-up finds
-# those processes and no others.
-mark=so-farm-quoting-$$-$RANDOM
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" quoting
 
 # pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM with ARGS; each "ok|text" or
 # "FAIL|text" line it prints is one check, "note|text" lines are printed as they are.

@@ -19,11 +19,6 @@
 # makes the kill moments and task lengths repeatable.
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
 iterations=${1:-24}
 seed=${2:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$seed
@@ -31,14 +26,8 @@ ntasks=60
 # Crash rounds stop being started after this many seconds of the script, inside CTest's 300 s.
 budget=230
 
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Every process this script starts carries this mark in its environment (task commands export it
-# again), so the checks and the clean-up find those processes and no others.
-mark=so-farm-crash-$$-$RANDOM
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" crash
 
 # lines FILE: the number of lines in FILE, 0 when it does not exist.
 lines() { if [[ -f $1 ]]; then grep -c '' "$1" || true; else echo 0; fi; }

@@ -19,21 +19,8 @@
 #     GNU parallel counts it, so tasks 1-9 start, no more; exit 5 (the number of failed tasks)
 set -euo pipefail
 
-: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-# shellcheck source=../lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# Every process this script starts carries this mark in its environment (task commands export it
-# again), so the checks and the clean-up find those processes and no others.
-mark=so-farm-halt-$$-$RANDOM
-trap cleanup EXIT
-
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" halt
 
 # between WHAT LOW HIGH: one check that the last run took between LOW and HIGH seconds.
 between() {
