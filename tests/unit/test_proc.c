@@ -16,6 +16,7 @@
 
 #include "farm/proc.h"
 #include "scaleout/scaleout.h"
+#include "so_proctest.h"
 #include "so_test.h"
 
 /* What the output callback saw: counts only, plus the first bytes, so memory stays bounded. */
@@ -76,49 +77,15 @@ static so__proc_sup *new_sup(unsigned max, double grace, unsigned flags, so__pro
   return sup;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Counts live (not zombie) processes whose process group is pgid, by reading /proc directly. */
-static int live_in_group(pid_t pgid) {
-  DIR *d = opendir("/proc");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-  int live = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    char *end, path[64], buf[512];
-    long pid = strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end)
-      continue;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-      continue;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'), state;
-    int ppid, pgrp;
-    if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-        state != 'Z' && state != 'X')
-      live++;
-  }
-  closedir(d);
-  return live;
-}
-
 /* Whether kill(-pgid, 0) reports the group gone within max_s. Orphans of the group become
  * zombies of init, which in some containers reaps them only every second or so. */
 static int group_vanishes(pid_t pgid, double max_s) {
-  double until = now_s() + max_s;
+  double until = so_test_now() + max_s;
   do {
     if (kill(-pgid, 0) == -1 && errno == ESRCH)
       return 1;
     usleep(20000);
-  } while (now_s() < until);
+  } while (so_test_now() < until);
   return 0;
 }
 
@@ -153,8 +120,8 @@ static so__proc_result run_spec(so__proc_sup *sup, const so__proc_spec *spec) {
     fprintf(stderr, "so__proc_spawn: %s\n", err);
     return r;
   }
-  double until = now_s() + 10;
-  while (!so__proc_done(t) && now_s() < until)
+  double until = so_test_now() + 10;
+  while (!so__proc_done(t) && so_test_now() < until)
     CU_ASSERT_FATAL(so__proc_poll(sup, 100, NULL, 0) >= 0);
   if (!so__proc_done(t)) {
     CU_FAIL("the task did not complete within 10 s");
@@ -204,28 +171,28 @@ static void test_timeout_whole_group(void) {
   so__proc_spec spec = {.cmd = "sleep 100 & sleep 100", .timeout = 0.3,
                         .out = {SO__PROC_PIPE, NULL}};
   so__proc_result r;
-  double t0 = now_s();
+  double t0 = so_test_now();
   r = run_spec(sup, &spec);
-  double took = now_s() - t0;
+  double took = so_test_now() - t0;
   CU_ASSERT(r.timed_out);
   CU_ASSERT(!r.killed && !r.group_left);
   CU_ASSERT_EQUAL(r.signal, SIGTERM);
   CU_ASSERT(took >= 0.29 && took < 0.3 + 0.5); /* everything died on SIGTERM: no grace waited */
   CU_ASSERT(r.wall >= 0.29 && r.wall <= took);
-  CU_ASSERT_EQUAL(live_in_group(r.pid), 0);
+  CU_ASSERT_EQUAL(so_test_live_in_group(r.pid), 0);
   CU_ASSERT(group_vanishes(r.pid, 5.0));
   so__proc_sup_free(sup);
 }
 
 static void test_term_ignored_gets_killed(void) {
   so__proc_sup *sup = new_sup(1, 0.5, 0, NULL);
-  double t0 = now_s();
+  double t0 = so_test_now();
   so__proc_result r = run(sup, "trap '' TERM; sleep 100 & sleep 100", 0.2);
-  double took = now_s() - t0;
+  double took = so_test_now() - t0;
   CU_ASSERT(r.timed_out);
   CU_ASSERT_EQUAL(r.signal, SIGKILL);
   CU_ASSERT(took >= 0.2 + 0.5 - 0.02 && took < 0.2 + 0.5 + 1.0);
-  CU_ASSERT_EQUAL(live_in_group(r.pid), 0);
+  CU_ASSERT_EQUAL(so_test_live_in_group(r.pid), 0);
   CU_ASSERT(group_vanishes(r.pid, 5.0));
   so__proc_sup_free(sup);
 }
@@ -241,14 +208,14 @@ static void test_kill_on_demand(void) {
   CU_ASSERT_PTR_EQUAL(so__proc_user(a), &g_sink);
   CU_ASSERT_EQUAL(so__proc_poll(sup, 100, NULL, 0), 0);
   so__proc_kill(a);
-  double t0 = now_s();
-  while (!so__proc_done(a) && now_s() - t0 < 10)
+  double t0 = so_test_now();
+  while (!so__proc_done(a) && so_test_now() - t0 < 10)
     CU_ASSERT_FATAL(so__proc_poll(sup, 100, NULL, 0) >= 0);
-  CU_ASSERT(now_s() - t0 < 0.5); /* a dies on SIGTERM, without waiting out the grace */
+  CU_ASSERT(so_test_now() - t0 < 0.5); /* a dies on SIGTERM, without waiting out the grace */
   CU_ASSERT_FALSE(so__proc_done(b));
   so__proc_kill_all(sup);
-  double until = now_s() + 10;
-  while (so__proc_running(sup) && now_s() < until)
+  double until = so_test_now() + 10;
+  while (so__proc_running(sup) && so_test_now() < until)
     CU_ASSERT_FATAL(so__proc_poll(sup, 100, NULL, 0) >= 0);
   CU_ASSERT_EQUAL_FATAL(so__proc_running(sup), 0);
   so__proc *first = so__proc_next_done(sup), *second = so__proc_next_done(sup);
@@ -258,7 +225,7 @@ static void test_kill_on_demand(void) {
   CU_ASSERT(so__proc_result_of(a)->killed && !so__proc_result_of(a)->timed_out);
   CU_ASSERT_EQUAL(so__proc_result_of(a)->signal, SIGTERM);
   CU_ASSERT_EQUAL(so__proc_result_of(b)->signal, SIGKILL);
-  CU_ASSERT_EQUAL(live_in_group(so__proc_result_of(b)->pid), 0);
+  CU_ASSERT_EQUAL(so_test_live_in_group(so__proc_result_of(b)->pid), 0);
   so__proc_free(a);
   so__proc_free(b);
   so__proc_sup_free(sup);
@@ -269,15 +236,15 @@ static void test_strays_terminated(void) {
   so__proc_sup *sup = new_sup(1, 1.0, 0, on_output);
   so__proc_spec spec = {.cmd = "sleep 100 & echo hi", .out = {SO__PROC_PIPE, NULL}};
   so__proc_result r;
-  double t0 = now_s();
+  double t0 = so_test_now();
   r = run_spec(sup, &spec);
-  CU_ASSERT(now_s() - t0 < 1.0);
+  CU_ASSERT(so_test_now() - t0 < 1.0);
   CU_ASSERT_EQUAL(r.exitval, 0);
   CU_ASSERT(r.strays && !r.timed_out && !r.killed);
   CU_ASSERT_EQUAL(r.out_bytes, 3);
   CU_ASSERT_EQUAL(g_sink.head_len, 3);
   CU_ASSERT_NSTRING_EQUAL(g_sink.head, "hi\n", 3);
-  CU_ASSERT_EQUAL(live_in_group(r.pid), 0);
+  CU_ASSERT_EQUAL(so_test_live_in_group(r.pid), 0);
   so__proc_sup_free(sup);
 }
 
@@ -386,7 +353,7 @@ static void concurrent(unsigned flags) {
   int ids[4] = {0, 1, 2, 3}, seen[4] = {0};
   pid_t pids[4];
   char cmd[64];
-  double t0 = now_s();
+  double t0 = so_test_now();
   for (int i = 0; i < 4; i++) {
     snprintf(cmd, sizeof cmd, "sleep 0.3; exit %d", 10 + i);
     so__proc_spec spec = {.cmd = cmd, .user = &ids[i]};
@@ -399,7 +366,7 @@ static void concurrent(unsigned flags) {
   CU_ASSERT_EQUAL(so__proc_spawn(sup, &extra, NULL, err, sizeof err), SO_EINVAL);
   CU_ASSERT(strstr(err, "(4)") != NULL);
   int completed = 0;
-  while (completed < 4 && now_s() - t0 < 10) {
+  while (completed < 4 && so_test_now() - t0 < 10) {
     int n = so__proc_poll(sup, 100, NULL, 0);
     CU_ASSERT_FATAL(n >= 0);
     completed += n;
@@ -411,7 +378,7 @@ static void concurrent(unsigned flags) {
       so__proc_free(t);
     }
   }
-  CU_ASSERT(now_s() - t0 < 0.9); /* one after the other would take 1.2 s */
+  CU_ASSERT(so_test_now() - t0 < 0.9); /* one after the other would take 1.2 s */
   CU_ASSERT_EQUAL(so__proc_running(sup), 0);
   for (int i = 0; i < 4; i++) {
     CU_ASSERT_EQUAL(seen[i], 1);
@@ -475,12 +442,12 @@ static void test_free_kills_running(void) {
   CU_ASSERT_EQUAL_FATAL(so__proc_spawn(sup, &spec, &t, NULL, 0), 0);
   pid_t pgid2 = so__proc_result_of(t)->pid;
   so__proc_poll(sup, 100, NULL, 0);
-  CU_ASSERT(live_in_group(pgid) >= 2);
-  double t0 = now_s();
+  CU_ASSERT(so_test_live_in_group(pgid) >= 2);
+  double t0 = so_test_now();
   so__proc_sup_free(sup);
-  CU_ASSERT(now_s() - t0 < 0.5 + 0.5);
-  CU_ASSERT_EQUAL(live_in_group(pgid), 0);
-  CU_ASSERT_EQUAL(live_in_group(pgid2), 0);
+  CU_ASSERT(so_test_now() - t0 < 0.5 + 0.5);
+  CU_ASSERT_EQUAL(so_test_live_in_group(pgid), 0);
+  CU_ASSERT_EQUAL(so_test_live_in_group(pgid2), 0);
   CU_ASSERT(waitpid(pgid, NULL, WNOHANG) == -1 && waitpid(pgid2, NULL, WNOHANG) == -1);
 }
 
@@ -512,10 +479,7 @@ static void test_parent_death(void) {
   CU_ASSERT_EQUAL(waitpid(worker, &status, 0), worker);
   CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   CU_ASSERT_FATAL(child > 0);
-  double until = now_s() + 2;
-  while (live_in_group(child) && now_s() < until)
-    usleep(10000);
-  CU_ASSERT_EQUAL(live_in_group(child), 0);
+  CU_ASSERT(so_test_group_gone_within(child, 2.0));
 }
 
 static void test_errors(void) {

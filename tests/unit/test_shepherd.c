@@ -22,18 +22,13 @@
 #include "farm/joblog.h"
 #include "farm/shepherd.h"
 #include "scaleout/scaleout.h"
+#include "so_proctest.h"
 #include "so_test.h"
 
 #define EXE "/proc/self/exe"
 #define MAXID 16
 
 static char g_dir[64];
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void path_of(char *buf, size_t len, const char *name) {
   snprintf(buf, len, "%s/%s", g_dir, name);
@@ -49,37 +44,6 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
   fclose(f);
   buf[n] = '\0';
   return n;
-}
-
-/* Counts live (not zombie) processes whose process group is pgid, by reading /proc directly. */
-static int live_in_group(pid_t pgid) {
-  DIR *d = opendir("/proc");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-  int live = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    char *end, path[64], buf[512];
-    long pid = strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end)
-      continue;
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    if (!slurp(path, buf, sizeof buf))
-      continue;
-    char *p = strrchr(buf, ')'), state;
-    int ppid, pgrp;
-    if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-        state != 'Z' && state != 'X')
-      live++;
-  }
-  closedir(d);
-  return live;
-}
-
-static int group_gone_within(pid_t pgid, double max_s) {
-  double until = now_s() + max_s;
-  while (live_in_group(pgid) && now_s() < until)
-    usleep(10000);
-  return live_in_group(pgid) == 0;
 }
 
 /* ---- collecting events ------------------------------------------------------------------- */
@@ -102,8 +66,8 @@ static void seen_free(seen *c) {
 
 /* Polls until n DONE events arrived in all, or max_s passed. Returns the DONE count. */
 static int collect(so_shepherd *s, seen *c, int n, double max_s) {
-  double until = now_s() + max_s;
-  while (c->ndone < n && now_s() < until) {
+  double until = so_test_now() + max_s;
+  while (c->ndone < n && so_test_now() < until) {
     so_shep_event ev;
     char err[256] = "";
     int rc = so__shepherd_poll(s, 50, &ev, err, sizeof err);
@@ -227,20 +191,20 @@ static void test_environment(void) {
 
 static void test_slots_concurrent(void) {
   so_shepherd *s = start(2, 0);
-  double t0 = now_s();
+  double t0 = so_test_now();
   run(s, 1, 1, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   run(s, 2, 2, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 2, 5), 2);
-  double wall = now_s() - t0;
+  double wall = so_test_now() - t0;
   CU_ASSERT(wall >= 0.49 && wall < 0.9); /* one after the other would take 1 s */
   /* More than slots: the shepherd queues them. Four of 0.3 s on two slots take two rounds (0.6 s);
    * four at once would take 0.3 s and one at a time 1.2 s. */
-  t0 = now_s();
+  t0 = so_test_now();
   for (uint64_t i = 3; i <= 6; i++)
     run(s, i, i, "sleep 0.3", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   CU_ASSERT_EQUAL(collect(s, &c, 6, 5), 6);
-  wall = now_s() - t0;
+  wall = so_test_now() - t0;
   CU_ASSERT(wall >= 0.59 && wall < 1.05);
   seen_free(&c);
   stop(s);
@@ -255,10 +219,10 @@ static void test_latency_beside_long_command(void) {
   collect(s, &c, 1, 0.1);
   double worst = 0;
   for (uint64_t i = 2; i < 12; i++) {
-    double t0 = now_s();
+    double t0 = so_test_now();
     run(s, i, i, "true", 0, SO_SHEP_OUT_NULL, NULL, NULL);
     CU_ASSERT_EQUAL(collect(s, &c, (int)i - 1, 5), (int)i - 1);
-    worst = fmax(worst, now_s() - t0);
+    worst = fmax(worst, so_test_now() - t0);
   }
   CU_ASSERT(worst < 0.1);
   CU_ASSERT_EQUAL(so__shepherd_kill(s, 1, NULL, 0), 0);
@@ -287,8 +251,8 @@ static void test_output_backpressure(void) {
   usleep(400000);
   uint64_t sum = 0, lines = 0, bytes = 0, v = 0;
   int done = 0, whole = 1;
-  double until = now_s() + 20;
-  while (!done && now_s() < until) {
+  double until = so_test_now() + 20;
+  while (!done && so_test_now() < until) {
     so_shep_event ev;
     int rc = so__shepherd_poll(s, 100, &ev, NULL, 0);
     CU_ASSERT_FATAL(rc >= 0);
@@ -319,16 +283,16 @@ static void test_timeout_kills_group(void) {
   so_shepherd *s = start(1, 0.2);
   run(s, 1, 1, "echo $$; sleep 100 & sleep 100", 0.3, SO_SHEP_OUT_PIPE, NULL, NULL);
   seen c = {0};
-  double t0 = now_s();
+  double t0 = so_test_now();
   CU_ASSERT_EQUAL(collect(s, &c, 1, 10), 1);
-  CU_ASSERT(now_s() - t0 < 2.0);
+  CU_ASSERT(so_test_now() - t0 < 2.0);
   const so_shep_event *d = done_of(&c, 1);
   CU_ASSERT_PTR_NOT_NULL_FATAL(d);
   CU_ASSERT(d->timed_out && !d->killed);
   CU_ASSERT_EQUAL(d->signal, SIGTERM);
   pid_t pgid = (pid_t)atol(c.out[1].len ? (const char *)c.out[1].data : "0");
   CU_ASSERT_FATAL(pgid > 0);
-  CU_ASSERT_EQUAL(live_in_group(pgid), 0); /* the background sleep too */
+  CU_ASSERT_EQUAL(so_test_live_in_group(pgid), 0); /* the background sleep too */
   seen_free(&c);
   stop(s);
 }
@@ -507,10 +471,10 @@ static void test_kill_and_kill_all(void) {
   CU_ASSERT_EQUAL(collect(s, &c, 1, 5), 1);
   const so_shep_event *d = done_of(&c, 4);
   CU_ASSERT(d && d->killed && !d->started);
-  double t0 = now_s();
+  double t0 = so_test_now();
   CU_ASSERT_EQUAL(so__shepherd_kill_all(s, NULL, 0), 0);
   CU_ASSERT_EQUAL(collect(s, &c, 4, 5), 4);
-  CU_ASSERT(now_s() - t0 < 1.0);
+  CU_ASSERT(so_test_now() - t0 < 1.0);
   for (uint64_t i = 1; i <= 2; i++) {
     d = done_of(&c, i);
     CU_ASSERT(d && d->killed && d->started && d->signal == SIGTERM);
@@ -537,8 +501,8 @@ static void test_stop_with_running(void) {
   run(s, 3, 3, "trap '' TERM; echo $$; sleep 100", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
   run(s, 4, 4, "echo queued >> /dev/null", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
   seen c = {0};
-  double until = now_s() + 5;
-  while ((!c.out[1].len || !c.out[2].len || !c.out[3].len) && now_s() < until)
+  double until = so_test_now() + 5;
+  while ((!c.out[1].len || !c.out[2].len || !c.out[3].len) && so_test_now() < until)
     collect(s, &c, 1, 0.05);
   pid_t pg[3];
   for (int i = 0; i < 3; i++)
@@ -546,13 +510,13 @@ static void test_stop_with_running(void) {
   CU_ASSERT_FATAL(pg[0] > 0 && pg[1] > 0 && pg[2] > 0);
   usleep(50000); /* let the traps settle */
   pid_t pid = so__shepherd_pid(s);
-  double t0 = now_s();
+  double t0 = so_test_now();
   stop(s);
-  double took = now_s() - t0;
+  double took = so_test_now() - t0;
   CU_ASSERT(took >= 0.25 && took < 2.0); /* the TERM-ignoring one waited out the grace */
   CU_ASSERT(kill(pid, 0) < 0 && errno == ESRCH);
   for (int i = 0; i < 3; i++)
-    CU_ASSERT(group_gone_within(pg[i], 2.0));
+    CU_ASSERT(so_test_group_gone_within(pg[i], 2.0));
   slurp(shard, buf, sizeof buf);
   CU_ASSERT(strncmp(buf, "2\t:\t", 4) == 0); /* only the one that exited 0 */
   CU_ASSERT(strchr(buf, '\n') == buf + strlen(buf) - 1);
@@ -593,8 +557,8 @@ static void test_start_errors(void) {
   kill(so__shepherd_pid(s), SIGKILL);
   so_shep_event ev;
   int rc;
-  double until = now_s() + 5;
-  while ((rc = so__shepherd_poll(s, 100, &ev, err, sizeof err)) == 0 && now_s() < until)
+  double until = so_test_now() + 5;
+  while ((rc = so__shepherd_poll(s, 100, &ev, err, sizeof err)) == 0 && so_test_now() < until)
     ;
   CU_ASSERT_EQUAL(rc, SO_EIO);
   CU_ASSERT(strstr(err, "killed by signal 9") != NULL);
@@ -652,7 +616,7 @@ static void test_process_state(void) {
 /* Reaps pid (an orphan reparented to us: we are a subreaper) within max_s; returns its status or
  * -1. */
 static int reap_within(pid_t pid, double max_s) {
-  double until = now_s() + max_s;
+  double until = so_test_now() + max_s;
   int status;
   do {
     pid_t r = waitpid(pid, &status, WNOHANG);
@@ -661,7 +625,7 @@ static int reap_within(pid_t pid, double max_s) {
     if (r < 0)
       return -1;
     usleep(5000);
-  } while (now_s() < until);
+  } while (so_test_now() < until);
   return -1;
 }
 
@@ -692,8 +656,8 @@ static pid_t fork_worker(const char *shard, double drain, const char *const *cmd
         _exit(1);
     }
     so_shep_event ev;
-    double until = now_s() + linger_s;
-    while (now_s() < until) /* a worker that reads its events, and is cut off mid-way */
+    double until = so_test_now() + linger_s;
+    while (so_test_now() < until) /* a worker that reads its events, and is cut off mid-way */
       so__shepherd_poll(s, 10, &ev, NULL, 0);
     _exit(0);
   }
@@ -725,15 +689,15 @@ static void worker_death(int how_sigkill, double drain) {
   CU_ASSERT_EQUAL(waitpid(w, &status, 0), w);
   CU_ASSERT(how_sigkill ? WIFSIGNALED(status) : WIFEXITED(status) && !WEXITSTATUS(status));
   double drained = drain == 0 ? SO_SHEP_DRAIN_DEFAULT : fmax(drain, 0);
-  double t0 = now_s();
+  double t0 = so_test_now();
   status = reap_within(shep, 5.0);
-  double took = now_s() - t0;
+  double took = so_test_now() - t0;
   CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
   CU_ASSERT(took < drained + 1.0);
   char buf[4096];
   slurp(pgfile, buf, sizeof buf);
   pid_t pg = (pid_t)atol(buf);
-  CU_ASSERT(pg > 0 && group_gone_within(pg, 1.0));
+  CU_ASSERT(pg > 0 && so_test_group_gone_within(pg, 1.0));
   so_joblog_status st = SO_JOBLOG_STATUS_INIT;
   char err[256];
   CU_ASSERT_EQUAL_FATAL(so__joblog_read(shard, &st, err, sizeof err), 0);
