@@ -30,23 +30,33 @@ int so__mpi_check(int rc, const char *what) {
   return SO_EMPI;
 }
 
-void so__errorf(const char *fmt, ...) {
+/* One write per line so lines from several ranks do not interleave. */
+static void emit(const char *level, const char *fmt, va_list ap) {
   char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  /* One write per line so lines from several ranks do not interleave. */
-  fprintf(stderr, "scaleout: error: %s\n", line);
+  fprintf(stderr, "scaleout: %s: %s\n", level, line);
   fflush(stderr);
 }
 
-void so__warnf(const char *fmt, ...) {
-  char line[1024];
+void so__errorf(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  emit("error", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "scaleout: warning: %s\n", line);
-  fflush(stderr);
+}
+
+void so__warnf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit("warning", fmt, ap);
+  va_end(ap);
+}
+
+void so__seterr(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }

@@ -4,9 +4,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "ctx.h"
 #include "error.h"
 #include "inflight.h"
@@ -60,12 +60,6 @@ struct so_master {
   so_outsink sink;
 };
 typedef struct so_master master;
-
-static double now(clockid_t clock) {
-  struct timespec ts;
-  clock_gettime(clock, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int send_stop(master *m, int rank) {
   so_stop_msg s = {.abort = m->aborting};
@@ -432,13 +426,13 @@ static int watch_signals(master *m) {
   if (!m->signal) {
     m->signal = sig;
     m->stopped = SO_STOPPED_SIGNAL;
-    m->halt_deadline = now(CLOCK_MONOTONIC) + m->cfg->grace;
+    m->halt_deadline = so__clock_s(CLOCK_MONOTONIC) + m->cfg->grace;
     if (!m->cfg->quiet)
       so__warnf("signal %d: handing out no more tasks; running ones get %.0f s to finish", sig,
                 m->cfg->grace);
     return start_halt(m, SO_HALT_SOON);
   }
-  if (m->halt == SO_HALT_SOON && now(CLOCK_MONOTONIC) >= m->halt_deadline)
+  if (m->halt == SO_HALT_SOON && so__clock_s(CLOCK_MONOTONIC) >= m->halt_deadline)
     return start_halt(m, SO_HALT_NOW);
   return 0;
 }
@@ -529,7 +523,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
                t->size - 1);
     return SO_EINVAL;
   }
-  double wall0 = now(CLOCK_MONOTONIC), cpu0 = now(CLOCK_PROCESS_CPUTIME_ID);
+  double wall0 = so__clock_s(CLOCK_MONOTONIC), cpu0 = so__clock_s(CLOCK_PROCESS_CPUTIME_ID);
   int signals = m->cfg->grace >= 0;
   if (signals)
     so__signals_catch();
@@ -557,7 +551,8 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
       abort_run(m, rc);
     }
   }
-  double wall = now(CLOCK_MONOTONIC) - wall0, cpu = now(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+  double wall = so__clock_s(CLOCK_MONOTONIC) - wall0;
+  double cpu = so__clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
   if (signals)
     so__signals_restore();
   so__outsink_free(&m->sink);

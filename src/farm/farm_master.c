@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "farm.h"
 #include "joblog.h"
 #include "taskfile.h"
@@ -58,12 +59,6 @@ typedef struct farm_master {
 int so__farm_shard_dir(const char *joblog, char *out, size_t outlen) {
   int n = snprintf(out, outlen, "%s.shards", joblog);
   return n > 0 && (size_t)n < outlen ? 0 : SO_EINVAL;
-}
-
-static double now_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* --- Options --- */
@@ -343,7 +338,7 @@ int so__farm_master_init(so_ctx *ctx) {
   m->sync = so_ctx_double(ctx, "joblog-sync");
   m->progress = so_ctx_int(ctx, "progress") || (!so_ctx_quiet(ctx) && isatty(2));
   m->nlist = so_ctx_args(ctx, &m->list);
-  m->t0 = now_mono();
+  m->t0 = so__mono_s();
   if (parse_timeout(ctx, m, so_ctx_string(ctx, "timeout")) ||
       parse_halt(ctx, m, so_ctx_string(ctx, "halt")))
     return SO_EINVAL;
@@ -455,7 +450,7 @@ static void note_runtime(farm_master *m, double wall) {
 }
 
 static void draw_progress(farm_master *m, int last) {
-  double t = now_mono();
+  double t = so__mono_s();
   if (!m->progress || (!last && t - m->last_draw < 0.2))
     return;
   m->last_draw = t;

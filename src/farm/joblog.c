@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "scaleout/scaleout.h"
 #include "taskfile.h"
@@ -31,12 +31,6 @@ static void sync_parent_dir(const char *path) {
     close(fd);
   }
   free(dir);
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int parse_i64(const char *s, int64_t *v) {
@@ -406,7 +400,7 @@ int so__joblog_sync(so_joblog *jl, char *err, size_t errlen) {
 }
 
 int so__joblog_tick(so_joblog *jl, char *err, size_t errlen) {
-  if (jl->unsynced == 0 || jl->interval < 0 || now_seconds() - jl->oldest < jl->interval)
+  if (jl->unsynced == 0 || jl->interval < 0 || so__mono_s() - jl->oldest < jl->interval)
     return 0;
   return so__joblog_sync(jl, err, errlen);
 }
@@ -434,7 +428,7 @@ int so__joblog_append(so_joblog *jl, const so_joblog_entry *e, char *err, size_t
   }
   jl->size += jl->line.len;
   if (jl->unsynced++ == 0)
-    jl->oldest = now_seconds();
+    jl->oldest = so__mono_s();
   return jl->interval == 0 ? so__joblog_sync(jl, err, errlen) : so__joblog_tick(jl, err, errlen);
 }
 

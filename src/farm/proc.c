@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +20,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "error.h"
 #include "scaleout/scaleout.h"
 
 /* The spawn child runs on this stack; it only makes a few system calls before execve. */
@@ -72,25 +72,6 @@ struct so__proc_sup {
   int devnull;            /* /dev/null, read-write, for stdin and discarded streams */
   char *stack;
 };
-
-static double clock_of(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double mono(void) { return clock_of(CLOCK_MONOTONIC); }
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Moves a descriptor to 3 or above, keeping close-on-exec, so that the child's dup2() onto 0-2
  * can never overwrite a descriptor it still has to copy. Returns -1 (and closes fd) on failure. */
@@ -177,13 +158,13 @@ static int launch(so__proc_sup *sup, const char *cmd, char **envp, const int fd[
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (child < 0) {
-    seterr(err, errlen, "cannot start /bin/sh: clone: %s", strerror(clone_errno));
+    so__seterr(err, errlen, "cannot start /bin/sh: clone: %s", strerror(clone_errno));
     return SO_EIO;
   }
   if (a.err) { /* CLONE_VFORK: the child has exited by now, its failure written into a */
     while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
       ;
-    seterr(err, errlen, "cannot start /bin/sh: %s: %s", a.step, strerror(a.err));
+    so__seterr(err, errlen, "cannot start /bin/sh: %s: %s", a.step, strerror(a.err));
     return SO_EIO;
   }
   *pid = child;
@@ -224,42 +205,42 @@ static char **build_env(const char *const *extra) {
 static int check_spec(const so__proc_sup *sup, const so__proc_spec *spec, char *err,
                       size_t errlen) {
   if (!spec || !spec->cmd) {
-    seterr(err, errlen, "no command to run");
+    so__seterr(err, errlen, "no command to run");
     return SO_EINVAL;
   }
   if (spec->flags & ~SO__PROC_TASK_FLAGS) {
-    seterr(err, errlen, "unknown task flags 0x%x", spec->flags & ~SO__PROC_TASK_FLAGS);
+    so__seterr(err, errlen, "unknown task flags 0x%x", spec->flags & ~SO__PROC_TASK_FLAGS);
     return SO_EINVAL;
   }
   if (!(spec->timeout >= 0) || isinf(spec->timeout)) {
-    seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", spec->timeout);
+    so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", spec->timeout);
     return SO_EINVAL;
   }
   const so__proc_sink *sinks[2] = {&spec->out, &spec->err};
   for (int i = 0; i < 2; i++) {
     const char *name = i ? "stderr" : "stdout";
     if (sinks[i]->kind < SO__PROC_DEVNULL || sinks[i]->kind > SO__PROC_INHERIT) {
-      seterr(err, errlen, "unknown %s destination %d", name, (int)sinks[i]->kind);
+      so__seterr(err, errlen, "unknown %s destination %d", name, (int)sinks[i]->kind);
       return SO_EINVAL;
     }
     if (sinks[i]->kind == SO__PROC_FILE && (!sinks[i]->path || !*sinks[i]->path)) {
-      seterr(err, errlen, "%s goes to a file but no path was given", name);
+      so__seterr(err, errlen, "%s goes to a file but no path was given", name);
       return SO_EINVAL;
     }
     if (sinks[i]->kind == SO__PROC_PIPE && !sup->opts.on_output) {
-      seterr(err, errlen, "%s is piped but the supervisor has no output callback", name);
+      so__seterr(err, errlen, "%s is piped but the supervisor has no output callback", name);
       return SO_EINVAL;
     }
   }
   for (const char *const *x = spec->env; x && *x; x++) {
     const char *eq = strchr(*x, '=');
     if (!eq || eq == *x) {
-      seterr(err, errlen, "environment entry \"%s\" is not NAME=value", *x);
+      so__seterr(err, errlen, "environment entry \"%s\" is not NAME=value", *x);
       return SO_EINVAL;
     }
   }
   if (sup->nrunning >= sup->opts.max_tasks) {
-    seterr(err, errlen, "already running the most tasks allowed (%u)", sup->opts.max_tasks);
+    so__seterr(err, errlen, "already running the most tasks allowed (%u)", sup->opts.max_tasks);
     return SO_EINVAL;
   }
   return 0;
@@ -307,7 +288,7 @@ static int open_sink(so__proc_sup *sup, so__proc *t, const so__proc_spec *spec, 
     }
     t->file_fd[i] = high_fd(open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
     if (t->file_fd[i] < 0) {
-      seterr(err, errlen, "cannot open the %s file %s: %s", name, s->path, strerror(errno));
+      so__seterr(err, errlen, "cannot open the %s file %s: %s", name, s->path, strerror(errno));
       return SO_EIO;
     }
     *child_fd = t->file_fd[i];
@@ -315,18 +296,18 @@ static int open_sink(so__proc_sup *sup, so__proc *t, const so__proc_spec *spec, 
   case SO__PROC_PIPE: {
     t->st[i].buf = malloc(SO__PROC_BUFSZ);
     if (!t->st[i].buf) {
-      seterr(err, errlen, "out of memory for the %s buffer", name);
+      so__seterr(err, errlen, "out of memory for the %s buffer", name);
       return SO_ENOMEM;
     }
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
-      seterr(err, errlen, "cannot create the %s pipe: %s", name, strerror(errno));
+      so__seterr(err, errlen, "cannot create the %s pipe: %s", name, strerror(errno));
       return SO_EIO;
     }
     t->st[i].fd = high_fd(p[0]);
     *write_end = high_fd(p[1]);
     if (t->st[i].fd < 0 || *write_end < 0 || fcntl(t->st[i].fd, F_SETFL, O_NONBLOCK) < 0) {
-      seterr(err, errlen, "cannot set up the %s pipe: %s", name, strerror(errno));
+      so__seterr(err, errlen, "cannot set up the %s pipe: %s", name, strerror(errno));
       return SO_EIO;
     }
     *child_fd = *write_end;
@@ -341,7 +322,7 @@ int so__proc_spawn(so__proc_sup *sup, const so__proc_spec *spec, so__proc **out,
   if (out)
     *out = NULL;
   if (!sup) {
-    seterr(err, errlen, "no supervisor");
+    so__seterr(err, errlen, "no supervisor");
     return SO_EINVAL;
   }
   int rc = check_spec(sup, spec, err, errlen);
@@ -349,7 +330,7 @@ int so__proc_spawn(so__proc_sup *sup, const so__proc_spec *spec, so__proc **out,
     return rc;
   so__proc *t = calloc(1, sizeof *t);
   if (!t) {
-    seterr(err, errlen, "out of memory for a task");
+    so__seterr(err, errlen, "out of memory for a task");
     return SO_ENOMEM;
   }
   t->pidfd = -1;
@@ -361,12 +342,12 @@ int so__proc_spawn(so__proc_sup *sup, const so__proc_spec *spec, so__proc **out,
     if ((rc = open_sink(sup, t, spec, i, &child_fd[i + 1], &write_end[i], err, errlen)))
       goto fail_sinks;
   if (!(envp = build_env(spec->env))) {
-    seterr(err, errlen, "out of memory for the environment");
+    so__seterr(err, errlen, "out of memory for the environment");
     rc = SO_ENOMEM;
     goto fail_sinks;
   }
-  t->res.start = clock_of(CLOCK_REALTIME);
-  t->t0 = mono();
+  t->res.start = so__clock_s(CLOCK_REALTIME);
+  t->t0 = so__mono_s();
   if ((rc = launch(sup, spec->cmd, envp, child_fd, &t->res.pid, err, errlen)))
     goto fail_launch;
   free(envp);
@@ -501,7 +482,7 @@ static void reap(so__proc *t) {
     ;
   if (r == 0)
     return;
-  double now = mono();
+  double now = so__mono_s();
   t->reaped = 1;
   t->res.wall = now - t->t0;
   if (t->pidfd >= 0)
@@ -603,7 +584,7 @@ static double next_event(const so__proc *t) {
 int so__proc_poll(so__proc_sup *sup, int timeout_ms, char *err, size_t errlen) {
   if (!sup || !sup->nrunning)
     return 0;
-  double now = mono(), wake = timeout_ms < 0 ? INFINITY : now + timeout_ms * 1e-3;
+  double now = so__mono_s(), wake = timeout_ms < 0 ? INFINITY : now + timeout_ms * 1e-3;
   nfds_t n = 0;
   for (unsigned i = 0; i < sup->opts.max_tasks; i++) {
     so__proc *t = sup->slots[i];
@@ -625,7 +606,7 @@ int so__proc_poll(so__proc_sup *sup, int timeout_ms, char *err, size_t errlen) {
   int ms = isinf(wake) ? -1 : (int)ceil(fmin(fmax(0, wake - now), 3600) * 1e3);
   int ready = poll(sup->pfd, n, ms);
   if (ready < 0 && errno != EINTR) {
-    seterr(err, errlen, "poll failed: %s", strerror(errno));
+    so__seterr(err, errlen, "poll failed: %s", strerror(errno));
     return SO_EIO;
   }
   for (nfds_t k = 0; ready > 0 && k < n; k++) {
@@ -638,7 +619,7 @@ int so__proc_poll(so__proc_sup *sup, int timeout_ms, char *err, size_t errlen) {
       read_stream(t, sup->pfd_what[k] - 1);
   }
   int completed = 0;
-  now = mono();
+  now = so__mono_s();
   for (unsigned i = 0; i < sup->opts.max_tasks; i++)
     if (sup->slots[i])
       completed += tick(sup->slots[i], now);
@@ -651,11 +632,11 @@ int so__proc_sup_new(const so__proc_opts *opts, so__proc_sup **out, char *err, s
   *out = NULL;
   so__proc_opts o = opts ? *opts : (so__proc_opts){0};
   if (o.flags & ~SO__PROC_SUP_FLAGS) {
-    seterr(err, errlen, "unknown supervisor flags 0x%x", o.flags & ~SO__PROC_SUP_FLAGS);
+    so__seterr(err, errlen, "unknown supervisor flags 0x%x", o.flags & ~SO__PROC_SUP_FLAGS);
     return SO_EINVAL;
   }
   if (!(o.grace >= 0) || isinf(o.grace)) {
-    seterr(err, errlen, "the grace period must be a finite number of seconds, not %g", o.grace);
+    so__seterr(err, errlen, "the grace period must be a finite number of seconds, not %g", o.grace);
     return SO_EINVAL;
   }
   if (o.max_tasks == 0)
@@ -679,13 +660,13 @@ int so__proc_sup_new(const so__proc_opts *opts, so__proc_sup **out, char *err, s
   sup->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (sup->stack == MAP_FAILED || mprotect(sup->stack, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE)) {
-    seterr(err, errlen, "cannot map the spawn stack: %s", strerror(errno));
+    so__seterr(err, errlen, "cannot map the spawn stack: %s", strerror(errno));
     so__proc_sup_free(sup);
     return SO_ENOMEM;
   }
   sup->devnull = high_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (sup->devnull < 0) {
-    seterr(err, errlen, "cannot open /dev/null: %s", strerror(errno));
+    so__seterr(err, errlen, "cannot open /dev/null: %s", strerror(errno));
     so__proc_sup_free(sup);
     return SO_EIO;
   }
@@ -693,7 +674,7 @@ int so__proc_sup_new(const so__proc_opts *opts, so__proc_sup **out, char *err, s
   return 0;
 
 fail_alloc:
-  seterr(err, errlen, "out of memory for the process supervisor");
+  so__seterr(err, errlen, "out of memory for the process supervisor");
   so__proc_sup_free(sup);
   return SO_ENOMEM;
 }
@@ -703,8 +684,8 @@ void so__proc_sup_free(so__proc_sup *sup) {
     return;
   if (sup->slots) {
     so__proc_kill_all(sup);
-    double give_up = mono() + sup->opts.grace + ABANDON_S + 1;
-    while (sup->nrunning && mono() < give_up)
+    double give_up = so__mono_s() + sup->opts.grace + ABANDON_S + 1;
+    while (sup->nrunning && so__mono_s() < give_up)
       so__proc_poll(sup, 100, NULL, 0);
     /* Whatever is left survived SIGKILL (uninterruptible sleep): it stays an unreaped zombie. */
     for (unsigned i = 0; i < sup->opts.max_tasks; i++) {
@@ -773,7 +754,7 @@ void so__proc_kill(so__proc *task) {
   if (!task || task->done || task->term_sent)
     return;
   task->res.killed = 1;
-  terminate(task, mono());
+  terminate(task, so__mono_s());
 }
 
 void so__proc_kill_all(so__proc_sup *sup) {

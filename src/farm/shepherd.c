@@ -10,7 +10,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "error.h"
 #include "proc.h"
 #include "shepherd_wire.h"
 
@@ -43,23 +44,6 @@ struct so_shepherd {
   so_buf errtext;     /* the NUL-terminated error of the last DONE event */
   char why[256];      /* how the shepherd ended, once dead */
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
-static double mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void nap(double s) {
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -168,7 +152,7 @@ static int reap_until(so_shepherd *s, double until) {
       s->status = status;
     } else if (r < 0 && errno != EINTR) {
       s->reaped = 1; /* ECHILD: someone else reaped it (SIGCHLD ignored, waitpid(-1)) */
-    } else if (mono() >= until) {
+    } else if (so__mono_s() >= until) {
       return 0;
     } else if (r == 0) {
       nap(pause);
@@ -191,12 +175,12 @@ static int died(so_shepherd *s, const char *context, char *err, size_t errlen) {
   if (!s->dead) {
     s->dead = 1;
     s->running = 0;
-    reap_or_kill(s, mono() + REAP_WAIT_S);
+    reap_or_kill(s, so__mono_s() + REAP_WAIT_S);
     char how[200];
     describe(how, sizeof how, s->pid, s->status_known, s->status);
     snprintf(s->why, sizeof s->why, "%s%s", context, how);
   }
-  seterr(err, errlen, "%s", s->why);
+  so__seterr(err, errlen, "%s", s->why);
   return SO_EIO;
 }
 
@@ -208,7 +192,7 @@ static int protocol_error(so_shepherd *s, const char *what, char *err, size_t er
     snprintf(ctx, sizeof ctx, "malformed frame from the shepherd (%s); ", what);
     died(s, ctx, NULL, 0);
   }
-  seterr(err, errlen, "%s", s->why);
+  so__seterr(err, errlen, "%s", s->why);
   return SO_EPROTO;
 }
 
@@ -266,12 +250,12 @@ int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *e
                       size_t errlen) {
   memset(ev, 0, sizeof *ev);
   if (!s) {
-    seterr(err, errlen, "no shepherd");
+    so__seterr(err, errlen, "no shepherd");
     return SO_EINVAL;
   }
   if (s->dead)
     return died(s, "", err, errlen);
-  double until = timeout_ms < 0 ? INFINITY : mono() + timeout_ms * 1e-3;
+  double until = timeout_ms < 0 ? INFINITY : so__mono_s() + timeout_ms * 1e-3;
   for (;;) {
     int tag;
     so__shep_rd rd;
@@ -286,20 +270,20 @@ int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *e
     flush_out(s); /* a closed socket shows as end of file below */
     ssize_t n = read_some(s, need);
     if (n == READ_NOMEM) {
-      seterr(err, errlen, "out of memory for a frame from the shepherd");
+      so__seterr(err, errlen, "out of memory for a frame from the shepherd");
       return SO_ENOMEM;
     }
     if (n == 0)
       s->eof = 1;
     if (n >= 0)
       continue;
-    double left = until - mono();
+    double left = until - so__mono_s();
     if (left <= 0)
       return 0;
     struct pollfd p = {.fd = s->fd, .events = POLLIN | (so__shepherd_unsent(s) ? POLLOUT : 0)};
     int ms = isinf(left) ? -1 : (int)ceil(fmin(left, 3600) * 1e3);
     if (poll(&p, 1, ms) < 0 && errno != EINTR) {
-      seterr(err, errlen, "poll on the shepherd's socket failed: %s", strerror(errno));
+      so__seterr(err, errlen, "poll on the shepherd's socket failed: %s", strerror(errno));
       return SO_EIO;
     }
   }
@@ -309,38 +293,38 @@ int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *e
 
 static int check_task(const so_shep_task *t, char *err, size_t errlen) {
   if (!t || !t->cmd) {
-    seterr(err, errlen, "no command to run");
+    so__seterr(err, errlen, "no command to run");
     return SO_EINVAL;
   }
   if (t->cmd_len > SO__SHEP_MAX_CMD) {
-    seterr(err, errlen, "the command is %zu bytes long; at most %zu are accepted", t->cmd_len,
+    so__seterr(err, errlen, "the command is %zu bytes long; at most %zu are accepted", t->cmd_len,
            SO__SHEP_MAX_CMD);
     return SO_EINVAL;
   }
   if (memchr(t->cmd, '\0', t->cmd_len)) {
-    seterr(err, errlen, "the command contains a NUL byte, which no shell command can hold");
+    so__seterr(err, errlen, "the command contains a NUL byte, which no shell command can hold");
     return SO_EINVAL;
   }
   if (t->seq == 0) {
-    seterr(err, errlen, "task sequence numbers start at 1");
+    so__seterr(err, errlen, "task sequence numbers start at 1");
     return SO_EINVAL;
   }
   if (!(t->timeout >= 0) || isinf(t->timeout)) {
-    seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", t->timeout);
+    so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", t->timeout);
     return SO_EINVAL;
   }
   if (t->output < SO_SHEP_OUT_PIPE || t->output > SO_SHEP_OUT_NULL) {
-    seterr(err, errlen, "unknown output mode %d", (int)t->output);
+    so__seterr(err, errlen, "unknown output mode %d", (int)t->output);
     return SO_EINVAL;
   }
   if (t->output == SO_SHEP_OUT_RESULTS && (!t->results_dir || !*t->results_dir)) {
-    seterr(err, errlen, "results go to a directory but none was given");
+    so__seterr(err, errlen, "results go to a directory but none was given");
     return SO_EINVAL;
   }
   for (const char *const *e = t->env; e && *e; e++) {
     const char *eq = strchr(*e, '=');
     if (!eq || eq == *e) {
-      seterr(err, errlen, "environment entry \"%s\" is not NAME=value", *e);
+      so__seterr(err, errlen, "environment entry \"%s\" is not NAME=value", *e);
       return SO_EINVAL;
     }
   }
@@ -349,7 +333,7 @@ static int check_task(const so_shep_task *t, char *err, size_t errlen) {
 
 int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t errlen) {
   if (!s) {
-    seterr(err, errlen, "no shepherd");
+    so__seterr(err, errlen, "no shepherd");
     return SO_EINVAL;
   }
   int rc = check_task(t, err, errlen);
@@ -363,11 +347,11 @@ int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t er
   for (const char *const *e = t->env; e && *e; e++, nenv++)
     size += 4 + strlen(*e);
   if (size > SO__SHEP_MAX_FRAME) {
-    seterr(err, errlen, "the command and its environment exceed %zu bytes", SO__SHEP_MAX_FRAME);
+    so__seterr(err, errlen, "the command and its environment exceed %zu bytes", SO__SHEP_MAX_FRAME);
     return SO_EINVAL;
   }
   if (out_reserve(s, size)) {
-    seterr(err, errlen, "out of memory for a command of %zu bytes", t->cmd_len);
+    so__seterr(err, errlen, "out of memory for a command of %zu bytes", t->cmd_len);
     return SO_ENOMEM;
   }
   size_t at = so__shep_frame_begin(&s->out, SO__SHEP_RUN);
@@ -389,13 +373,13 @@ int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t er
 /* Queues a frame with an optional u64 and tries to send it. */
 static int send_small(so_shepherd *s, int tag, const uint64_t *id, char *err, size_t errlen) {
   if (!s) {
-    seterr(err, errlen, "no shepherd");
+    so__seterr(err, errlen, "no shepherd");
     return SO_EINVAL;
   }
   if (s->dead || s->eof)
     return died(s, "", err, errlen);
   if (out_reserve(s, SO__SHEP_HDR + 8)) {
-    seterr(err, errlen, "out of memory for a frame to the shepherd");
+    so__seterr(err, errlen, "out of memory for a frame to the shepherd");
     return SO_ENOMEM;
   }
   size_t at = so__shep_frame_begin(&s->out, tag);
@@ -432,23 +416,23 @@ static void shepherd_free(so_shepherd *s) {
 
 static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
   if (!o || !o->exe || !*o->exe) {
-    seterr(err, errlen, "no program to run as the shepherd");
+    so__seterr(err, errlen, "no program to run as the shepherd");
     return SO_EINVAL;
   }
   if (!(o->grace >= 0) || isinf(o->grace)) {
-    seterr(err, errlen, "the grace period must be a finite number of seconds, not %g", o->grace);
+    so__seterr(err, errlen, "the grace period must be a finite number of seconds, not %g", o->grace);
     return SO_EINVAL;
   }
   if (isnan(o->sync_interval) || isnan(o->drain) || isinf(o->drain)) {
-    seterr(err, errlen, "the sync interval and the drain period must be numbers");
+    so__seterr(err, errlen, "the sync interval and the drain period must be numbers");
     return SO_EINVAL;
   }
   if (o->host && (!*o->host || strpbrk(o->host, "\t\n"))) {
-    seterr(err, errlen, "the host name for the joblog must be non-empty, without tab or newline");
+    so__seterr(err, errlen, "the host name for the joblog must be non-empty, without tab or newline");
     return SO_EINVAL;
   }
   if (o->shard && !*o->shard) {
-    seterr(err, errlen, "the shard path is empty");
+    so__seterr(err, errlen, "the shard path is empty");
     return SO_EINVAL;
   }
   return 0;
@@ -507,7 +491,7 @@ static int spawn(so_shepherd *s, const so_shepherd_opts *o, int child_end, char 
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc) {
-    seterr(err, errlen, "cannot start the shepherd %s: %s", o->exe, strerror(rc));
+    so__seterr(err, errlen, "cannot start the shepherd %s: %s", o->exe, strerror(rc));
     return SO_EIO;
   }
   return 0;
@@ -517,14 +501,14 @@ fail_setup:
 fail_attr:
   posix_spawn_file_actions_destroy(&fa);
 fail_fa:
-  seterr(err, errlen, "cannot prepare to start the shepherd: %s", strerror(rc));
+  so__seterr(err, errlen, "cannot prepare to start the shepherd: %s", strerror(rc));
   return rc == ENOMEM ? SO_ENOMEM : SO_EIO;
 }
 
 /* Waits for the HELLO frame. Returns 0 or an error with a sentence in err (the process is then
  * reaped). */
 static int await_hello(so_shepherd *s, char *err, size_t errlen) {
-  double until = mono() + READY_TIMEOUT_S;
+  double until = so__mono_s() + READY_TIMEOUT_S;
   for (;;) {
     int tag;
     so__shep_rd rd;
@@ -541,16 +525,16 @@ static int await_hello(so_shepherd *s, char *err, size_t errlen) {
         return protocol_error(s, "HELLO", err, errlen);
       if (status == 0)
         return 0;
-      seterr(err, errlen, "%.*s", (int)len, msg);
+      so__seterr(err, errlen, "%.*s", (int)len, msg);
       s->dead = 1;
-      reap_or_kill(s, mono() + REAP_WAIT_S);
+      reap_or_kill(s, so__mono_s() + REAP_WAIT_S);
       return status < 0 ? status : SO_EIO;
     }
     if (s->eof)
       return died(s, "the shepherd did not start: ", err, errlen);
     ssize_t n = read_some(s, need);
     if (n == READ_NOMEM) {
-      seterr(err, errlen, "out of memory");
+      so__seterr(err, errlen, "out of memory");
       kill(s->pid, SIGKILL);
       reap_until(s, INFINITY);
       return SO_ENOMEM;
@@ -559,11 +543,11 @@ static int await_hello(so_shepherd *s, char *err, size_t errlen) {
       s->eof = 1;
     if (n >= 0)
       continue;
-    double left = until - mono();
+    double left = until - so__mono_s();
     if (left <= 0) {
       kill(s->pid, SIGKILL);
       died(s, "", NULL, 0);
-      seterr(err, errlen, "the shepherd (pid %d) was not ready within %.0f s and was killed",
+      so__seterr(err, errlen, "the shepherd (pid %d) was not ready within %.0f s and was killed",
              (int)s->pid, READY_TIMEOUT_S);
       return SO_EIO;
     }
@@ -579,7 +563,7 @@ int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, 
     return rc;
   so_shepherd *s = calloc(1, sizeof *s);
   if (!s) {
-    seterr(err, errlen, "out of memory for a shepherd");
+    so__seterr(err, errlen, "out of memory for a shepherd");
     return SO_ENOMEM;
   }
   s->fd = -1;
@@ -587,13 +571,13 @@ int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, 
   s->drain = o->drain == 0 ? SO_SHEP_DRAIN_DEFAULT : fmax(o->drain, 0);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-    seterr(err, errlen, "cannot create the shepherd's socket: %s", strerror(errno));
+    so__seterr(err, errlen, "cannot create the shepherd's socket: %s", strerror(errno));
     shepherd_free(s);
     return SO_EIO;
   }
   s->fd = sv[0];
   if (fcntl(s->fd, F_SETFL, O_NONBLOCK) < 0) {
-    seterr(err, errlen, "cannot make the shepherd's socket non-blocking: %s", strerror(errno));
+    so__seterr(err, errlen, "cannot make the shepherd's socket non-blocking: %s", strerror(errno));
     close(sv[1]);
     shepherd_free(s);
     return SO_EIO;
@@ -616,8 +600,8 @@ int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen) {
   int was_dead = s->dead;
   if (!s->dead && !s->eof && send_small(s, SO__SHEP_QUIT, NULL, NULL, 0) == 0) {
     /* The shepherd closes the socket when it exits: read (and drop) until then. */
-    double until = mono() + s->grace + 5;
-    while (!s->eof && mono() < until) {
+    double until = so__mono_s() + s->grace + 5;
+    while (!s->eof && so__mono_s() < until) {
       flush_out(s);
       s->in.len = s->in_off = 0;
       ssize_t n = read_some(s, READ_CHUNK);
@@ -626,14 +610,14 @@ int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen) {
       if (n >= 0)
         continue;
       struct pollfd p = {.fd = s->fd, .events = POLLIN | (so__shepherd_unsent(s) ? POLLOUT : 0)};
-      poll(&p, 1, (int)ceil(fmax(until - mono(), 0) * 1e3));
+      poll(&p, 1, (int)ceil(fmax(until - so__mono_s(), 0) * 1e3));
     }
   }
-  double until = mono() + REAP_WAIT_S;
+  double until = so__mono_s() + REAP_WAIT_S;
   if (!s->eof && !s->dead) {
     /* Not done in time: a closed socket sends it down its worker-death path (drain, SIGKILL). */
     shutdown(s->fd, SHUT_RDWR);
-    until = mono() + s->drain + REAP_WAIT_S;
+    until = so__mono_s() + s->drain + REAP_WAIT_S;
   }
   if (!s->dead) {
     s->dead = 1;
@@ -642,7 +626,7 @@ int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen) {
   }
   int rc = 0;
   if (was_dead || !s->status_known || !WIFEXITED(s->status) || WEXITSTATUS(s->status) != 0) {
-    seterr(err, errlen, "%s", s->why);
+    so__seterr(err, errlen, "%s", s->why);
     rc = SO_EIO;
   }
   shepherd_free(s);

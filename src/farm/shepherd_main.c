@@ -11,7 +11,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +19,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "error.h"
 #include "joblog.h"
 #include "proc.h"
 #include "quote.h"
@@ -105,21 +105,6 @@ static void on_io(int sig) {
   g_io = 1;
 }
 
-static double mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* ---- frames to the worker ---------------------------------------------------------------- */
 
 static size_t unsent(const shep *sh) { return sh->out.len - sh->out_off; }
@@ -130,7 +115,7 @@ static int flush_out(shep *sh) {
     ssize_t n = send(sh->sock, sh->out.data + sh->out_off, sh->out.len - sh->out_off,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0)
-      sh->out_off += (size_t)n, sh->last_traffic = mono();
+      sh->out_off += (size_t)n, sh->last_traffic = so__mono_s();
     else if (n < 0 && errno == EINTR)
       continue;
     else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -166,8 +151,8 @@ static void send_hello(shep *sh, int status, const char *msg) {
   so__shep_put_u32(&sh->out, (uint32_t)getpid());
   so__shep_put_str(&sh->out, msg, len);
   so__shep_frame_end(&sh->out, at);
-  double until = mono() + 5;
-  while (unsent(sh) && mono() < until && flush_out(sh) == 0) {
+  double until = so__mono_s() + 5;
+  while (unsent(sh) && so__mono_s() < until && flush_out(sh) == 0) {
     struct pollfd p = {.fd = sh->sock, .events = POLLOUT};
     poll(&p, 1, 100);
   }
@@ -303,13 +288,13 @@ static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
     dir = "/tmp";
   size_t n = strlen(dir) + 32;
   if (!(j->tmpfile = malloc(n))) {
-    seterr(err, errlen, "out of memory");
+    so__seterr(err, errlen, "out of memory");
     return SO_ENOMEM;
   }
   snprintf(j->tmpfile, n, "%s/scaleout-cmd-XXXXXX", dir);
   int fd = mkostemp(j->tmpfile, O_CLOEXEC);
   if (fd < 0) {
-    seterr(err, errlen, "cannot create a file for a %zu-byte command in %s: %s", j->cmd_len, dir,
+    so__seterr(err, errlen, "cannot create a file for a %zu-byte command in %s: %s", j->cmd_len, dir,
            strerror(errno));
     free(j->tmpfile);
     j->tmpfile = NULL;
@@ -328,13 +313,13 @@ static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
   if (close(fd) < 0 && done == j->cmd_len)
     saved = errno, done = 0;
   if (done < j->cmd_len) {
-    seterr(err, errlen, "cannot write the command to %s: %s", j->tmpfile, strerror(saved));
+    so__seterr(err, errlen, "cannot write the command to %s: %s", j->tmpfile, strerror(saved));
     return SO_EIO;
   }
   static const char prefix[] = "exec /bin/sh ";
   if (so__buf_append(run, prefix, sizeof prefix - 1) ||
       so__shell_quote(run, j->tmpfile, strlen(j->tmpfile)) || so__buf_append(run, "", 1)) {
-    seterr(err, errlen, "out of memory");
+    so__seterr(err, errlen, "out of memory");
     return SO_ENOMEM;
   }
   return 0;
@@ -358,7 +343,7 @@ static void job_start(shep *sh, job *j) {
   } else if (j->output == SO_SHEP_OUT_RESULTS) {
     int e = mkdirs(j->dir);
     if (e) {
-      seterr(err, sizeof err, "cannot create the results directory %s: %s", j->dir, strerror(e));
+      so__seterr(err, sizeof err, "cannot create the results directory %s: %s", j->dir, strerror(e));
       goto fail;
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", j->dir);
@@ -427,7 +412,7 @@ static int record(shep *sh, const job *j, const so__proc_result *r, char *err, s
   sh->line.len = 0;
   int rc = so__joblog_format(&sh->line, &e);
   if (rc) {
-    seterr(err, errlen, "cannot format the joblog line: %s", so_strerror(rc));
+    so__seterr(err, errlen, "cannot format the joblog line: %s", so_strerror(rc));
     return 0;
   }
   ssize_t n;
@@ -440,16 +425,16 @@ static int record(shep *sh, const job *j, const so__proc_result *r, char *err, s
       if (end >= n && ftruncate(sh->shard, end - n) == 0)
         n = 0;
     }
-    seterr(err, errlen, "cannot append to the joblog shard: %s%s", strerror(saved),
+    so__seterr(err, errlen, "cannot append to the joblog shard: %s%s", strerror(saved),
            n > 0 ? " (and a partial line stays)" : "");
     return 0;
   }
   if (sh->sync_interval == 0) {
     if (fdatasync(sh->shard) < 0)
-      seterr(err, errlen, "cannot sync the joblog shard: %s", strerror(errno));
+      so__seterr(err, errlen, "cannot sync the joblog shard: %s", strerror(errno));
   } else if (sh->sync_interval > 0 && !sh->unsynced) {
     sh->unsynced = 1;
-    sh->sync_due = mono() + sh->sync_interval;
+    sh->sync_due = so__mono_s() + sh->sync_interval;
   }
   return 1;
 }
@@ -462,7 +447,7 @@ static void write_status(const job *j, const so__proc_result *r, char *err, size
                        : snprintf(text, sizeof text, "exit %d\n", r->exitval);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0 || write(fd, text, (size_t)n) != n)
-    seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    so__seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
   if (fd >= 0)
     close(fd);
 }
@@ -569,7 +554,7 @@ static int read_socket(shep *sh) {
       return 0;
     if (n <= 0)
       return -1;
-    sh->last_traffic = mono();
+    sh->last_traffic = so__mono_s();
     if (sh->quitting)
       continue; /* after QUIT only the end of file matters */
     sh->in.len += (size_t)n;
@@ -597,7 +582,7 @@ static int read_socket(shep *sh) {
 /* Polls proc until `until`, recording what completes; no frames go out any more. */
 static void reap_until(shep *sh, double until) {
   double now;
-  while (so__proc_running(sh->sup) && (now = mono()) < until) {
+  while (so__proc_running(sh->sup) && (now = so__mono_s()) < until) {
     so__proc_poll(sh->sup, (int)ceil(fmin(until - now, 0.1) * 1e3), NULL, 0);
     collect(sh);
   }
@@ -609,13 +594,13 @@ static int die(shep *sh) {
   sh->dying = 1;
   sh->out.len = sh->out_off = 0;
   drop_queue(sh, 0, NULL);
-  reap_until(sh, mono() + sh->drain);
+  reap_until(sh, so__mono_s() + sh->drain);
   for (unsigned i = 0; i < sh->slots; i++)
     if (sh->run[i] && sh->run[i]->mode == MODE_NORMAL)
       sh->run[i]->mode = MODE_DEATH;
   so__proc_kill_now(sh->sup);
   so__proc_kill_all(sh->sup); /* marks them killed; the SIGTERM it sends finds them dead */
-  reap_until(sh, mono() + sh->grace + KILL_WAIT_S);
+  reap_until(sh, so__mono_s() + sh->grace + KILL_WAIT_S);
   return EXIT_ORPHANED;
 }
 
@@ -628,15 +613,15 @@ static int serve(shep *sh) {
     start_queued(sh);
     if (!sh->quitting && flush_out(sh) < 0)
       return die(sh);
-    if (sh->unsynced && mono() >= sh->sync_due)
+    if (sh->unsynced && so__mono_s() >= sh->sync_due)
       sync_shard(sh);
     if (sh->quitting && !so__proc_running(sh->sup))
       return EXIT_QUIT;
     int ms = -1;
     if (sh->unsynced)
-      ms = (int)ceil(fmax(sh->sync_due - mono(), 0) * 1e3);
+      ms = (int)ceil(fmax(sh->sync_due - so__mono_s(), 0) * 1e3);
     if (so__proc_running(sh->sup) && unsent(sh) < OUT_HIGH) {
-      int cap = mono() - sh->last_traffic < BUSY_S ? WAKE_CAP_BUSY_MS : WAKE_CAP_MS;
+      int cap = so__mono_s() - sh->last_traffic < BUSY_S ? WAKE_CAP_BUSY_MS : WAKE_CAP_MS;
       ms = g_io ? 0 : ms < 0 || ms > cap ? cap : ms;
       if (so__proc_poll(sh->sup, ms, err, sizeof err) < 0)
         fprintf(stderr, "scaleout: shepherd: %s\n", err);
@@ -693,12 +678,12 @@ static int open_shard(shep *sh, const char *path, char *err, size_t errlen) {
     created = 1;
   }
   if (fd < 0) {
-    seterr(err, errlen, "cannot open the joblog shard %s: %s", path, strerror(errno));
+    so__seterr(err, errlen, "cannot open the joblog shard %s: %s", path, strerror(errno));
     return -1;
   }
   sh->shard = fd;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    seterr(err, errlen, "the joblog shard %s %s", path,
+    so__seterr(err, errlen, "the joblog shard %s %s", path,
            errno == EWOULDBLOCK ? "is in use by another shepherd" : strerror(errno));
     return -1;
   }
@@ -721,7 +706,7 @@ static int open_shard(shep *sh, const char *path, char *err, size_t errlen) {
     keep = from;
   }
   if (keep != size && ftruncate(fd, keep) < 0) {
-    seterr(err, errlen, "cannot cut the torn last line of %s: %s", path, strerror(errno));
+    so__seterr(err, errlen, "cannot cut the torn last line of %s: %s", path, strerror(errno));
     return -1;
   }
   if (created && sh->sync_interval >= 0) { /* the lines' durability needs the directory entry */
@@ -802,7 +787,7 @@ int so__shepherd_main(int argc, char **argv) {
     else
       ok = 0;
     if (!ok)
-      seterr(err, sizeof err, "the shepherd does not understand %s %s", k, v ? v : "");
+      so__seterr(err, sizeof err, "the shepherd does not understand %s %s", k, v ? v : "");
   }
   /* The worker's death sends SIGTERM; if it died before this line, nobody will. */
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || (ppid > 0 && getppid() != (pid_t)ppid))
@@ -816,7 +801,7 @@ int so__shepherd_main(int argc, char **argv) {
   } else if (pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
              fcntl(sh.sock, F_SETOWN, getpid()) < 0 ||
              fcntl(sh.sock, F_SETFL, O_NONBLOCK | O_ASYNC) < 0) {
-    seterr(err, sizeof err, "the shepherd cannot set up its socket: %s", strerror(errno));
+    so__seterr(err, sizeof err, "the shepherd cannot set up its socket: %s", strerror(errno));
   } else if (shard && open_shard(&sh, shard, err, sizeof err) < 0) {
   } else if (so__proc_sup_new(&po, &sh.sup, err, sizeof err) == 0 &&
              (sh.run = calloc(sh.slots, sizeof *sh.run))) {
@@ -828,7 +813,7 @@ int so__shepherd_main(int argc, char **argv) {
     send_hello(&sh, 0, "ready");
     status = serve(&sh);
   } else if (!err[0]) {
-    seterr(err, sizeof err, "the shepherd ran out of memory");
+    so__seterr(err, sizeof err, "the shepherd ran out of memory");
   }
   if (err[0] && status != EXIT_QUIT && status != EXIT_ORPHANED)
     send_hello(&sh, status == EXIT_USAGE ? SO_EINVAL : SO_EIO, err);
