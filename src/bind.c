@@ -132,15 +132,14 @@ int so__bind_count(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bind_p
   return rc != 0 ? rc : count;
 }
 
-/* A readable name for the objects of a level, for the warning. */
-static const char *type_noun(hwloc_obj_type_t type, int plural) {
+const char *so__bind_noun(hwloc_obj_type_t type, int plural) {
   switch (type) {
   case HWLOC_OBJ_CORE: return plural ? "cores" : "core";
   case HWLOC_OBJ_PU: return plural ? "PUs" : "PU";
   case HWLOC_OBJ_NUMANODE: return plural ? "NUMA nodes" : "NUMA node";
   case HWLOC_OBJ_PACKAGE: return plural ? "packages" : "package";
   case HWLOC_OBJ_MACHINE: return plural ? "machines" : "machine";
-  default: return plural ? "objects" : "object";
+  default: return hwloc_obj_type_string(type);
   }
 }
 
@@ -151,13 +150,13 @@ static void write_warning(hwloc_topology_t topo, int depth, so_bind_policy pol, 
   hwloc_obj_type_t type = hwloc_get_depth_type(topo, depth);
   if (pol == SO_BIND_NONE) {
     snprintf(warn, warnlen, "%d workers but only %d %s in the region: the unbound workers will "
-             "time-share them.", n, nobjs, type_noun(HWLOC_OBJ_PU, nobjs != 1));
+             "time-share them.", n, nobjs, so__bind_noun(HWLOC_OBJ_PU, nobjs != 1));
     return;
   }
   int most = (n + nobjs - 1) / nobjs;
   snprintf(warn, warnlen, "%d workers but only %d %s in the region: workers share them "
-           "round-robin, at most %d per %s.", n, nobjs, type_noun(type, nobjs != 1), most,
-           type_noun(type, 0));
+           "round-robin, at most %d per %s.", n, nobjs, so__bind_noun(type, nobjs != 1), most,
+           so__bind_noun(type, 0));
 }
 
 int so__bind_plan_make(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bind_policy pol,

@@ -54,6 +54,10 @@ void so__bind_plan_free(so_bind_plan *plan);
  */
 int so__bind_count(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bind_policy pol);
 
+/* How messages name objects of a type: "core"/"cores", "NUMA node"/"NUMA nodes"; other types by
+ * hwloc's name. Not collective; the string is static. */
+const char *so__bind_noun(hwloc_obj_type_t type, int plural);
+
 /*
  * The object of the policy's type (with the same fallbacks as the plan) whose cpuset contains set,
  * the first in logical order; NULL for SO_BIND_NONE, an empty set, or when no single object does.

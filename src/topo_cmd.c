@@ -283,18 +283,6 @@ static void print_machine(FILE *out, hwloc_topology_t topo, const topo_opts *o) 
   fputc('\n', out);
 }
 
-/* How the plan names objects: "core", "NUMA node". */
-static const char *obj_noun(hwloc_obj_type_t type, int plural) {
-  switch (type) {
-  case HWLOC_OBJ_CORE: return plural ? "cores" : "core";
-  case HWLOC_OBJ_PU: return plural ? "PUs" : "PU";
-  case HWLOC_OBJ_NUMANODE: return plural ? "NUMA nodes" : "NUMA node";
-  case HWLOC_OBJ_PACKAGE: return plural ? "packages" : "package";
-  case HWLOC_OBJ_MACHINE: return plural ? "machines" : "machine";
-  default: return hwloc_obj_type_string(type);
-  }
-}
-
 /* Names the object a worker's set came from, as "core L#2". */
 static void print_worker(FILE *out, hwloc_topology_t topo, so_bind_policy pol, int worker,
                          hwloc_const_cpuset_t set) {
@@ -303,7 +291,7 @@ static void print_worker(FILE *out, hwloc_topology_t topo, so_bind_policy pol, i
   if (pol == SO_BIND_NONE)
     fputs("unbound", out);
   else if (obj)
-    fprintf(out, "%s L#%u", obj_noun(obj->type, 0), obj->logical_index);
+    fprintf(out, "%s L#%u", so__bind_noun(obj->type, 0), obj->logical_index);
   else
     fputs("cpuset", out); /* no single object holds the set; not expected from a plan */
   fputs(hwloc_bitmap_weight(set) == 1 ? " (PU " : " (PUs ", out);
@@ -337,7 +325,7 @@ static int print_plan(FILE *out, hwloc_topology_t topo, hwloc_const_cpuset_t reg
   }
   fprintf(out, "plan: %d worker%s, --bind %s, %d %s in the region%s\n", plan.n,
           plan.n == 1 ? "" : "s", so__bind_policy_name(o->pol), plan.nobjs,
-          obj_noun(counted, plan.nobjs != 1),
+          so__bind_noun(counted, plan.nobjs != 1),
           o->workers == 0 ? " (one worker per core by default)" : "");
   for (int i = 0; i < plan.n; i++)
     print_worker(out, topo, o->pol, i + 1, plan.sets[i]);
