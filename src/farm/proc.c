@@ -213,7 +213,8 @@ static int check_spec(const so__proc_sup *sup, const so__proc_spec *spec, char *
     return SO_EINVAL;
   }
   if (!(spec->timeout >= 0) || isinf(spec->timeout)) {
-    so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", spec->timeout);
+    so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g",
+               spec->timeout);
     return SO_EINVAL;
   }
   const so__proc_sink *sinks[2] = {&spec->out, &spec->err};

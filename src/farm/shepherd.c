@@ -298,7 +298,7 @@ static int check_task(const so_shep_task *t, char *err, size_t errlen) {
   }
   if (t->cmd_len > SO__SHEP_MAX_CMD) {
     so__seterr(err, errlen, "the command is %zu bytes long; at most %zu are accepted", t->cmd_len,
-           SO__SHEP_MAX_CMD);
+               SO__SHEP_MAX_CMD);
     return SO_EINVAL;
   }
   if (memchr(t->cmd, '\0', t->cmd_len)) {
@@ -420,7 +420,8 @@ static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
     return SO_EINVAL;
   }
   if (!(o->grace >= 0) || isinf(o->grace)) {
-    so__seterr(err, errlen, "the grace period must be a finite number of seconds, not %g", o->grace);
+    so__seterr(err, errlen, "the grace period must be a finite number of seconds, not %g",
+               o->grace);
     return SO_EINVAL;
   }
   if (isnan(o->sync_interval) || isnan(o->drain) || isinf(o->drain)) {
@@ -428,7 +429,8 @@ static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
     return SO_EINVAL;
   }
   if (o->host && (!*o->host || strpbrk(o->host, "\t\n"))) {
-    so__seterr(err, errlen, "the host name for the joblog must be non-empty, without tab or newline");
+    so__seterr(err, errlen,
+               "the host name for the joblog must be non-empty, without tab or newline");
     return SO_EINVAL;
   }
   if (o->shard && !*o->shard) {
@@ -548,7 +550,7 @@ static int await_hello(so_shepherd *s, char *err, size_t errlen) {
       kill(s->pid, SIGKILL);
       died(s, "", NULL, 0);
       so__seterr(err, errlen, "the shepherd (pid %d) was not ready within %.0f s and was killed",
-             (int)s->pid, READY_TIMEOUT_S);
+                 (int)s->pid, READY_TIMEOUT_S);
       return SO_EIO;
     }
     struct pollfd p = {.fd = s->fd, .events = POLLIN};

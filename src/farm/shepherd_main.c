@@ -294,8 +294,8 @@ static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
   snprintf(j->tmpfile, n, "%s/scaleout-cmd-XXXXXX", dir);
   int fd = mkostemp(j->tmpfile, O_CLOEXEC);
   if (fd < 0) {
-    so__seterr(err, errlen, "cannot create a file for a %zu-byte command in %s: %s", j->cmd_len, dir,
-           strerror(errno));
+    so__seterr(err, errlen, "cannot create a file for a %zu-byte command in %s: %s", j->cmd_len,
+               dir, strerror(errno));
     free(j->tmpfile);
     j->tmpfile = NULL;
     return SO_EIO;
@@ -343,7 +343,8 @@ static void job_start(shep *sh, job *j) {
   } else if (j->output == SO_SHEP_OUT_RESULTS) {
     int e = mkdirs(j->dir);
     if (e) {
-      so__seterr(err, sizeof err, "cannot create the results directory %s: %s", j->dir, strerror(e));
+      so__seterr(err, sizeof err, "cannot create the results directory %s: %s", j->dir,
+                 strerror(e));
       goto fail;
     }
     snprintf(out_path, sizeof out_path, "%s/stdout", j->dir);
@@ -426,7 +427,7 @@ static int record(shep *sh, const job *j, const so__proc_result *r, char *err, s
         n = 0;
     }
     so__seterr(err, errlen, "cannot append to the joblog shard: %s%s", strerror(saved),
-           n > 0 ? " (and a partial line stays)" : "");
+               n > 0 ? " (and a partial line stays)" : "");
     return 0;
   }
   if (sh->sync_interval == 0) {
@@ -684,7 +685,7 @@ static int open_shard(shep *sh, const char *path, char *err, size_t errlen) {
   sh->shard = fd;
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     so__seterr(err, errlen, "the joblog shard %s %s", path,
-           errno == EWOULDBLOCK ? "is in use by another shepherd" : strerror(errno));
+               errno == EWOULDBLOCK ? "is in use by another shepherd" : strerror(errno));
     return -1;
   }
   /* A machine crash can tear the last line; the next one must not be glued to it. */
