@@ -53,22 +53,28 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
     fprintf(out, "  %-10s %s\n", (*j)->name, (*j)->summary);
 }
 
+/* What help adds after a parameter's text: its default, "(required)" for a value that has none,
+ * nothing for a flag (absent means off). */
+static const char *param_note(const so_param_def *p, char *buf, size_t len) {
+  if (p->type == SO_PARAM_FLAG)
+    return "";
+  if (!p->defval)
+    return " (required)";
+  snprintf(buf, len, " (default %s)", p->defval[0] ? p->defval : "none");
+  return buf;
+}
+
 void so__cli_job_usage(FILE *out, const so_job *job) {
   fprintf(out, "usage: scaleout run %s [options] [parameters]\n\n%s\n\nparameters:\n", job->name,
           job->summary);
   for (const so_param_def *p = job->params; p && p->name; p++) {
-    char arg[48];
+    char arg[48], note[96];
     snprintf(arg, sizeof arg, "--%s %s", p->name,
              p->type == SO_PARAM_STRING ? "TEXT"
              : p->type == SO_PARAM_INT  ? "N"
              : p->type == SO_PARAM_FLAG ? ""
                                         : "X");
-    fprintf(out, "  %-20s %s", arg, p->help);
-    if (p->defval)
-      fprintf(out, " (default %s)", p->defval[0] ? p->defval : "none");
-    else
-      fputs(" (required)", out);
-    fputc('\n', out);
+    fprintf(out, "  %-20s %s%s\n", arg, p->help, param_note(p, note, sizeof note));
   }
   fputs("\nrun options: see scaleout run --help\n", out);
 }
@@ -76,9 +82,10 @@ void so__cli_job_usage(FILE *out, const so_job *job) {
 void so__cli_jobs(FILE *out, const so_job *const *jobs) {
   for (const so_job *const *j = jobs; *j; j++) {
     fprintf(out, "%s: %s\n", (*j)->name, (*j)->summary);
-    for (const so_param_def *p = (*j)->params; p && p->name; p++)
-      fprintf(out, "    --%-12s %s%s%s%s\n", p->name, p->help, p->defval ? " (default " : "",
-              p->defval ? (p->defval[0] ? p->defval : "none") : "", p->defval ? ")" : "");
+    for (const so_param_def *p = (*j)->params; p && p->name; p++) {
+      char note[96];
+      fprintf(out, "    --%-14s %s%s\n", p->name, p->help, param_note(p, note, sizeof note));
+    }
   }
 }
 

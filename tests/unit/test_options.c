@@ -282,6 +282,7 @@ static void test_bad_before_job(void) {
 static const so_param_def req_params[] = {
     {"input", SO_PARAM_STRING, NULL, "a required file", 1, 0},
     {"k", SO_PARAM_INT, "3", "an integer", 1, 9},
+    {"verbose", SO_PARAM_FLAG, NULL, "say more", 0, 0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
 static const so_job req_job = {.name = "needy", .summary = "needs --input", .params = req_params};
@@ -321,6 +322,25 @@ static void test_required_param(void) {
   so__cli_free(&cli);
 }
 
+/* The help of a job: a value without a default is required, a flag is neither, in both lists. */
+static void test_param_help(void) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  so__cli_job_usage(f, &req_job);
+  fputs("----\n", f);
+  so__cli_jobs(f, req_jobs);
+  fclose(f);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "--input TEXT         a required file (required)\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "--k N                an integer (default 3)\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "--verbose            say more\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "    --input          a required file (required)\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "    --verbose        say more\n"));
+  CU_ASSERT_PTR_NULL(strstr(text, "say more ("));
+  free(text);
+}
+
 /* A tiny error buffer truncates the message but never overflows (ASan watches). */
 static void test_small_err_buffer(void) {
   char small[8];
@@ -348,6 +368,7 @@ int main(void) {
     {"an option without its value", test_missing_values},
     {"bad values name the option and the value", test_bad_values},
     {"bad values before the job name", test_bad_before_job},
+    {"job help: defaults, required values, flags", test_param_help},
     {"required job parameters, and help without them", test_required_param},
     {"a short error buffer is respected", test_small_err_buffer},
     {NULL, NULL},
