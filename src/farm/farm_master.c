@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "farm.h"
+#include "fileio.h"
 #include "joblog.h"
 #include "taskfile.h"
 #include "template.h"
@@ -362,6 +363,15 @@ int so__farm_master_init(so_ctx *ctx) {
   }
   if (m->force && !m->resume && !m->resume_failed)
     return FAIL(ctx, "--force only makes sense with --resume or --resume-failed");
+  /* The results directory is made here, so a path that cannot be one fails the run at once
+   * instead of every command; workers still make their own subdirectories (a node-local path
+   * works too). */
+  const char *results = so_ctx_string(ctx, "results");
+  int e = results[0] ? so__mkdirs(results) : 0;
+  if (!e && results[0] && access(results, W_OK | X_OK) < 0)
+    e = errno;
+  if (e)
+    return FAIL(ctx, "cannot use the results directory %s: %s", results, strerror(e));
   if (source_open(ctx, m) || open_logs(ctx, m))
     return SO_EINVAL;
   if (m->extlog[0] && !(m->ext = fopen(m->extlog, m->resume || m->resume_failed ? "a" : "w")))

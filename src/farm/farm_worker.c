@@ -15,6 +15,7 @@
 /* A command this worker started: what its output and result need. */
 typedef struct running {
   uint64_t id;
+  uint64_t seq;        /* the joblog's Seq: what messages call the command */
   unsigned slot;       /* 0-based slot on this worker, for {%} */
   int line_start[2];   /* the next output byte of stdout / stderr starts a line */
   char *tag;           /* NUL-terminated tag, or NULL */
@@ -125,6 +126,7 @@ int so__farm_start(so_ctx *ctx, const so_task *task) {
   running *r = &w->run[slot];
   memset(r, 0, sizeof *r);
   r->id = task->id;
+  r->seq = h.seq;
   r->slot = slot;
   r->line_start[0] = r->line_start[1] = 1;
   if (w->tag && !(r->tag = strndup(tag, h.tag_len)))
@@ -214,8 +216,8 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   snprintf(res.host, sizeof res.host, "%s", w->host);
   int32_t status = exited_ok && !ev->timed_out ? 0 : 1;
   if (!ev->started && ev->error && !so_ctx_quiet(ctx))
-    fprintf(stderr, "scaleout: warning: task %llu did not start: %s\n",
-            (unsigned long long)ev->id, ev->error);
+    fprintf(stderr, "scaleout: warning: command %llu did not start: %s\n",
+            (unsigned long long)(r ? r->seq : 0), ev->error);
   so__buf_clear(&w->line);
   int rc = so__buf_append(&w->line, &res, sizeof res);
   if (!rc && r && r->cmd)

@@ -1,7 +1,10 @@
-/* Small file helpers the farm's durable files share. */
+/* Small file helpers the farm shares. */
 #include "fileio.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int so__write_all(int fd, const void *data, size_t len) {
@@ -36,4 +39,31 @@ int so__parse_u64(const char *s, uint64_t *v) {
   }
   *v = x;
   return *s ? -1 : 0;
+}
+
+int so__mkdirs(const char *path) {
+  if (!path || !*path)
+    return ENOENT;
+  char *p = strdup(path);
+  if (!p)
+    return ENOMEM;
+  int rc = 0;
+  for (char *s = p + 1; !rc; s++) {
+    int end = *s == '\0';
+    if (*s != '/' && !end)
+      continue;
+    *s = '\0';
+    if (mkdir(p, 0777) < 0 && errno != EEXIST)
+      rc = errno;
+    if (end)
+      break;
+    *s = '/';
+  }
+  free(p);
+  struct stat sb;
+  if (!rc && stat(path, &sb) < 0)
+    rc = errno;
+  else if (!rc && !S_ISDIR(sb.st_mode))
+    rc = ENOTDIR;
+  return rc;
 }

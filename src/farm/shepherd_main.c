@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "fileio.h"
 #include "joblog.h"
 #include "proc.h"
 #include "quote.h"
@@ -259,27 +260,6 @@ fail:
   return NULL;
 }
 
-/* mkdir -p. Returns 0 or an errno value. */
-static int mkdirs(const char *path) {
-  char *p = strdup(path);
-  if (!p)
-    return ENOMEM;
-  int rc = 0;
-  for (char *s = p + 1; !rc; s++) {
-    int end = *s == '\0';
-    if (*s != '/' && !end)
-      continue;
-    *s = '\0';
-    if (mkdir(p, 0777) < 0 && errno != EEXIST)
-      rc = errno;
-    if (end)
-      break;
-    *s = '/';
-  }
-  free(p);
-  return rc;
-}
-
 /* Writes a command too long for one argument to a temporary file and turns j->cmd's run form
  * into "exec /bin/sh FILE". Returns 0 or SO_EIO/SO_ENOMEM with a sentence in err. */
 static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
@@ -341,7 +321,7 @@ static void job_start(shep *sh, job *j) {
     spec.out.kind = spec.err.kind = SO__PROC_PIPE;
     spec.flags = SO__PROC_LINES;
   } else if (j->output == SO_SHEP_OUT_RESULTS) {
-    int e = mkdirs(j->dir);
+    int e = so__mkdirs(j->dir);
     if (e) {
       so__seterr(err, sizeof err, "cannot create the results directory %s: %s", j->dir,
                  strerror(e));

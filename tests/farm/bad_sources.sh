@@ -7,7 +7,7 @@
 # a 5 MiB line, a missing file, a directory, an unreadable file - run as nobody through setpriv,
 # skipped with a reason when that is impossible -, empty stdin, an empty or missing --args file,
 # a NUL byte in an --args file, ':::' with nothing after it, --command with no arguments on an
-# empty stdin, an empty --command, a source changed
+# empty stdin, an empty --command, a --results path that is or is under a file, a source changed
 # since the joblog was written and resumed without --force): exit status 103 within 20 s; stderr
 # exactly one line, starting "scaleout: error: " and naming the file (or the line) where that
 # applies; no crash or abort text; no task ran.
@@ -144,6 +144,12 @@ bad "a NUL byte in an --args file" "nul.args" --command "$ran {}" --args "$tmp/n
 bad "::: with no argument after it" "" --command "$ran {}" "${w[@]}" :::
 stdin=/dev/null bad "--command with neither --args nor ::: and empty stdin" "" --command "$ran {}" "${w[@]}"
 bad "an empty --command" "" --command "" "${w[@]}" ::: a
+
+echo "- output places"
+printf "%s\n" "$ran" >"$tmp/one.tasks"
+bad "--results naming a file" "one.tasks" --tasks "$tmp/one.tasks" --results "$tmp/one.tasks" "${w[@]}"
+bad "--results under a file" "one.tasks/sub" --tasks "$tmp/one.tasks" \
+  --results "$tmp/one.tasks/sub" "${w[@]}"
 
 echo "- under mpirun -n 2: a missing task file"
 echo "\$ mpirun -n 2 scaleout run --tasks $tmp/no-such-file"
