@@ -15,7 +15,7 @@
 /* A command this worker started: what its output and result need. */
 typedef struct running {
   uint64_t id;
-  uint64_t seq;        /* the joblog's Seq: what messages call the command */
+  uint64_t seq;        /* the joblog's Seq, by which messages name the task */
   unsigned slot;       /* 0-based slot on this worker, for {%} */
   int line_start[2];   /* the next output byte of stdout / stderr starts a line */
   char *tag;           /* NUL-terminated tag, or NULL */
@@ -216,7 +216,7 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   snprintf(res.host, sizeof res.host, "%s", w->host);
   int32_t status = exited_ok && !ev->timed_out ? 0 : 1;
   if (!ev->started && ev->error && !so_ctx_quiet(ctx))
-    fprintf(stderr, "scaleout: warning: command %llu did not start: %s\n",
+    fprintf(stderr, "scaleout: warning: task %llu did not start: %s\n",
             (unsigned long long)(r ? r->seq : 0), ev->error);
   so__buf_clear(&w->line);
   int rc = so__buf_append(&w->line, &res, sizeof res);
