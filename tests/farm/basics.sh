@@ -37,20 +37,10 @@ wait_marked_cmd() {
   return 1
 }
 
-# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM (after the helpers in $pylib)
-# with ARGS; each "ok|text" or "FAIL|text" line it prints is one check, other lines are notes.
+# Helpers of this script's pycheck programs (tests/farm/lib.sh runs them).
 pylib=$(
   cat <<'EOF'
-import json, os, re, sys
-
 HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand"
-
-def check(cond, text):
-    print(("ok|" if cond else "FAIL|") + str(text).replace("\n", "\\n"))
-    return cond
-
-def note(text):
-    print("note|" + str(text).replace("\n", "\\n"))
 
 def read_bytes(path):
     with open(path, "rb") as f:

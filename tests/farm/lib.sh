@@ -157,10 +157,28 @@ for d in os.listdir("/proc"):
 EOF
 }
 
+# What every pycheck program starts with: the usual modules, check() and note().
+pycheck_prelude=$(
+  cat <<'EOF'
+import json, os, re, sys
+
+def check(cond, text):
+    print(("ok|" if cond else "FAIL|") + str(text).replace("\n", "\\n"))
+    return cond
+
+def note(text):
+    print("note|" + str(text).replace("\n", "\\n"))
+EOF
+)
+
+# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM, after $pycheck_prelude and the
+# script's own helpers in $pylib (if any), with ARGS; each "ok|text" or "FAIL|text" line it prints
+# is one check, "note|text" and other lines are printed as notes.
 pycheck() {
   local prog out verdict msg
   prog=$(cat)
-  out=$(python3 -c "$pylib"$'\n'"$prog" "$@" 2>&1) || out+=$'\nFAIL|check program failed (above)'
+  out=$(python3 -c "$pycheck_prelude"$'\n'"${pylib:-}"$'\n'"$prog" "$@" 2>&1) ||
+    out+=$'\nFAIL|check program failed (above)'
   while IFS='|' read -r verdict msg; do
     case $verdict in
       ok) pass "$msg" ;;

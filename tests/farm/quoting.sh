@@ -19,22 +19,6 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" quoting
 
-# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM with ARGS; each "ok|text" or
-# "FAIL|text" line it prints is one check, "note|text" lines are printed as they are.
-pycheck() {
-  local prog out verdict msg
-  prog=$(cat)
-  out=$(python3 -c "$prog" "$@" 2>&1) || out+=$'\nFAIL|check program failed (above)'
-  while IFS='|' read -r verdict msg; do
-    case $verdict in
-      ok) pass "$msg" ;;
-      FAIL) fail "$msg" ;;
-      note) echo "        $msg" ;;
-      *) [[ -z $verdict ]] || echo "        $verdict${msg:+|$msg}" ;;
-    esac
-  done <<<"$out"
-}
-
 # The argv recorder: OUT, then the arguments.
 cat >"$tmp/argv" <<'EOF'
 #!/bin/sh

@@ -31,16 +31,9 @@ between() {
   fi
 }
 
-# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM (after the helpers in $pylib)
-# with ARGS; each "ok|text" or "FAIL|text" line it prints is one check, other lines are notes.
+# Helpers of this script's pycheck programs (tests/farm/lib.sh runs them).
 pylib=$(
   cat <<'EOF'
-import os, re, sys
-
-def check(cond, text):
-    print(("ok|" if cond else "FAIL|") + str(text).replace("\n", "\\n"))
-    return cond
-
 def joblog_lines(path):
     """Task lines in file order: (seq, exitval, signal)."""
     out = []

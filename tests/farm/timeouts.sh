@@ -61,16 +61,9 @@ faster_than() {
   fi
 }
 
-# pycheck ARGS... <<'EOF' PROGRAM EOF: runs the Python PROGRAM (after the helpers in $pylib)
-# with ARGS; each "ok|text" or "FAIL|text" line it prints is one check, other lines are notes.
+# Helpers of this script's pycheck programs (tests/farm/lib.sh runs them).
 pylib=$(
   cat <<'EOF'
-import os, re, sys
-
-def check(cond, text):
-    print(("ok|" if cond else "FAIL|") + str(text).replace("\n", "\\n"))
-    return cond
-
 def read_joblog(path):
     rows = {}
     for line in open(path, "rb").read().decode(errors="surrogateescape").split("\n")[1:]:
