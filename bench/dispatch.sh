@@ -59,35 +59,10 @@ while (($# > 0)); do
 done
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "dispatch.sh: error: --repeat must be >= 1" >&2; exit 2; }
 
-build=${SO_BUILD_DIR:-build}
-first_existing() { local f; for f; do [[ -x $f ]] && { echo "$f"; return 0; }; done; return 1; }
-baseline=$(first_existing "$build/bench/so_baseline" "$build/so_baseline") || baseline=
-scaleout=$(first_existing "${SCALEOUT:-}" "$build/scaleout" "$build/src/scaleout") || scaleout=
-
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib.sh
+source bench/lib.sh
+baseline=$(find_exe "$build/bench/so_baseline" "$build/so_baseline") || baseline=
 limit=900 # seconds any single run may take
-
-# Float helpers (awk does the arithmetic; bash cannot).
-calc() { awk "BEGIN { printf \"%s\", $1 }"; }
-# stat max|min|median VALUES...: that statistic of the values (median of an even count: the
-# mean of the middle two).
-stat() {
-  local how=$1
-  shift
-  printf '%s\n' "$@" | sort -g | awk -v how="$how" '{ v[NR] = $1 }
-    END {
-      if (how == "min") x = v[1]
-      else if (how == "max") x = v[NR]
-      else x = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf "%.9g", x
-    }'
-}
 
 # Measurements, by name: NAME_runs holds one figure per run, NAME_err the reason it stopped.
 # shellcheck disable=SC2034 # the arrays and errors are read through name references

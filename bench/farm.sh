@@ -36,19 +36,8 @@ for v in repeat tasks jobs; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "farm.sh: error: --$v must be a whole number >= 1" >&2; exit 2; }
 done
 
-build=${SO_BUILD_DIR:-build}
-scaleout=
-for f in "${SCALEOUT:-}" "$build/scaleout" "$build/src/scaleout"; do
-  if [[ -n $f && -x $f ]]; then scaleout=$f; break; fi
-done
-
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib.sh
+source bench/lib.sh
 limit=600 # seconds any single run may take
 for ((i = 0; i < tasks; i++)); do echo true; done >"$tmp/tasks"
 
@@ -87,7 +76,6 @@ joblog_complete() {
   n=$(awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0' "$tmp/joblog" 2>/dev/null | wc -l)
   ((n == tasks)) || { echo "the joblog has $n successful lines, not $tasks"; return 1; }
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # shellcheck disable=SC2034 # NAME_runs and NAME_err are read through name references
 so_runs=() so_err='' xargs_runs=() xargs_err='' par_runs=() par_err='' inner=()
@@ -114,7 +102,7 @@ figure() {
   # shellcheck disable=SC2178
   local -n runs=${1}_runs
   local -n err=${1}_err
-  if [[ -z $err && ${#runs[@]} -gt 0 ]]; then median "${runs[@]}"; fi
+  if [[ -z $err && ${#runs[@]} -gt 0 ]]; then stat median "${runs[@]}"; fi
 }
 so=$(figure so) xa=$(figure xargs) pa=$(figure par)
 rate() { if [[ -n $1 ]]; then awk -v n="$tasks" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; else echo "-"; fi; }
@@ -123,7 +111,7 @@ row "tool" "wall (s)" "commands/s"
 row "----" "--------" "----------"
 row "scaleout run --tasks -n $jobs --joblog" "${so:--}" "$(rate "$so")"
 if [[ -n $so ]]; then
-  in=$(median "${inner[@]}")
+  in=$(stat median "${inner[@]}")
   row "  its own report (the run, no start-up)" "$in" "$(rate "$in")"
 fi
 row "xargs -P $jobs (sh -c per line)" "${xa:--}" "$(rate "$xa")"

@@ -48,31 +48,9 @@ for v in "$repeat" "$ntasks" "$ms"; do
 done
 ((ntasks >= 2)) || { echo "master_idle.sh: error: --tasks must be >= 2 (2 workers)" >&2; exit 2; }
 
-build=${SO_BUILD_DIR:-build}
-scaleout=$(for f in "${SCALEOUT:-}" "$build/scaleout" "$build/src/scaleout"; do
-  [[ -n $f && -x $f ]] && { echo "$f"; break; }; done) || true
-
-if ((EUID == 0)); then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_rmaps_base_oversubscribe=1
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=lib.sh
+source bench/lib.sh
 limit=$((ntasks * ms / 1000 + 120)) # seconds any single run may take
-
-# stat max|min|median VALUES...: that statistic of the values.
-stat() {
-  local how=$1
-  shift
-  printf '%s\n' "$@" | sort -g | awk -v how="$how" '{ v[NR] = $1 }
-    END {
-      if (how == "min") x = v[1]
-      else if (how == "max") x = v[NR]
-      else x = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf "%.9g", x
-    }'
-}
 json() { python3 -c 'import json, sys; print(float(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$@"; }
 
 sleep_args=(sleep --tasks "$ntasks" --ms "$ms")
