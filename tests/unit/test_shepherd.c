@@ -224,7 +224,10 @@ static void test_latency_beside_long_command(void) {
     CU_ASSERT_EQUAL(collect(s, &c, (int)i - 1, 5), (int)i - 1);
     worst = fmax(worst, so_test_now() - t0);
   }
-  CU_ASSERT(worst < 0.1);
+  /* Each takes about a millisecond. The bound is loose for a loaded machine: a shepherd that
+   * missed the RUN would sit out the whole 30 s command (the wake-up caps in shepherd_main.c keep
+   * a lost SIGIO to milliseconds, which no timing here could tell apart). */
+  CU_ASSERT(worst < 0.5);
   CU_ASSERT_EQUAL(so__shepherd_kill(s, 1, NULL, 0), 0);
   CU_ASSERT_EQUAL(collect(s, &c, 11, 5), 11);
   const so_shep_event *d = done_of(&c, 1);
