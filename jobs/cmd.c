@@ -45,6 +45,7 @@ const so_job so_job_cmd = {
     .cancel = so__farm_cancel,
     .exit_usage = SO_FARM_EXIT_USAGE,
     .exit_failure = SO_FARM_EXIT_FAILURE,
+    .exit_stopped = SO_FARM_EXIT_SIGNAL,
     .keep_tasks = 1,
     .few_tasks_ok = 1,
 };

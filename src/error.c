@@ -15,6 +15,7 @@ const char *so_strerror(int code) {
   case SO_EHWLOC: return "topology discovery or binding failed";
   case SO_EIO: return "an I/O error occurred";
   case SO_ENOWORKERS: return "there are no worker ranks";
+  case SO_ESTOPPED: return "a stop signal ended the run";
   default: return "unknown error";
   }
 }

@@ -14,7 +14,7 @@
 
 /* Exit statuses: 0 success, 1 the run failed, 2 bad input; a job may choose others (the farm's
  * count failed commands, so its own errors are 103 and 104). */
-enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_STOPPED = 4 };
 
 static int usage_status(const so_job *job) {
   return job && job->exit_usage ? job->exit_usage : EXIT_USAGE;
@@ -27,6 +27,8 @@ static int exit_status(const so_job *job, int rc) {
     return 0;
   if (rc == SO_EINVAL || rc == SO_ENOWORKERS)
     return usage_status(job);
+  if (rc == SO_ESTOPPED)
+    return job && job->exit_stopped ? job->exit_stopped : EXIT_STOPPED;
   return job && job->exit_failure ? job->exit_failure : EXIT_RUN_FAILED;
 }
 

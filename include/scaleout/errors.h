@@ -16,7 +16,8 @@ enum {
   SO_EPROTO = -5,    /* a malformed message arrived */
   SO_EHWLOC = -6,    /* topology discovery or binding failed */
   SO_EIO = -7,       /* reading or writing a file failed */
-  SO_ENOWORKERS = -8 /* the communicator has no worker ranks */
+  SO_ENOWORKERS = -8, /* the communicator has no worker ranks */
+  SO_ESTOPPED = -9    /* a stop signal ended the run before every task had run */
 };
 
 /* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. */

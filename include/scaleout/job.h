@@ -100,10 +100,10 @@ typedef struct so_job {
   int (*progress)(so_ctx *ctx, int timeout_ms);    /* tasks ended (>= 0), or <0 as above */
   void (*cancel)(so_ctx *ctx);
 
-  /* Exit statuses of the scaleout command for this job's bad input and for a failed run; 0
-   * keeps the defaults (2 and 1). A job whose answer has an integer "exit_status" makes that
-   * the status of a run that completed. */
-  int exit_usage, exit_failure;
+  /* Exit statuses of the scaleout command for this job's bad input, for a failed run and for a
+   * run that a stop signal ended early; 0 keeps the defaults (2, 1 and 4). A job whose answer
+   * has an integer "exit_status" makes that the status of a run that completed. */
+  int exit_usage, exit_failure, exit_stopped;
 
   /* 1: merge() needs each task's own payload (so_task_result.task_data); the engine keeps it
    * while the task is in flight. */
