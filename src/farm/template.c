@@ -138,16 +138,15 @@ static void basename_span(const char *s, size_t len, size_t *off, size_t *n) {
   *n = len - i;
 }
 
-/* The length of s once its extension is removed; s[base..len) is its basename. Leading dots of
- * the basename are part of the name, not an extension marker. */
-static size_t noext_len(const char *s, size_t len, size_t base) {
-  size_t start = base;
-  while (start < len && s[start] == '.')
-    start++;
-  for (size_t i = len; i > start; i--)
-    if (s[i - 1] == '.')
-      return i - 1;
-  return len;
+/* The length of s[0..len) once its extension is removed, as GNU parallel's {.} does it
+ * (s:\.[^/.]*$::): the last '.' with neither '/' nor '.' after it goes, with what follows it.
+ * So a dotfile's whole name is its extension (".bashrc" becomes "", "dir/.x" becomes "dir/"),
+ * ".." becomes "." and "trail/." becomes "trail/"; a '.' before a '/' is never an extension. */
+static size_t noext_len(const char *s, size_t len) {
+  size_t i = len;
+  while (i > 0 && s[i - 1] != '/' && s[i - 1] != '.')
+    i--;
+  return i > 0 && s[i - 1] == '.' ? i - 1 : len;
 }
 
 /* POSIX dirname(1): trailing slashes are not a component, "file" lives in ".", and the root's
@@ -195,8 +194,7 @@ int so__template_expand(const so_template *t, const char *arg, size_t arglen, ui
     case PART_LITERAL: rc = so__buf_append(out, t->text + pt->off, pt->len); break;
     case PART_ARG: rc = so__shell_quote(out, arg, arglen); break;
     case PART_NOEXT:
-      basename_span(arg, arglen, &off, &n);
-      rc = so__shell_quote(out, arg, noext_len(arg, arglen, off));
+      rc = so__shell_quote(out, arg, noext_len(arg, arglen));
       break;
     case PART_BASE:
       basename_span(arg, arglen, &off, &n);
@@ -204,7 +202,7 @@ int so__template_expand(const so_template *t, const char *arg, size_t arglen, ui
       break;
     case PART_BASE_NOEXT:
       basename_span(arg, arglen, &off, &n);
-      rc = so__shell_quote(out, arg + off, noext_len(arg, arglen, off) - off);
+      rc = so__shell_quote(out, arg + off, noext_len(arg + off, n));
       break;
     case PART_DIR:
       dirname_span(arg, arglen, &p, &n);

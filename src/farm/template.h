@@ -18,10 +18,13 @@
  *   {%}   the job slot number, 1-based
  * Any other brace text ("{print $1}", "${HOME}", "{1}") is literal.
  *
- * The extension is the last '.' of the basename and what follows it, where leading dots of the
- * basename do not count: "a/b.tar.gz" -> "a/b.tar", "x." -> "x", ".bashrc" and "dir/.hidden"
- * keep their names. GNU parallel 20221122 differs here on purpose: it turns ".bashrc" into ""
- * and "dir/.hidden" into "dir/", which makes "--out {.}.out" write hidden files.
+ * The extension is what GNU parallel 20221122 removes (s:\.[^/.]*$::): the last '.' that has
+ * neither '/' nor '.' after it, and what follows it. "a/b.tar.gz" -> "a/b.tar", "x." -> "x";
+ * a dotfile's name is all extension, so ".bashrc" -> "" and "dir/.hidden" -> "dir/" (write
+ * "{}.out" rather than "{.}.out" for arguments that may be dotfiles); ".." -> ".", "." -> "",
+ * "trail/." -> "trail/"; "a.b/c" and "dir.d/" keep their dots, which sit before a '/'. Matching
+ * GNU parallel exactly (not keeping dotfile names, as scaleout once did) lets one template mean
+ * the same under both tools.
  *
  * Every value derived from the argument is shell-quoted (see quote.h), so the argument reaches
  * the program as one unchanged word. A template that itself puts quotes around a replacement

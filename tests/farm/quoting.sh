@@ -58,7 +58,7 @@ printf '%s\0' "${args[@]}" >"$tmp/args.bin"
 # KIND: full (argv {} {.} {/} {//} {#} {%}), words (pre{}post {}{}), plain ({} appended).
 check_run() {
   pycheck "$@" "$canary" <<'EOF'
-import os, sys
+import os, re, sys
 tag, kind, argsbin, outdir, canary = sys.argv[1:6]
 args = open(argsbin, "rb").read().split(b"\0")[:-1]
 
@@ -66,12 +66,8 @@ def base(a):
     return a[a.rfind(b"/") + 1:]
 
 def noext(a):
-    # template.h: the extension is the last '.' of the basename and what follows it; leading
-    # dots of the basename do not count.
-    b = base(a)
-    lead = len(b) - len(b.lstrip(b"."))
-    i = b.rfind(b".")
-    return a[:len(a) - len(b) + i] if i >= lead and i > 0 else a
+    # GNU parallel's {.} is the Perl substitution s:\.[^/.]*$:: (template.h).
+    return re.sub(rb"\.[^/.]*$", b"", a, count=1)
 
 def dirname(a):
     # POSIX dirname(1).

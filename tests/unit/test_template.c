@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "farm/quote.h"
 #include "farm/template.h"
 #include "scaleout/scaleout.h"
 #include "so_test.h"
@@ -58,34 +59,57 @@ static void test_append_when_no_replacement(void) {
   so__template_free(t);
 }
 
-/* {/} and {//} follow GNU parallel 20221122; {.} deliberately keeps dotfile names. */
+/* Expands text for arg and compares with want quoted for the shell, as every derived value is. */
+static void check_raw(const char *text, const char *arg, const char *want) {
+  so_buf q = SO_BUF_INIT;
+  CU_ASSERT_EQUAL_FATAL(so__shell_quote(&q, want, strlen(want)), 0);
+  CU_ASSERT_EQUAL_FATAL(so__buf_reserve(&q, 1), 0);
+  q.data[q.len] = '\0';
+  check(text, arg, 1, 1, (const char *)q.data);
+  so__buf_free(&q);
+}
+
+/* {.} {/} {//} {/.} give what GNU parallel 20221122 gives: each row was printed by
+ * parallel -a paths "printf '%s\t%s\t%s\t%s\t%s\n' {} {.} {/} {//} {/.}". */
 static void test_path_edges(void) {
   static const struct {
     const char *arg, *noext, *base, *dir, *basenoext;
   } cases[] = {
       {"foo.tar.gz", "foo.tar", "foo.tar.gz", ".", "foo.tar"},
       {"a.b/c", "a.b/c", "c", "a.b", "c"},
-      {"dir/", "dir/", "''", ".", "''"},
-      {"/", "/", "''", "/", "''"},
+      {"dir/", "dir/", "", ".", ""},
+      {"/", "/", "", "/", ""},
       {"file", "file", "file", ".", "file"},
       {"./x", "./x", "x", ".", "x"},
       {"x.", "x", "x.", ".", "x"},
       {"/a/b.c", "/a/b", "b.c", "/a", "b"},
       {"a//b", "a//b", "b", "a", "b"},
-      {"a/b/", "a/b/", "''", "a", "''"},
-      {"", "''", "''", ".", "''"},
-      {".bashrc", ".bashrc", ".bashrc", ".", ".bashrc"},
-      {"dir/.hidden", "dir/.hidden", ".hidden", "dir", ".hidden"},
-      {"..", "..", "..", ".", ".."},
+      {"a/b/", "a/b/", "", "a", ""},
+      {"", "", "", ".", ""},
+      {".bashrc", "", ".bashrc", ".", ""},
+      {"dir/.hidden", "dir/", ".hidden", "dir", ""},
+      {"..", ".", "..", ".", "."},
+      {".", "", ".", ".", ""},
+      {"trail/.", "trail/", ".", "trail", ""},
       {"d/.x.gz", "d/.x", ".x.gz", "d", ".x"},
-      {"//", "//", "''", "/", "''"},
+      {"//", "//", "", "/", ""},
       {"/top", "/top", "top", "/", "top"},
+      {".x.", ".x", ".x.", ".", ".x"},
+      {"a/..b", "a/.", "..b", "a", "."},
+      {"...", "..", "...", ".", ".."},
+      {"a/.", "a/", ".", "a", ""},
+      {"./", "./", "", ".", ""},
+      {"../", "../", "", ".", ""},
+      {"a.b.c/", "a.b.c/", "", ".", ""},
+      {"sp ace.t xt", "sp ace", "sp ace.t xt", ".", "sp ace"},
+      {"x/y.", "x/y", "y.", "x", "y"},
+      {".a.b", ".a", ".a.b", ".", ".a"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    check("{.}", cases[i].arg, 1, 1, cases[i].noext);
-    check("{/}", cases[i].arg, 1, 1, cases[i].base);
-    check("{//}", cases[i].arg, 1, 1, cases[i].dir);
-    check("{/.}", cases[i].arg, 1, 1, cases[i].basenoext);
+    check_raw("{.}", cases[i].arg, cases[i].noext);
+    check_raw("{/}", cases[i].arg, cases[i].base);
+    check_raw("{//}", cases[i].arg, cases[i].dir);
+    check_raw("{/.}", cases[i].arg, cases[i].basenoext);
   }
 }
 
