@@ -351,8 +351,6 @@ int so__farm_master_init(so_ctx *ctx) {
                      "--args or :::");
   if (m->args[0] && m->list)
     return FAIL(ctx, "give the arguments with --args FILE or after :::, not both");
-  if (m->list && m->nlist == 0)
-    return FAIL(ctx, "no arguments after ':::'");
   if (m->command[0]) {
     char err[512];
     if (so__template_parse(&m->tmpl, m->command, err, sizeof err))

@@ -107,7 +107,6 @@ struct so_taskfile {
   int own_fd;     /* 0 for standard input, which is not ours to close */
   so_taskfile_mode mode;
   so_lines lines;
-  uint64_t items; /* commands or arguments returned so far */
   int error;      /* a sticky error code, repeated with msg by later calls */
   char msg[512];
 };
@@ -165,7 +164,7 @@ static int fail(so_taskfile *tf, int rc, char *err, size_t errlen) {
 
 static int is_skipped(const char *s, size_t len) {
   size_t i = 0;
-  while (i < len && (s[i] == ' ' || s[i] == '\t'))
+  while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
     i++;
   return i == len || s[i] == '#';
 }
@@ -197,30 +196,16 @@ int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t 
                (unsigned long long)at + 1, tf->name);
       return fail(tf, rc, err, errlen);
     }
-    if (rc == 0) {
-      if (tf->items > 0)
-        return 0;
-      if (at == 0)
-        snprintf(tf->msg, sizeof tf->msg, "'%s' is empty: it holds no %s", tf->name,
-                 what_items(tf->mode));
-      else
-        snprintf(tf->msg, sizeof tf->msg,
-                 "'%s' holds no commands: all of its %llu lines are blank or comments",
-                 tf->name, (unsigned long long)at);
-      return fail(tf, SO_EINVAL, err, errlen);
-    }
+    if (rc == 0)
+      return 0; /* an empty source is nothing to do, as for GNU parallel and xargs -r */
     if (memchr(line, '\0', n)) {
       snprintf(tf->msg, sizeof tf->msg,
                "line %llu of '%s' holds a NUL byte, which no command or argument can contain",
                (unsigned long long)at, tf->name);
       return fail(tf, SO_EINVAL, err, errlen);
     }
-    /* Files written on Windows end lines with CR LF; the CR is never meant as data. */
-    if (n > 0 && line[n - 1] == '\r')
-      line[--n] = '\0';
     if (tf->mode == SO_TASKFILE_COMMANDS && is_skipped(line, n))
       continue;
-    tf->items++;
     *text = line;
     *len = n;
     *lineno = at;

@@ -54,13 +54,13 @@ int so__lines_next(so_lines *lr, char **line, size_t *len);
 /* ---- Task sources. ---- */
 
 typedef enum so_taskfile_mode {
-  /* One shell command per line. Lines that are empty or only blanks (space, tab) are skipped,
-   * and so are comments: lines whose first non-blank character is '#'. A file with no command
-   * is an error. */
+  /* One shell command per line. Lines that are empty or only blanks (space, tab, CR) are
+   * skipped, and so are comments: lines whose first non-blank character is '#'. A file with no
+   * command is a source of no tasks. */
   SO_TASKFILE_COMMANDS = 0,
   /* One argument per line, as GNU parallel's -a / :::: read them: every line is an argument,
    * an empty line is the empty argument, and '#' has no meaning. The newline that ends the last
-   * line does not start one more argument. A file with no line at all is an error. */
+   * line does not start one more argument. A file with no line at all has no argument. */
   SO_TASKFILE_ARGS = 1
 } so_taskfile_mode;
 
@@ -79,13 +79,15 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
 /*
  * Returns the next command or argument: 1, setting *text, *len and *lineno (the 1-based line in
  * the file; text is NUL-terminated and valid until the next call), 0 when the source is
- * exhausted, or an error with a sentence naming the file and line in err:
- *   SO_EINVAL  a NUL byte on the line, a line longer than SO_TASKFILE_MAX_LINE, or a source
- *              with no command (empty, or only blank and comment lines) or no argument at all;
+ * exhausted (at once for an empty one: like GNU parallel and xargs -r, no task is no error), or
+ * an error with a sentence naming the file and line in err:
+ *   SO_EINVAL  a NUL byte on the line, or a line longer than SO_TASKFILE_MAX_LINE;
  *   SO_EIO     read() failed;
  *   SO_ENOMEM.
- * Line endings may be "\n" or "\r\n": one CR before the newline (or at the end of a final line
- * without one) is removed. After an error, further calls return the same code again.
+ * Only '\n' ends a line. A CR before it is part of the line, as in GNU parallel (-a, ::::, and
+ * commands on its standard input): an argument arrives byte for byte, and "echo a\r" prints the
+ * CR. A file written with CR LF line ends needs converting first (dos2unix, or tr -d '\r').
+ * After an error, further calls return the same code again.
  */
 int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
                       char *err, size_t errlen);

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Bad task sources fail fast and clearly; odd but valid ones (long lines, CRLF) work.
+# Bad task sources fail fast and clearly; odd but valid ones (long lines, CR) work; empty ones
+# are no error.
 #
 # Usage: bad_sources.sh        (ctest runs it as farm.bad_sources; direct runs, 1 worker, and
 #                               one case under mpirun -n 2)
-# Expects, for each bad source (an empty task file, one of only comments and blanks, a NUL byte,
-# a 5 MiB line, a missing file, a directory, an unreadable file - run as nobody through setpriv,
-# skipped with a reason when that is impossible -, empty stdin, an empty or missing --args file,
-# a NUL byte in an --args file, ':::' with nothing after it, --command with no arguments on an
-# empty stdin, an empty --command, a --results path that is or is under a file, a source changed
-# since the joblog was written and resumed without --force): exit status 103 within 20 s; stderr
+# Expects, for each bad source (a NUL byte, a 5 MiB line, a missing file, a directory, an
+# unreadable file - run as nobody through setpriv, skipped with a reason when that is
+# impossible -, a missing --args file, a NUL byte in an --args file, an empty --command, a
+# --results path that is or is under a file, a source changed since the joblog was written and
+# resumed without --force): exit status 103 within 20 s; stderr
 # exactly one line, starting "scaleout: error: " and naming the file (or the line) where that
 # applies; no crash or abort text; no task ran.
+# Expects for each empty source (an empty task file, one of only comments and blanks, empty
+# stdin for --tasks - and for --command, an empty --args file, ':::' with nothing after it):
+# exit status 0 (GNU parallel's and xargs -r's; GNU parallel is run on the same source when it
+# is installed and must agree), no error line, no task ran.
 # Expects for the valid ones: a 1 MiB command line and a 4 MiB - 64 one run (the shell sees all
-# of the line), as do a 100 kB line among 60 short ones and a 1 MiB --args argument; CRLF line ends are stripped (from commands, blank
-# and comment lines); a last line without '\n' runs; --tasks - reads stdin; a changed source
-# resumed with --force runs.
+# of the line), as do a 100 kB line among 60 short ones and a 1 MiB --args argument; a CR before
+# the newline stays part of the command or argument, as in GNU parallel (lines of only blanks
+# and CR, and comments, are still skipped in a task file); a last line without '\n' runs;
+# --tasks - reads stdin; a changed source resumed with --force runs.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -91,14 +96,45 @@ good() {
   if ((rc != 0)); then sed -n '1,4s/^/          | /p' "$tmp/err" | cut -c1-200; fi
 }
 
+# nothing WHAT GNU_ARGS -- ARGS...: `scaleout run ARGS` on a source with no task must exit 0
+# without an error line and run nothing; with GNU parallel installed, `parallel GNU_ARGS` on the
+# same source must exit 0 too (the status scaleout copies). GNU_ARGS "none": GNU parallel has no
+# such source.
+nothing() {
+  local what=$1 gnu=()
+  shift
+  while [[ $1 != -- ]]; do gnu+=("$1"); shift; done
+  shift
+  echo "\$ scaleout run $*" | cut -c1-160
+  rm -f "$tmp/ran"
+  run "$limit" "$SCALEOUT" run "$@"
+  expect "$what: exit status" "$rc" 0
+  if grep -aq '^scaleout: error' "$tmp/err"; then
+    fail "$what: an error line: $(grep -a -m1 '^scaleout: error' "$tmp/err")"
+  fi
+  if [[ -e $tmp/ran ]]; then fail "$what: a task ran"; fi
+  if [[ ${gnu[*]-} != none ]] && command -v parallel >/dev/null; then
+    run "$limit" env HOME="$tmp" parallel ${gnu[@]+"${gnu[@]}"}
+    expect "$what: GNU parallel's exit status on the same source" "$rc" 0
+  fi
+}
+
 ran="touch $tmp/ran"
 w=(-n 1)
 
-echo "- task files that hold no task, or something that is not text"
+echo "- sources that hold no task: nothing to do, as for GNU parallel and xargs -r"
 : >"$tmp/empty.tasks"
-bad "empty file" "empty.tasks" --tasks "$tmp/empty.tasks" "${w[@]}"
-printf '# only\n\n   # comments\n\t\n  \n' >"$tmp/comments.tasks"
-bad "only comments and blanks" "comments.tasks" --tasks "$tmp/comments.tasks" "${w[@]}"
+nothing "empty file" -a "$tmp/empty.tasks" -- --tasks "$tmp/empty.tasks" "${w[@]}"
+printf '# only\n\n   # comments\n\t\n  \n \r\n' >"$tmp/comments.tasks"
+nothing "only comments and blanks" none -- --tasks "$tmp/comments.tasks" "${w[@]}"
+stdin=/dev/null nothing "--tasks - with empty stdin" -- --tasks - "${w[@]}"
+: >"$tmp/empty.args"
+nothing "empty --args file" -a "$tmp/empty.args" "$ran {}" -- --command "$ran {}" --args "$tmp/empty.args" "${w[@]}"
+nothing "::: with no argument after it" "$ran {}" ::: -- --command "$ran {}" "${w[@]}" :::
+stdin=/dev/null nothing "--command with neither --args nor ::: and empty stdin" "$ran {}" -- \
+  --command "$ran {}" "${w[@]}"
+
+echo "- task files that hold something that is not text"
 printf '%s\n' "$ran" >"$tmp/nul.tasks"
 printf 'echo a\0b\n%s\n' "$ran" >>"$tmp/nul.tasks"
 bad "a NUL byte on line 2" "line 2" --tasks "$tmp/nul.tasks" "${w[@]}"
@@ -130,19 +166,14 @@ else
 fi
 
 echo "- stdin"
-stdin=/dev/null bad "--tasks - with empty stdin" "" --tasks - "${w[@]}"
 printf '%s\n' "echo from-stdin" >"$tmp/stdin.tasks"
 stdin=$tmp/stdin.tasks good "--tasks - reads stdin" --tasks - "${w[@]}"
 expect "--tasks -: output" "$(cat "$tmp/out")" from-stdin
 
 echo "- template sources"
-: >"$tmp/empty.args"
-bad "empty --args file" "empty.args" --command "$ran {}" --args "$tmp/empty.args" "${w[@]}"
 bad "missing --args file" "no-such-args" --command "$ran {}" --args "$tmp/no-such-args" "${w[@]}"
 printf 'a\nb\0c\n' >"$tmp/nul.args"
 bad "a NUL byte in an --args file" "nul.args" --command "$ran {}" --args "$tmp/nul.args" "${w[@]}"
-bad "::: with no argument after it" "" --command "$ran {}" "${w[@]}" :::
-stdin=/dev/null bad "--command with neither --args nor ::: and empty stdin" "" --command "$ran {}" "${w[@]}"
 bad "an empty --command" "" --command "" "${w[@]}" ::: a
 
 echo "- output places"
@@ -190,14 +221,28 @@ good "a 1 MiB --args argument" --command "printf %s {} | wc -c >$tmp/len.args" \
 expect "a 1 MiB --args argument: length seen by the command" \
   "$(tr -d ' ' <"$tmp/len.args" 2>/dev/null || echo '<missing>')" 1048576
 
-echo "- CRLF line ends and a last line without a newline"
+echo "- a CR before the newline is kept, as GNU parallel keeps it; a last line without a newline"
+od_of() { od -An -c | tr -s ' \n' ' '; }
 printf '# comment\r\n\r\necho a\r\n  # indented\r\necho b\r\nprintf "c\\n"' >"$tmp/crlf.tasks"
 good "CRLF task file" --tasks "$tmp/crlf.tasks" "${w[@]}" --joblog "$tmp/crlf.log"
-expect "CRLF: output (no CR, every command ran)" "$(LC_ALL=C sort "$tmp/out" | od -An -c | tr -s ' \n' ' ')" \
-  "$(printf 'a\nb\nc\n' | od -An -c | tr -s ' \n' ' ')"
-expect "CRLF: joblog commands without CR" \
-  "$(awk -F'\t' 'NR > 1 { print $9 }' "$tmp/crlf.log" | LC_ALL=C sort | od -An -c | tr -s ' \n' ' ')" \
-  "$(printf 'echo a\necho b\nprintf "c\\n"\n' | od -An -c | tr -s ' \n' ' ')"
+expect "CRLF: output (each CR kept, every command ran)" "$(LC_ALL=C sort "$tmp/out" | od_of)" \
+  "$(printf 'a\r\nb\r\nc\n' | od_of)"
+expect "CRLF: joblog commands as in the file, CR included" \
+  "$(awk -F'\t' 'NR > 1 { print $9 }' "$tmp/crlf.log" | LC_ALL=C sort | od_of)" \
+  "$(printf 'echo a\r\necho b\r\nprintf "c\\n"\n' | od_of)"
+printf 'carriage\r\nplain\n\r\n' >"$tmp/cr.args"
+good "CR in --args" --command 'printf "[%s]\n" {}' --args "$tmp/cr.args" "${w[@]}" -q
+expect "CR in --args: each argument byte for byte" "$(LC_ALL=C sort "$tmp/out" | od_of)" \
+  "$(printf '[\r]\n[carriage\r]\n[plain]\n' | od_of)"
+if command -v parallel >/dev/null; then
+  cp "$tmp/out" "$tmp/cr.ours"
+  run "$limit" env HOME="$tmp" parallel -a "$tmp/cr.args" 'printf "[%s]\n" {}'
+  expect "CR in --args: the same as GNU parallel -a" "$(LC_ALL=C sort "$tmp/out" | od_of)" \
+    "$(LC_ALL=C sort "$tmp/cr.ours" | od_of)"
+  run "$limit" env HOME="$tmp" parallel -a "$tmp/crlf.tasks"
+  expect "CRLF task file: the same output as GNU parallel's (which also runs the comments)" \
+    "$(LC_ALL=C sort "$tmp/out" | od_of)" "$(printf 'a\r\nb\r\nc\n' | od_of)"
+fi
 
 echo "- a source that changed since the joblog was written"
 printf '%s\n' "echo one" "echo two" "echo three" >"$tmp/chg.tasks"
