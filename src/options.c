@@ -41,7 +41,7 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
         "  --bind POLICY       core (default), pu, numa, package or none\n"
         "  --threads T         tasks run at once per worker, for jobs whose tasks wait (cmd)\n"
-        "  --retries N         rerun a failed task up to N times, on another worker if any\n"
+        "  --retries N         run a failed task up to N times in all, reruns on another worker\n"
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
         "  --json FILE         also write the report as JSON\n"
         "  -q, --quiet         no warnings\n"
@@ -159,8 +159,14 @@ static int run_option(const char *name, const char *v, so_cli *cli, char *err, s
   }
   if (strcmp(name, "threads") == 0)
     return parse_count("--threads", v, 1, 4096, &cli->cfg.slots, err, errlen);
-  if (strcmp(name, "retries") == 0)
-    return parse_count("--retries", v, 0, 1000000, &cli->cfg.retries, err, errlen);
+  if (strcmp(name, "retries") == 0) {
+    /* GNU parallel's meaning: N runs in all, so N - 1 reruns (0 and 1 both mean none; GNU
+     * parallel's --retries 0 reruns forever, which no run here should do). */
+    int rc = parse_count("--retries", v, 0, 1000000, &cli->cfg.retries, err, errlen);
+    if (rc == 0 && cli->cfg.retries > 0)
+      cli->cfg.retries--;
+    return rc;
+  }
   if (strcmp(name, "grace") == 0) {
     double g;
     if (so__parse_double(v, &g) || g < 0 || g > 86400) {

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# --retries reruns a failed task, on another worker when there is one; --halt stops a run early.
+# --retries N runs a failed task up to N times in all (GNU parallel's meaning), reruns on another
+# worker when there is one; --halt stops a run early.
 #
 # Usage: retries_halt.sh       (ctest runs it as farm.retries_halt; direct runs, 1 or 2 workers)
 # Tasks write "start K" / "end K" lines to a side file, so the test knows which ran and finished.
 # Expects:
-#   - -n 2 --retries 1, six tasks that fail on the first worker they meet and succeed on any
+#   - -n 2 --retries 2, six tasks that fail on the first worker they meet and succeed on any
 #     other: exit 0; each ran twice, on two different workers; extlog Attempts 2 and Worker the
 #     second one; the joblog's last line for each task is a success
-#   - -n 1 --retries 1, a task that fails once: rerun on the only worker, exit 0, Attempts 2
-#   - --retries 2, a task that always fails (exit 4): 3 runs, exit 1, Attempts 3, Exitval 4
+#   - -n 1 --retries 2, a task that fails once: rerun on the only worker, exit 0, Attempts 2
+#   - --retries 2, a task that always fails (exit 4): 2 runs, exit 1, Attempts 2, Exitval 4; and
+#     GNU parallel --retries 2 (when installed) runs the same task as often
+#   - --retries 1: a failing task runs once (no rerun), as in GNU parallel
 #   - --halt now,fail=1 (2 workers): task 1 fails after 0.5 s while a 30 s task runs: exactly two
 #     tasks ever started, the other one is killed (never ends, no process left), exit 1, JSON
 #     failed 1 and killed 1, the run ends long before 30 s
@@ -77,7 +80,7 @@ task() {
 }
 
 # ---------------------------------------------------------------------------------------------
-echo "- --retries 1 with 2 workers: the rerun goes to the other worker"
+echo "- --retries 2 with 2 workers: the rerun goes to the other worker"
 cat >"$tmp/flaky.sh" <<EOF
 #!/bin/sh
 # Fails on the first worker this task runs on, succeeds on any other.
@@ -87,7 +90,7 @@ if [ ! -e "\$first" ]; then echo "\$SCALEOUT_WORKER" >"\$first"; exit 1; fi
 [ "\$(cat "\$first")" != "\$SCALEOUT_WORKER" ]
 EOF
 for ((k = 1; k <= 6; k++)); do echo "sh $tmp/flaky.sh $k"; done >"$tmp/flaky.tasks"
-run flaky 60 "$SCALEOUT" run --tasks "$tmp/flaky.tasks" -n 2 --retries 1 \
+run flaky 60 "$SCALEOUT" run --tasks "$tmp/flaky.tasks" -n 2 --retries 2 \
   --joblog "$tmp/flaky.log" --extlog "$tmp/flaky.ext"
 expect "exit status" "$rc" 0
 pycheck "$tmp" "$tmp/flaky.log" "$tmp/flaky.ext" <<'EOF'
@@ -109,28 +112,40 @@ for k in range(1, 7):
     check(mine and mine[-1][1:] == (0, 0), f"task {k}: its last joblog line is a success ({mine})")
 EOF
 
-echo "- --retries 1 with 1 worker: the rerun goes to the same worker"
+echo "- --retries 2 with 1 worker: the rerun goes to the same worker"
 echo "mkdir $tmp/once 2>/dev/null && exit 1; exit 0" >"$tmp/once.tasks"
-run once 60 "$SCALEOUT" run --tasks "$tmp/once.tasks" -n 1 --retries 1 --extlog "$tmp/once.ext"
+run once 60 "$SCALEOUT" run --tasks "$tmp/once.tasks" -n 1 --retries 2 --extlog "$tmp/once.ext"
 expect "exit status" "$rc" 0
 pycheck "$tmp/once.ext" <<'EOF'
 e = read_extlog(sys.argv[1]).get(1, {})
 check(e.get("Attempts") == "2", f"extlog Attempts 2 (got {e.get('Attempts')!r})")
 EOF
 
-echo "- --retries 2 and a task that always fails"
+echo "- --retries 2 and a task that always fails: two runs in all, as GNU parallel makes"
 printf '%s\n' "echo run >>$tmp/always; exit 4" "true" >"$tmp/always.tasks"
 run always 60 "$SCALEOUT" run --tasks "$tmp/always.tasks" -n 2 --retries 2 \
   --joblog "$tmp/always.log" --extlog "$tmp/always.ext"
 expect "exit status (1 failed)" "$rc" 1
-expect "runs of the failing task" "$(grep -c run "$tmp/always" 2>/dev/null || echo 0)" 3
+expect "runs of the failing task" "$(grep -c run "$tmp/always" 2>/dev/null || echo 0)" 2
 pycheck "$tmp/always.log" "$tmp/always.ext" <<'EOF'
 e = read_extlog(sys.argv[2]).get(1, {})
-check(e.get("Attempts") == "3", f"extlog Attempts 3 (got {e.get('Attempts')!r})")
+check(e.get("Attempts") == "2", f"extlog Attempts 2 (got {e.get('Attempts')!r})")
 mine = [l for l in joblog_lines(sys.argv[1]) if l[0] == 1]
 check(mine and mine[-1][1:] == (4, 0), f"the last joblog line of task 1 has Exitval 4 ({mine})")
 check(not [l for l in mine if l[1:] == (0, 0)], "task 1 has no success line")
 EOF
+if command -v parallel >/dev/null; then
+  rm -f "$tmp/always"
+  run always-gnu 60 env HOME="$tmp" parallel --retries 2 ::: "echo run >>$tmp/always; exit 4"
+  expect "GNU parallel --retries 2: runs of the failing task" \
+    "$(grep -c run "$tmp/always" 2>/dev/null || echo 0)" 2
+fi
+
+echo "- --retries 1: a failing task runs once"
+rm -f "$tmp/always"
+run always1 60 "$SCALEOUT" run --tasks "$tmp/always.tasks" -n 2 --retries 1
+expect "exit status (1 failed)" "$rc" 1
+expect "runs of the failing task" "$(grep -c run "$tmp/always" 2>/dev/null || echo 0)" 1
 
 # ---------------------------------------------------------------------------------------------
 echo "- --halt now,fail=1: the failure kills the running task, nothing more starts"

@@ -12,7 +12,7 @@
 #     afterwards no process of those groups and no marked process is left
 #   - --timeout 300%: after six 0.3 s tasks, a 30 s task is killed about 1 s in; the tasks
 #     before and after it succeed; exit 1
-#   - --timeout 1 --retries 1: a task that always hangs runs twice (extlog Attempts 2), exit 1
+#   - --timeout 1 --retries 2: a task that always hangs runs twice (extlog Attempts 2), exit 1
 #   - every run ends far sooner than its sleeps would
 set -euo pipefail
 
@@ -157,9 +157,9 @@ ok = [s for s in (1, 2, 3, 4, 5, 6, 8) if status(res, s) == "exit 0"]
 check(len(ok) == 7, f"tasks 1-6 and 8 (0.3 s each) succeed (succeeded: {ok})")
 EOF
 
-echo "- --timeout 1 --retries 1: a task that always hangs is tried twice"
+echo "- --timeout 1 --retries 2: a task that always hangs is tried twice"
 echo "echo attempt >>$tmp/attempts; $(hang 1)" >"$tmp/retry.tasks"
-run retry 60 "$SCALEOUT" run --tasks "$tmp/retry.tasks" -n 2 --timeout 1 --retries 1 \
+run retry 60 "$SCALEOUT" run --tasks "$tmp/retry.tasks" -n 2 --timeout 1 --retries 2 \
   --extlog "$tmp/retry.ext" --results "$tmp/retry.res"
 expect "exit status (1 failed)" "$rc" 1
 faster_than "two 1 s attempts" 20
