@@ -168,15 +168,24 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
   int rc, reported = 0;
   char *line;
   size_t len;
+  uint64_t whole = 0; /* where the last line taken ends */
   while ((rc = so__lines_next(&lr, &line, &len)) == 1) {
-    if (!lr.complete) {
-      /* Half a line: the writer died mid-write. It never happened, as far as resume goes. */
-      break;
-    }
-    if (is_header(line, len))
-      continue;
     so_joblog_entry e;
-    const char *bad = parse_fields(line, len, &e);
+    const char *bad = NULL;
+    if (!lr.complete) {
+      /* A last line without its '\n' is taken when its first eight fields are all there and
+       * valid: the tab after Signal was written, so Exitval and Signal are whole (a crash can
+       * only have cut the command short), and the line is a result as sure as any other. Less
+       * than that (the writer died mid-line, or a machine crash left zeros) never happened, as
+       * far as resume goes: its command runs again, unless a shard holds its line. */
+      if (is_header(line, len) || parse_fields(line, len, &e))
+        break;
+    } else if (is_header(line, len)) {
+      whole = lr.consumed;
+      continue;
+    } else {
+      bad = parse_fields(line, len, &e);
+    }
     if (bad) {
       if (strcmp(bad, "fields") == 0)
         snprintf(err, errlen,
@@ -198,6 +207,7 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
       reported = 1;
       break;
     }
+    whole = lr.consumed;
   }
   if (!reported && rc == SO_EINVAL)
     snprintf(err, errlen, "'%s' is not a joblog: line %llu is longer than %zu bytes", name,
@@ -207,10 +217,9 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
   else if (!reported && rc == SO_ENOMEM)
     snprintf(err, errlen, "out of memory while reading the joblog '%s'", name);
   if (rc == 1 || rc == 0) {
-    /* At end of file line_offset is the end; after half a line it is where that half starts. */
     rc = 0;
     if (valid_len)
-      *valid_len = lr.line_offset;
+      *valid_len = whole;
   }
   so__lines_free(&lr);
   return rc;
@@ -341,6 +350,16 @@ static int open_resume(so_joblog *jl, so_joblog_status *status, char *err, size_
                strerror(errno));
       return SO_EIO;
     }
+  }
+  /* A whole last line that lacks only its '\n' gets it, so the next line starts on its own. */
+  char last = '\n';
+  if (valid > 0 && pread(jl->fd, &last, 1, (off_t)valid - 1) == 1 && last != '\n') {
+    if (so__write_all(jl->fd, "\n", 1) != 0 || so__sync_data(jl->fd) != 0) {
+      snprintf(err, errlen, "cannot end the last line of the joblog '%s': %s", jl->path,
+               strerror(errno));
+      return SO_EIO;
+    }
+    valid++;
   }
   jl->size = valid;
   return valid == 0 ? write_header(jl, err, errlen) : 0;

@@ -29,8 +29,12 @@
  * binary; use grep -a. A CR is written as is. Host must not contain a tab or newline.
  *
  * Durability: every line is formatted first and written with one write() on an O_APPEND
- * descriptor, so a process crash never leaves half a line; a machine crash can, and the reader
- * ignores a last line without its '\n' (opening for resume truncates it away). Lines reach the
+ * descriptor, so a process crash never leaves half a line; a machine crash can (or a GNU parallel
+ * killed mid-print, or an editor that drops the final newline). A last line without its '\n'
+ * counts when its first eight fields are all there, each tab-terminated and valid: Exitval and
+ * Signal are then whole and only the command can be cut short. Anything less is ignored, and
+ * opening for resume truncates it away (its command runs again; a shard still holding its line
+ * restores it); a kept line gets its '\n' at that point. Lines reach the
  * disk (fdatasync) according to so_joblog_options.sync_interval: after every line when it is 0,
  * else at most sync_interval seconds after the oldest unsynced line, checked whenever a line is
  * appended or so__joblog_tick is called, so an idle master must call so__joblog_tick from its loop
@@ -82,8 +86,9 @@ int so__joblog_parse_line(char *line, size_t len, so_joblog_entry *e);
  * returns 0 to go on, or a negative SO_E* code that stops the scan and is returned; it may write
  * a sentence into its err, which the scan prefixes with the file and line. Header lines are
  * skipped wherever they are (concatenated logs hold several; a log without one is accepted too);
- * a last line without '\n' is ignored; an empty file is a log with no tasks. *valid_len, if not
- * NULL, receives the length of the part made of whole lines. Returns 0, or an error with a
+ * a last line without '\n' is taken when complete and ignored otherwise (see Durability above);
+ * an empty file is a log with no tasks. *valid_len, if not NULL, receives the length of the part
+ * made of the lines taken. Returns 0, or an error with a
  * sentence in err: SO_EIO when the file cannot be opened or read, SO_EINVAL naming the first
  * line that is not a joblog line, SO_ENOMEM.
  */

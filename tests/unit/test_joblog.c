@@ -204,6 +204,84 @@ static void test_write_read_resume(void) {
   so__buf_free(&b);
 }
 
+/* A last line without its '\n', cut at every byte: it counts once the tab after Signal is there
+ * (Exitval and Signal are then whole), and is ignored before that; resuming keeps a complete one
+ * (ending it with '\n' before the next line) and cuts an incomplete one away. The success line
+ * of task 4 is therefore either kept or, if cut before its status, rerun: never misread. */
+static void test_last_line_without_newline(void) {
+  static const char head[] = SO_JOBLOG_HEADER "1\t:\t1700000000.123\t     0.250\t0\t0\t0\t0\ttrue\n";
+  static const char *const tails[] = {
+      "4\t:\t1700000000.123\t     0.250\t0\t0\t0\t0\techo four",  /* success */
+      "4\t:\t1700000000.123\t    10.250\t12\t345\t2\t0\tfalse", /* failure */
+      "4\t:\t1700000000.123\t     0.250\t0\t0\t-1\t15\t"};      /* killed, empty command */
+  const char *log = in_dir("torn.log");
+  char err[512] = "";
+  so_buf buf = SO_BUF_INIT, b = SO_BUF_INIT;
+  for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+    const char *tail = tails[t];
+    size_t n = strlen(tail), status_end = 0;
+    for (int tabs = 0; status_end < n && tabs < 8; status_end++)
+      tabs += tail[status_end] == '\t';
+    for (size_t cut = 1; cut <= n; cut++) {
+      so__buf_clear(&buf);
+      so__buf_append(&buf, head, sizeof head - 1);
+      so__buf_append(&buf, tail, cut);
+      put_file(log, (const char *)buf.data, buf.len);
+      int counts = cut >= status_end;
+      so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+      uint64_t valid = 0;
+      CU_ASSERT_EQUAL(so__joblog_scan(log, NULL, NULL, &valid, err, sizeof err), 0);
+      CU_ASSERT_EQUAL(valid, counts ? buf.len : sizeof head - 1);
+      CU_ASSERT_EQUAL_FATAL(so__joblog_read(log, &st, err, sizeof err), 0);
+      int want = !counts ? SO_JOBLOG_NOT_RUN : t == 0 ? SO_JOBLOG_SUCCEEDED : SO_JOBLOG_FAILED;
+      CU_ASSERT_EQUAL(st.records, 1u + counts);
+      CU_ASSERT_EQUAL(so__joblog_status_of(&st, 4), want);
+      if (so__joblog_status_of(&st, 4) != want)
+        fprintf(stderr, "\n  tail %zu cut at %zu of %zu: status %d, want %d\n", t, cut, n,
+                so__joblog_status_of(&st, 4), want);
+      so__joblog_status_free(&st);
+
+      /* Resume: the next line starts on a line of its own after what was kept. */
+      so_joblog *jl = NULL;
+      so_joblog_options opts = {1, -1.0, NULL};
+      CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, log, &opts, &st, err, sizeof err), 0);
+      CU_ASSERT_EQUAL(so__joblog_status_of(&st, 4), want);
+      so__joblog_status_free(&st);
+      so_joblog_entry e5 = entry(5, 0, 0, "echo five");
+      CU_ASSERT_EQUAL(so__joblog_append(jl, &e5, err, sizeof err), 0);
+      CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);
+      so__buf_clear(&buf);
+      so__buf_append(&buf, head, sizeof head - 1);
+      if (counts) {
+        so__buf_append(&buf, tail, cut);
+        so__buf_append(&buf, "\n", 1);
+      }
+      so__buf_append(&buf, "5\t:\t1700000000.123\t     0.250\t0\t0\t0\t0\techo five\n", 48);
+      CU_ASSERT_EQUAL(slurp(log, &b), 0);
+      CU_ASSERT(buf_is(&b, (const char *)buf.data, buf.len));
+      CU_ASSERT_EQUAL_FATAL(so__joblog_read(log, &st, err, sizeof err), 0);
+      CU_ASSERT_EQUAL(st.records, 2u + counts);
+      CU_ASSERT_EQUAL(so__joblog_status_of(&st, 4), want);
+      CU_ASSERT_EQUAL(so__joblog_status_of(&st, 5), SO_JOBLOG_SUCCEEDED);
+      so__joblog_status_free(&st);
+    }
+  }
+  /* What a machine crash can leave instead: the file grown with zeros, after a whole line. */
+  so__buf_clear(&buf);
+  so__buf_append(&buf, head, sizeof head - 1);
+  so__buf_append(&buf, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
+  put_file(log, (const char *)buf.data, buf.len);
+  uint64_t valid = 0;
+  CU_ASSERT_EQUAL(so__joblog_scan(log, NULL, NULL, &valid, err, sizeof err), 0);
+  CU_ASSERT_EQUAL(valid, sizeof head - 1);
+  /* A lone header without its newline is no line either. */
+  put_file(log, SO_JOBLOG_HEADER, sizeof SO_JOBLOG_HEADER - 2);
+  CU_ASSERT_EQUAL(so__joblog_scan(log, NULL, NULL, &valid, err, sizeof err), 0);
+  CU_ASSERT_EQUAL(valid, 0);
+  so__buf_free(&buf);
+  so__buf_free(&b);
+}
+
 static void test_resume_edge_files(void) {
   char err[512] = "";
   so_joblog *jl = NULL;
@@ -519,6 +597,7 @@ int main(void) {
       {"tabs and newlines round trip", test_roundtrip},
       {"malformed lines are rejected", test_parse_rejects},
       {"write, partial line, read, resume", test_write_read_resume},
+      {"a last line without its newline, cut at every byte", test_last_line_without_newline},
       {"resume of missing, empty, foreign files", test_resume_edge_files},
       {"sync interval", test_sync_interval},
       {"GNU parallel reads ours, we read theirs", test_gnu_parallel_interop},
