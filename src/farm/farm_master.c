@@ -42,6 +42,7 @@ typedef struct farm_master {
   so_joblog *jl;
   FILE *ext;
   char shards[4096];
+  char host[64];       /* this host's name: its commands are logged with Host ":" */
   /* figures */
   uint64_t total, succeeded, failed, killed, skipped, timed_out, rerun;
   double cpu_user, cpu_sys, task_wall; /* summed over logged commands (wait4) */
@@ -210,6 +211,13 @@ static int prescan(so_ctx *ctx, farm_master *m, const char *sidecar) {
   return source_open(ctx, m);
 }
 
+/* The joblog's Host for a command that ran on host: ":" (NULL) for this host, the one the master
+ * runs on, as GNU parallel writes ":" for the machine it runs on; the worker's host name for any
+ * other, so a multi-node run's log still says where each command ran. */
+static const char *log_host(const farm_master *m, const char *host) {
+  return !host || !host[0] || strcmp(host, m->host) == 0 ? NULL : host;
+}
+
 /* --- Resume: the joblog plus the shards a crashed run left --- */
 
 static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t errlen) {
@@ -218,7 +226,9 @@ static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t
   int ok = e->exitval == 0 && e->signal == 0;
   /* What the log lacks goes into it, so the log alone is complete again. */
   if (had == SO_JOBLOG_NOT_RUN || (ok && had != SO_JOBLOG_SUCCEEDED)) {
-    int rc = so__joblog_append(m->jl, e, err, errlen);
+    so_joblog_entry line = *e;
+    line.host = log_host(m, e->host);
+    int rc = so__joblog_append(m->jl, &line, err, errlen);
     if (rc)
       return rc;
     return so__joblog_status_add(&m->status, e, err, errlen);
@@ -340,6 +350,8 @@ int so__farm_master_init(so_ctx *ctx) {
   m->progress = so_ctx_int(ctx, "progress") || (!so_ctx_quiet(ctx) && isatty(2));
   m->nlist = so_ctx_args(ctx, &m->list);
   m->t0 = so__mono_s();
+  if (gethostname(m->host, sizeof m->host - 1))
+    m->host[0] = 0;
   if (parse_timeout(ctx, m, so_ctx_string(ctx, "timeout")) ||
       parse_halt(ctx, m, so_ctx_string(ctx, "halt")))
     return SO_EINVAL;
@@ -513,15 +525,14 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   r.host[sizeof r.host - 1] = 0;
   int ok = res->status == 0;
   so_joblog_entry e = {.seq = h.seq,
-                       .host = r.host[0] ? r.host : NULL,
+                       .host = log_host(m, r.host),
                        .starttime = r.start,
                        .runtime = r.wall,
                        .send = 0,
-                       .receive = (int64_t)(r.out_bytes + r.err_bytes),
-                       .exitval = r.signal ? 0 : r.exitval,
-                       .signal = r.timed_out && !r.signal ? 15 : r.signal,
+                       .receive = (int64_t)r.out_bytes, /* stdout only, as GNU parallel */
                        .command = cmd,
                        .command_len = cmd_len};
+  so__joblog_set_status(&e, r.exitval, r.signal, r.timed_out);
   if (!ok && e.exitval == 0 && e.signal == 0)
     e.exitval = 1; /* a failure must read as one in the log */
   char err[512];

@@ -71,6 +71,11 @@ static int parse_fixed(const char *s, double *v) {
 
 /* ---- The line format. ---- */
 
+void so__joblog_set_status(so_joblog_entry *e, int exitval, int sig, int timed_out) {
+  e->signal = sig;
+  e->exitval = timed_out ? -1 : sig ? 0 : exitval;
+}
+
 int so__joblog_format(so_buf *out, const so_joblog_entry *e) {
   const char *host = e->host ? e->host : ":";
   size_t hostlen = strlen(host);

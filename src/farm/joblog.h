@@ -9,15 +9,17 @@
 #include "srcprint.h"
 
 /*
- * Format (GNU parallel 20221122's, byte for byte): a header line, then one line per finished
+ * Format (GNU parallel 20221122's, field for field): a header line, then one line per finished
  * task, nine tab-separated fields ending with '\n':
  *   Seq         1-based job number, decimal
  *   Host        where it ran; GNU parallel writes ":" for the local machine
  *   Starttime   epoch seconds, printf "%.3f"             e.g. "1700000000.123"
  *   JobRuntime  seconds, printf "%10.3f" (space padded)  e.g. "     0.250"
  *   Send        bytes sent to the job, decimal (-1 allowed: GNU writes it when unknown)
- *   Receive     bytes of output received, decimal (same)
- *   Exitval     the exit status, 0 when the job was killed by a signal
+ *   Receive     bytes of standard output received, decimal (same); standard error does not
+ *               count, as in GNU parallel
+ *   Exitval     the exit status; 0 when the job was killed by a signal, -1 when --timeout
+ *               killed it (so__joblog_set_status)
  *   Signal      the number of the signal that killed it, else 0
  *   Command     the command as run
  *
@@ -70,6 +72,12 @@ typedef struct so_joblog_entry {
   const char *command; /* command_len bytes, may hold tabs and newlines but no NUL */
   size_t command_len;
 } so_joblog_entry;
+
+/* Sets e->exitval and e->signal as GNU parallel writes them for a command that exited with
+ * exitval (0-255), or died of signal sig (sig != 0; exitval is then ignored), timed_out when
+ * --timeout killed it: Exitval -1 for a timeout (whatever ended the command; Signal stays the
+ * signal it died of, 0 if it exited on its own), 0 for any other death by a signal. */
+void so__joblog_set_status(so_joblog_entry *e, int exitval, int sig, int timed_out);
 
 /* Appends e as one joblog line, with its '\n', to out. Returns 0, SO_ENOMEM, or SO_EINVAL when
  * seq is 0, the host is empty or holds a tab or newline, the command holds a NUL byte, a time is

@@ -387,9 +387,9 @@ static void sync_shard(shep *sh) {
 static int record(shep *sh, const job *j, const so__proc_result *r, char *err, size_t errlen) {
   so_joblog_entry e = {.seq = j->seq, .host = sh->host, .starttime = r->start,
                        .runtime = r->wall, .send = 0,
-                       .receive = (int64_t)(r->out_bytes + r->err_bytes),
-                       .exitval = r->signal ? 0 : r->exitval, .signal = r->signal,
+                       .receive = (int64_t)r->out_bytes, /* stdout only, as GNU parallel */
                        .command = j->cmd, .command_len = j->cmd_len};
+  so__joblog_set_status(&e, r->exitval, r->signal, r->timed_out);
   sh->line.len = 0;
   int rc = so__joblog_format(&sh->line, &e);
   if (rc) {

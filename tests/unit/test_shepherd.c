@@ -338,13 +338,14 @@ static void test_results_layout(void) {
   stop(s);
 }
 
-/* The line the shepherd must have written for a DONE event, built the same way. */
+/* The line the shepherd must have written for a DONE event, with GNU parallel's fields: Receive
+ * counts standard output only, a timeout has Exitval -1, another death by a signal Exitval 0. */
 static void expect_line(so_buf *b, const so_shep_event *d, uint64_t seq, const char *host,
                         const char *cmd) {
   so_joblog_entry e = {.seq = seq, .host = host, .starttime = d->start, .runtime = d->wall,
-                       .receive = (int64_t)(d->out_bytes + d->err_bytes),
-                       .exitval = d->signal ? 0 : d->exitval, .signal = d->signal,
-                       .command = cmd, .command_len = strlen(cmd)};
+                       .receive = (int64_t)d->out_bytes,
+                       .exitval = d->timed_out ? -1 : d->signal ? 0 : d->exitval,
+                       .signal = d->signal, .command = cmd, .command_len = strlen(cmd)};
   CU_ASSERT_EQUAL(so__joblog_format(b, &e), 0);
 }
 
