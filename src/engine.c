@@ -150,6 +150,14 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     else
       rc = so__worker_run(t, job, params, cfg, &info);
   }
+  if (rank == 0 && !rc && rep->abandoned) {
+    /* Workers stuck in run() will never take part in the collectives below, nor take the
+     * messages still in flight to them: leave everything as it is, the caller ends the job. */
+    so__master_free(m);
+    if (b.topo)
+      hwloc_topology_destroy(b.topo);
+    return 0;
+  }
   so__transport_destroy(t);
   so__master_free(m);
 

@@ -2,9 +2,13 @@
 #include "launch.h"
 
 #define _GNU_SOURCE /* environ */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -13,10 +17,12 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +31,7 @@
 #include "error.h"
 #include "signals.h"
 
-/* Names the private directory of a direct run, for its ranks. */
+/* Names the private sockets of a direct run, for its ranks. */
 #define SO_DIRECT_ENV "SCALEOUT_DIRECT_RUN"
 
 /* Variables that launchers set for each rank they start. */
@@ -58,6 +64,9 @@ void so__launch_local_tuning(void) {
    * it sees more ranks than slots, and --host gives it as many slots as ranks. Without it a
    * 2-command farm run took 0.18 s instead of 0.12 s. */
   setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+  /* A rank that crashes dies of its signal without Open MPI's backtrace banner; the waiting
+   * parent says in one line which signal ended the run. */
+  setenv("OMPI_MCA_opal_signal", "", 0);
 }
 
 void so__launch_nodelay(void) {
@@ -129,10 +138,68 @@ static int find_mpirun(char *out, size_t len) {
   return -1;
 }
 
-/* Reads a small integer file written by the master (see write_int_file); 0 when it is there. */
-static int read_int_file(const char *dir, const char *name, long *value) {
-  char path[PATH_MAX], text[32];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+/* ---- the channel between the direct run's parent and its ranks ----
+ *
+ * Two abstract Unix sockets (names in no file system, so nothing is left behind whatever dies),
+ * named after the parent's pid and a random number: the master connects to "<name>.master",
+ * which the parent accepts, and reports its verdict there; every rank connects to
+ * "<name>.life", which nobody accepts: when the parent dies its listener closes, every
+ * connection to it hangs up, and each rank hears of it at once (signals.c). */
+
+static int abstract_addr(const char *name, const char *suffix, struct sockaddr_un *a,
+                         socklen_t *len) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "%s.%s", name, suffix);
+  if (n < 0 || (size_t)n >= sizeof a->sun_path - 1)
+    return -1;
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+  return 0;
+}
+
+static int listen_abstract(const char *name, const char *suffix) {
+  struct sockaddr_un a;
+  socklen_t len;
+  if (abstract_addr(name, suffix, &a, &len) != 0)
+    return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  if (bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int connect_abstract(const char *name, const char *suffix) {
+  struct sockaddr_un a;
+  socklen_t len;
+  if (abstract_addr(name, suffix, &a, &len) != 0)
+    return -1;
+  /* Non-blocking: with more ranks than the listener's backlog a connect would otherwise wait. */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  if (connect(fd, (struct sockaddr *)&a, len) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* ---- the direct run's parent ---- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The parent process id of pid from /proc, or -1. */
+static pid_t parent_of(pid_t pid, int *zombie) {
+  char path[64], text[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
@@ -141,9 +208,149 @@ static int read_int_file(const char *dir, const char *name, long *value) {
   if (n <= 0)
     return -1;
   text[n] = 0;
-  char *end;
-  *value = strtol(text, &end, 10);
-  return end == text ? -1 : 0;
+  char *p = strrchr(text, ')');
+  char state;
+  long ppid;
+  if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
+    return -1;
+  if (zombie)
+    *zombie = state == 'Z';
+  return (pid_t)ppid;
+}
+
+/* Sends sig to every live descendant of this process (mpirun, the ranks, their commands, and the
+ * orphans of a dead mpirun, which come to us as a child subreaper). Returns how many live ones
+ * it found. The ranks are each in a process group of their own (Open MPI's doing), so one kill
+ * of mpirun's group would not reach them. */
+static int kill_descendants(int sig) {
+  DIR *d = opendir("/proc");
+  if (!d)
+    return 0;
+  size_t n = 0, cap = 256;
+  pid_t(*pp)[2] = malloc(cap * sizeof *pp);
+  struct dirent *e;
+  while (pp && (e = readdir(d)) != NULL) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    int zombie = 0;
+    if (*end || pid <= 0)
+      continue;
+    pid_t ppid = parent_of((pid_t)pid, &zombie);
+    if (ppid <= 0 || zombie)
+      continue;
+    if (n == cap) {
+      void *q = realloc(pp, 2 * cap * sizeof *pp);
+      if (!q)
+        break;
+      pp = q;
+      cap *= 2;
+    }
+    pp[n][0] = (pid_t)pid;
+    pp[n][1] = ppid;
+    n++;
+  }
+  closedir(d);
+  if (!pp)
+    return 0;
+  /* Mark descendants pass by pass (a tree a few levels deep); the parent pid of a marked process
+   * is overwritten with 0 so it is counted once. */
+  pid_t self = getpid();
+  int found = 0, more = 1;
+  pid_t *marked = malloc((n + 1) * sizeof *marked);
+  size_t nmarked = 0;
+  if (marked)
+    marked[nmarked++] = self;
+  while (marked && more) {
+    more = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (pp[i][1] == 0)
+        continue;
+      for (size_t k = 0; k < nmarked; k++)
+        if (pp[i][1] == marked[k]) {
+          marked[nmarked++] = pp[i][0];
+          pp[i][1] = 0;
+          more = 1;
+          break;
+        }
+    }
+  }
+  for (size_t k = 1; marked && k < nmarked; k++)
+    if (kill(marked[k], sig) == 0)
+      found++;
+  free(marked);
+  free(pp);
+  return found;
+}
+
+/* What the parent knows while it waits. */
+typedef struct watch {
+  pid_t mpirun;
+  int listen_fd;    /* "<name>.master", until the master connected */
+  int master_fd;    /* the master's connection */
+  pid_t master;     /* its pid, once connected */
+  char line[64];    /* the verdict as it arrives: "RC ABANDONED\n" */
+  size_t have;
+  int verdict_in;
+  long verdict;
+  int abandoned;    /* the master left workers inside run(): end them at once */
+  int stop_sig;     /* the first stop signal the parent got */
+  int killing;      /* 0, 1 once SIGTERM went to the run, 2 once SIGKILL did */
+  double kill_at;   /* when SIGKILL follows */
+  double deadline;  /* the master has until then to end a signalled run */
+} watch;
+
+/* Accepts the master's connection: a process of this user whose parent is our mpirun. */
+static void accept_master(watch *w) {
+  int fd;
+  while ((fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (w->master_fd < 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+        cred.uid == geteuid() && parent_of(cred.pid, NULL) == w->mpirun) {
+      w->master_fd = fd;
+      w->master = cred.pid;
+      close(w->listen_fd);
+      w->listen_fd = -1;
+      return;
+    }
+    close(fd);
+  }
+}
+
+static void read_verdict(watch *w) {
+  for (;;) {
+    ssize_t n = read(w->master_fd, w->line + w->have, sizeof w->line - 1 - w->have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n > 0) {
+      w->have += (size_t)n;
+      w->line[w->have] = 0;
+      long rc;
+      int ab;
+      if (strchr(w->line, '\n') && sscanf(w->line, "%ld %d", &rc, &ab) == 2) {
+        w->verdict = rc;
+        w->abandoned = ab;
+        w->verdict_in = 1;
+      }
+      if (w->have < sizeof w->line - 1 && !w->verdict_in)
+        continue;
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN) || w->verdict_in || w->have >= sizeof w->line - 1) {
+      close(w->master_fd); /* said its word, or gone */
+      w->master_fd = -1;
+    }
+    return;
+  }
+}
+
+/* Ends the whole run: SIGTERM to every process of it, SIGKILL a second later (mpirun ignores
+ * SIGTERM while it starts ranks). */
+static void end_run(watch *w, int hard) {
+  if (w->killing >= (hard ? 2 : 1))
+    return;
+  kill_descendants(hard ? SIGKILL : SIGTERM);
+  w->killing = hard ? 2 : 1;
+  w->kill_at = now_s() + 1.0;
 }
 
 /* Passes what arrives on the terminal to mpirun's standard input, which mpirun hands to the
@@ -169,53 +376,82 @@ static int relay_stdin(int to, char *buf, size_t *have, size_t cap) {
 }
 
 /* Waits for mpirun to end, asleep in ppoll: the parent is idle for the whole run and must not
- * take a core from the workers. Stop signals sent to the parent (Ctrl-C, a batch system's
- * SIGTERM) are passed on to the master once it has said its process id. The stop signals stay
- * blocked except inside ppoll, so one that comes just before the call still wakes it. */
-static int wait_mpirun(pid_t child, const char *dir, int relay_fd, int *status) {
+ * take a core from the workers. A stop signal (Ctrl-C, a batch system's SIGTERM) goes to the
+ * master once it has connected, which it does only after its own handlers are in place; before
+ * that (the ranks are still starting, which takes seconds with many), the parent ends the run
+ * itself. If the master has not ended a signalled run grace + 30 s later, or has reported and
+ * left workers stuck in run(), the parent ends it too. The stop signals stay blocked except
+ * inside ppoll, so one that comes just before the call still wakes it. */
+static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
   sigset_t stops, old;
   sigemptyset(&stops);
   sigaddset(&stops, SIGTERM);
   sigaddset(&stops, SIGINT);
   sigaddset(&stops, SIGUSR1);
   sigprocmask(SIG_BLOCK, &stops, &old);
-  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-  long master = 0;
-  int pending = 0, rc = 0;
+  int pidfd = (int)syscall(SYS_pidfd_open, w->mpirun, 0);
+  int rc = 0;
   char buf[4096];
   size_t have = 0;
+  double finish_by = 0;
   for (;;) {
-    pid_t r = waitpid(child, status, WNOHANG);
-    if (r == child)
+    pid_t r = waitpid(w->mpirun, status, WNOHANG);
+    if (r == w->mpirun)
       break;
     if (r < 0 && errno != EINTR) {
       rc = -1;
       break;
     }
+    double now = now_s();
     int sig = so__signals_take();
-    if (sig)
-      pending = sig;
-    if (pending && master <= 0 && read_int_file(dir, "master.pid", &master) != 0)
-      master = 0;
-    if (pending && master > 0) {
-      kill((pid_t)master, pending);
-      pending = 0;
+    if (sig && !w->verdict_in) {
+      if (!w->stop_sig)
+        w->stop_sig = sig;
+      if (w->master > 0) {
+        kill(w->master, sig);
+        if (!w->deadline)
+          w->deadline = now + grace + 30;
+      } else {
+        end_run(w, 0);
+      }
     }
-    struct pollfd p[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = -1}};
+    if (w->verdict_in && w->abandoned)
+      end_run(w, 1);
+    /* After its verdict the master only finalizes MPI; a run that hangs there is ended. */
+    if (w->verdict_in && !finish_by)
+      finish_by = now + 30;
+    if ((w->killing == 1 && now >= w->kill_at) || (finish_by && now >= finish_by))
+      end_run(w, 1);
+    if (w->deadline && now >= w->deadline && !w->verdict_in && !w->killing) {
+      so__errorf("the run did not stop %.0f s after signal %d; ending it", grace + 30, w->stop_sig);
+      end_run(w, 1);
+    }
+    struct pollfd p[4] = {{.fd = pidfd, .events = POLLIN},
+                          {.fd = w->listen_fd, .events = POLLIN},
+                          {.fd = w->master_fd, .events = POLLIN},
+                          {.fd = -1}};
     if (relay_fd >= 0) {
-      p[1].fd = have > 0 ? relay_fd : STDIN_FILENO;
-      p[1].events = have > 0 ? POLLOUT : POLLIN;
+      p[3].fd = have > 0 ? relay_fd : STDIN_FILENO;
+      p[3].events = have > 0 ? POLLOUT : POLLIN;
     }
-    /* Without a pidfd (Linux before 5.3), look every 2 ms; a signal not yet passed on (the
-     * master has not started) is tried again every 5 ms. */
-    long ms = pidfd < 0 ? 2 : pending ? 5 : -1;
+    /* Without a pidfd (Linux before 5.3), look every 2 ms; while ending the run, every 50 ms. */
+    long ms = pidfd < 0 ? 2 : w->killing == 1 || finish_by || w->deadline ? 50 : -1;
     struct timespec ts = {0, ms * 1000000L};
-    int n = ppoll(p, 2, ms < 0 ? NULL : &ts, &old);
-    if (n > 0 && p[1].revents && relay_stdin(relay_fd, buf, &have, sizeof buf) != 0) {
+    int n = ppoll(p, 4, ms < 0 ? NULL : &ts, &old);
+    if (n <= 0)
+      continue;
+    if (p[1].revents)
+      accept_master(w);
+    if (p[2].revents)
+      read_verdict(w);
+    if (p[3].revents && relay_stdin(relay_fd, buf, &have, sizeof buf) != 0) {
       close(relay_fd);
       relay_fd = -1;
     }
   }
+  /* A verdict sent just before the end is still in the socket. */
+  if (w->master_fd >= 0 && !w->verdict_in)
+    read_verdict(w);
   if (pidfd >= 0)
     close(pidfd);
   if (relay_fd >= 0)
@@ -224,8 +460,44 @@ static int wait_mpirun(pid_t child, const char *dir, int relay_fd, int *status) 
   return rc;
 }
 
-int so__launch_local_run(int n, char **argv) {
-  char exe[PATH_MAX], mpirun[PATH_MAX], dir[PATH_MAX];
+/* After mpirun ended without a verdict (killed, or a rank died): its ranks may live on, now our
+ * children (we are their subreaper). End them, SIGTERM and then SIGKILL, before returning, so no
+ * rank launches anything after the user saw the exit status. */
+static void end_leftovers(void) {
+  if (kill_descendants(SIGTERM) == 0)
+    return;
+  double until = now_s() + 1.0;
+  while (now_s() < until) {
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    if (kill_descendants(0) == 0)
+      return;
+  }
+  kill_descendants(SIGKILL);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  return (type == FTW_DP ? rmdir(path) : unlink(path)), 0;
+}
+
+/* Open MPI's session directory of an mpirun that could not clean up after itself (we killed it
+ * with SIGKILL, or someone did): $TMPDIR/ompi.HOST.UID/pid.PID, and its parent if now empty. */
+static void remove_session_dir(pid_t mpirun) {
+  const char *tmp = getenv("TMPDIR");
+  char host[256], top[PATH_MAX], dir[PATH_MAX + 32];
+  if (gethostname(host, sizeof host) != 0)
+    return;
+  host[sizeof host - 1] = 0;
+  snprintf(top, sizeof top, "%s/ompi.%s.%ld", tmp && *tmp ? tmp : "/tmp", host, (long)getuid());
+  snprintf(dir, sizeof dir, "%s/pid.%ld", top, (long)mpirun);
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  rmdir(top); /* only when empty: other runs may share it */
+}
+
+int so__launch_local_run(int n, double grace, char **argv) {
+  char exe[PATH_MAX], mpirun[PATH_MAX], name[64];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) {
     so__errorf("cannot find this program's path to start its workers");
@@ -238,11 +510,19 @@ int so__launch_local_run(int n, char **argv) {
                "SCALEOUT_MPIRUN");
     return SO_EMPI;
   }
-  const char *tmp = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/scaleout-run.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(dir)) {
-    so__errorf("cannot create a directory under %s for the run: %s", tmp && *tmp ? tmp : "/tmp",
-               strerror(errno));
+  uint64_t nonce = 0;
+  if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+    nonce = (uint64_t)now_s() * 1000003u ^ (uint64_t)getpid();
+  snprintf(name, sizeof name, "scaleout-run.%ld.%016llx", (long)getpid(),
+           (unsigned long long)nonce);
+  watch w = {.listen_fd = listen_abstract(name, "master"), .master_fd = -1};
+  int life = listen_abstract(name, "life");
+  if (w.listen_fd < 0 || life < 0) {
+    so__errorf("cannot open a socket for the run's ranks to report to: %s", strerror(errno));
+    if (w.listen_fd >= 0)
+      close(w.listen_fd);
+    if (life >= 0)
+      close(life);
     return SO_EIO;
   }
   int argc = 0;
@@ -252,25 +532,30 @@ int so__launch_local_run(int n, char **argv) {
   snprintf(np, sizeof np, "%d", n + 1);
   snprintf(hosts, sizeof hosts, "localhost:%d", n + 1);
   /* One node (this one, with room for the master beside one worker per core); our own hwloc plan
-   * pins the workers, so Open MPI must not bind them first. */
-  const char *pre[] = {mpirun, "-np", np, "--host", hosts, "--bind-to", "none", exe};
+   * pins the workers, so Open MPI must not bind them first. -q keeps Open MPI's banners (a rank
+   * that exited early, a signal) off the user's terminal: this process says in one line what
+   * happened. */
+  const char *pre[] = {mpirun, "-q", "-np", np, "--host", hosts, "--bind-to", "none", exe};
   size_t npre = sizeof pre / sizeof *pre;
   char **args = calloc(npre + (size_t)argc, sizeof *args);
   if (!args) {
-    rmdir(dir);
+    close(w.listen_fd);
+    close(life);
     return SO_ENOMEM;
   }
   for (size_t i = 0; i < npre; i++)
     args[i] = (char *)pre[i];
   for (int i = 1; i < argc; i++)
     args[npre + (size_t)i - 1] = argv[i];
-  setenv(SO_DIRECT_ENV, dir, 1);
+  setenv(SO_DIRECT_ENV, name, 1);
 
   int relay[2] = {-1, -1};
   if (isatty(STDIN_FILENO) && pipe2(relay, O_CLOEXEC) != 0)
     relay[0] = relay[1] = -1;
   fflush(NULL);
   so__signals_catch();
+  /* Ranks whose mpirun died come to this process, which can then end them. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_t self = getpid();
   pid_t child = fork();
   if (child == 0) {
@@ -291,6 +576,7 @@ int so__launch_local_run(int n, char **argv) {
   unsetenv(SO_DIRECT_ENV);
   if (relay[0] >= 0)
     close(relay[0]);
+  w.mpirun = child;
   if (child < 0) {
     so__errorf("cannot start %s: %s", mpirun, strerror(err));
     if (relay[1] >= 0)
@@ -300,79 +586,89 @@ int so__launch_local_run(int n, char **argv) {
     setpgid(child, child); /* also here, so no signal finds it in our group meanwhile */
     if (relay[1] >= 0)
       fcntl(relay[1], F_SETFL, O_NONBLOCK);
-    if (wait_mpirun(child, dir, relay[1], &status) != 0) { /* it closes relay[1] */
+    if (wait_mpirun(&w, grace, relay[1], &status) != 0) { /* it closes relay[1] */
       so__errorf("lost track of %s: %s", mpirun, strerror(errno));
       rc = SO_EMPI;
     }
   }
+  if (child > 0 && !w.verdict_in)
+    end_leftovers();
+  if (child > 0 && (w.killing == 2 || WIFSIGNALED(status)))
+    remove_session_dir(child);
   so__signals_restore();
-  long verdict = 0;
+  if (w.listen_fd >= 0)
+    close(w.listen_fd);
+  if (w.master_fd >= 0)
+    close(w.master_fd);
+  close(life);
   if (child > 0 && rc == 0) {
-    if (read_int_file(dir, "verdict", &verdict) == 0) {
-      rc = (int)verdict;
+    if (w.verdict_in) {
+      rc = (int)w.verdict;
+    } else if (w.stop_sig) {
+      so__errorf("stopped by signal %d %s", w.stop_sig,
+                 w.master > 0 ? "before the run could report" : "while the ranks were starting; "
+                                                                "no task ran");
+      rc = SO_ESTOPPED;
     } else {
       if (WIFSIGNALED(status))
         so__errorf("the run ended without a result: mpirun was killed by signal %d",
                    WTERMSIG(status));
+      else if (WIFEXITED(status) && WEXITSTATUS(status) > 128)
+        so__errorf("the run ended without a result: a rank was killed by signal %d",
+                   WEXITSTATUS(status) - 128);
       else
         so__errorf("the run ended without a result (mpirun exited with status %d)",
                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
       rc = SO_EMPI;
     }
   }
-  char path[PATH_MAX + 16];
-  snprintf(path, sizeof path, "%s/master.pid", dir);
-  unlink(path);
-  snprintf(path, sizeof path, "%s/verdict", dir);
-  unlink(path);
-  rmdir(dir);
   return rc;
 }
 
 /* ---- a rank of a direct run ---- */
 
-static char direct_dir[PATH_MAX];
+static char direct_name[64];
+static int report_fd = -1;
 
 int so__launch_direct_rank(void) {
   const char *d = getenv(SO_DIRECT_ENV);
-  if (d && *d && so__launched() && !direct_dir[0])
-    snprintf(direct_dir, sizeof direct_dir, "%s", d);
+  if (d && *d && so__launched() && !direct_name[0] && strlen(d) < sizeof direct_name) {
+    snprintf(direct_name, sizeof direct_name, "%s", d);
+    /* Every rank watches the parent (and mpirun): once either is gone, it launches nothing. */
+    so__signals_lifeline(connect_abstract(direct_name, "life"));
+  }
   /* Commands and programs the run starts must not take themselves for part of it. */
   unsetenv(SO_DIRECT_ENV);
-  return direct_dir[0] != 0;
-}
-
-/* Writes name in the run's directory all at once (a temporary file renamed into place), so the
- * parent never reads half a number. */
-static int write_int_file(const char *name, long value) {
-  char path[PATH_MAX + 32], tmp[PATH_MAX + 48], text[32];
-  snprintf(path, sizeof path, "%s/%s", direct_dir, name);
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-  int len = snprintf(text, sizeof text, "%ld\n", value);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return -1;
-  int ok = write(fd, text, (size_t)len) == len;
-  ok &= close(fd) == 0;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
+  return direct_name[0] != 0;
 }
 
 void so__launch_direct_hello(void) {
-  if (direct_dir[0] && write_int_file("master.pid", (long)getpid()) != 0)
-    so__warnf("cannot tell the waiting scaleout process this master's id; it will not pass "
-              "stop signals on");
+  if (!direct_name[0])
+    return;
+  /* The handlers first: the parent passes signals on only once we are connected, and one that
+   * came before them would end this process by its default action. */
+  so__signals_catch();
+  const char *prefix = "scaleout-run.";
+  long parent = strncmp(direct_name, prefix, strlen(prefix)) == 0
+                    ? strtol(direct_name + strlen(prefix), NULL, 10)
+                    : 0;
+  if (parent > 0)
+    so__signals_only_from(parent);
+  report_fd = connect_abstract(direct_name, "master");
+  if (report_fd < 0)
+    so__warnf("cannot reach the waiting scaleout process (%s); it will not pass stop signals on",
+              strerror(errno));
 }
 
-int so__launch_direct_verdict(int rc) {
-  if (!direct_dir[0])
+int so__launch_direct_verdict(int rc, int abandoned) {
+  if (!direct_name[0])
     return 0;
-  if (write_int_file("verdict", rc) != 0) {
-    so__errorf("cannot give the run's result to the waiting scaleout process (%s: %s)",
-               direct_dir, strerror(errno));
+  char text[48];
+  int len = snprintf(text, sizeof text, "%d %d\n", rc, abandoned);
+  /* The socket is non-blocking and the message small: one write fits. */
+  if (report_fd < 0 || write(report_fd, text, (size_t)len) != len) {
+    so__errorf("cannot give the run's result to the waiting scaleout process: %s",
+               report_fd < 0 ? "not connected" : strerror(errno));
     return -1;
   }
   return 0;

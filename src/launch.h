@@ -31,30 +31,39 @@ int so__launch_default_workers(int bind_pu);
 /* A direct run (`scaleout run` typed without a launcher), in the process the user started: runs
  * Open MPI's mpirun with n+1 ranks of this same program and these arguments (argv[1..]) on this
  * machine, waits for it asleep, and returns the run's SO_E* code or exit status, which the master
- * leaves in a private directory. No MPI in this process.
+ * reports over a private abstract socket. No MPI in this process.
  *
  * Why mpirun rather than MPI_Comm_spawn from a singleton: the ranks of one job talk over shared
  * memory either way, but a singleton's MPI_Init, the spawn and the spawned ranks' connection back
  * to it cost about 0.1 s more per run than mpirun starting the job (docs/benchmarks.md).
  *
- * mpirun runs in a process group of its own, so a terminal's Ctrl-C reaches only this process;
- * it passes SIGTERM, SIGINT and SIGUSR1 on to the master, whose graceful stop then runs. If this
- * process dies, mpirun receives SIGTERM (PR_SET_PDEATHSIG) and ends the run. A terminal on
- * standard input is relayed to mpirun through a pipe (a background process group may not read
- * it). */
-int so__launch_local_run(int n, char **argv);
+ * mpirun runs in a process group of its own, so a terminal's Ctrl-C reaches only this process.
+ * It passes SIGTERM, SIGINT and SIGUSR1 on to the master once the master has connected (its
+ * handlers are then in place), whose graceful stop then runs; a stop signal that comes earlier,
+ * while the ranks start, ends the run at once (SIGTERM to every process of it, SIGKILL a second
+ * later) with SO_ESTOPPED. grace is the run's --grace (what the master gives running tasks): a
+ * master that has not reported grace + 30 s after the signal is ended the same way, and so are
+ * workers the master reported as stuck in run(). If this process dies, mpirun receives SIGTERM
+ * (PR_SET_PDEATHSIG) and every rank stops launching tasks at once (its connection to this
+ * process hangs up, see signals.h). If mpirun dies, the ranks are ended (this process is their
+ * subreaper). A terminal on standard input is relayed to mpirun through a pipe (a background
+ * process group may not read it). */
+int so__launch_local_run(int n, double grace, char **argv);
 
-/* In a rank: true when a direct run's parent started this job (and it is waiting for the master's
- * files). Call once, first thing after MPI_Init: it also removes the variable that says so from
- * the environment, so commands the run starts do not inherit it. */
+/* In a rank: true when a direct run's parent started this job (and waits for the master's
+ * verdict). Call once, first thing after MPI_Init: it also starts watching the parent and mpirun
+ * (so__signals_orphaned) and removes the variable that says so from the environment, so
+ * commands the run starts do not inherit it. */
 int so__launch_direct_rank(void);
 
-/* In the master of a direct run, first thing: tells the waiting parent its process id, so the
- * parent can pass on the stop signals a terminal or batch system sends it. */
+/* In the master of a direct run, first thing: catches the stop signals (for the rest of the
+ * process) and then connects to the waiting parent, which from then on passes on the stop
+ * signals a terminal or batch system sends it. */
 void so__launch_direct_hello(void);
 
 /* In the master of a direct run, last thing: gives the waiting parent the run's result (an SO_E*
- * code or exit status). Returns 0, or -1 after saying why on stderr. */
-int so__launch_direct_verdict(int rc);
+ * code or exit status), and whether workers were left inside run() after the grace (the parent
+ * then ends them at once). Returns 0, or -1 after saying why on stderr. */
+int so__launch_direct_verdict(int rc, int abandoned);
 
 #endif

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builtin.h"
 #include "ctx.h"
@@ -9,6 +10,7 @@
 #include "launch.h"
 #include "options.h"
 #include "report.h"
+#include "signals.h"
 #include "shepherd.h"
 #include "topo_cmd.h"
 
@@ -41,11 +43,13 @@ static int answered_status(const so_report *rep) {
   return 0;
 }
 
-/* Runs the job on comm and prints the master's report. Returns an SO_E* code. */
-static int run_on(MPI_Comm comm, so_cli *cli) {
+/* Runs the job on comm and prints the master's report. Returns an SO_E* code; *abandoned says
+ * the master left workers inside run() after a stop signal's grace (see so_run). */
+static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
   so_report rep;
   memset(&rep, 0, sizeof rep);
   int rc = so_run(comm, cli->job, cli->params, &cli->cfg, &rep);
+  *abandoned = rep.abandoned;
   int rank;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0 && rc == 0) {
@@ -58,6 +62,9 @@ static int run_on(MPI_Comm comm, so_cli *cli) {
       rc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
     if (rc == 0)
       rc = answered_status(&rep);
+    /* A signal ended the run before every task ran: the answer is partial. */
+    if (rc == 0 && rep.stopped == SO_STOPPED_SIGNAL)
+      rc = SO_ESTOPPED;
   }
   so_report_free(&rep);
   return rc;
@@ -68,13 +75,25 @@ static int run(so_cli *cli) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  int abandoned = 0;
   if (so__launch_direct_rank()) {
-    /* One rank of a direct run: run, and the master leaves the result for the waiting parent. */
+    /* One rank of a direct run: run, and the master reports the result to the waiting parent.
+     * The stop signals the parent passes on always get the graceful stop: without --grace,
+     * running tasks get none (the farm's 10 s were set in main). */
+    if (cli->cfg.grace < 0)
+      cli->cfg.grace = 0;
     if (rank == 0)
       so__launch_direct_hello();
-    int rc = run_on(MPI_COMM_WORLD, cli);
-    if (rank == 0 && so__launch_direct_verdict(rc) != 0)
+    int rc = run_on(MPI_COMM_WORLD, cli, &abandoned);
+    if (rank == 0 && so__launch_direct_verdict(rc, abandoned) != 0)
       return SO_EIO;
+    if (abandoned) {
+      /* The parent ends the stuck workers, and this process with them, at once; MPI_Finalize
+       * would wait for them forever. Without the parent, nothing is left to wait for. */
+      for (int i = 0; i < 100 && !so__signals_orphaned(); i++)
+        usleep(100000);
+      _exit(0);
+    }
     /* The user sees the parent's exit status; a failing rank would only add launcher noise. */
     return 0;
   }
@@ -85,7 +104,14 @@ static int run(so_cli *cli) {
                  cli->workers, cli->workers, size, size - 1, cli->workers + 1);
     return SO_EINVAL;
   }
-  return run_on(MPI_COMM_WORLD, cli);
+  int rc = run_on(MPI_COMM_WORLD, cli, &abandoned);
+  if (abandoned) {
+    /* Under the user's own launcher the report is out; the workers still inside run() can only
+     * be ended by the launcher, which MPI_Abort asks for (it prints its own notice). */
+    fflush(NULL);
+    MPI_Abort(MPI_COMM_WORLD, exit_status(cli->job, rc ? rc : SO_ESTOPPED));
+  }
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -132,10 +158,15 @@ int main(int argc, char **argv) {
   /* Launcher variables (mpirun, srun) say whether this process is one rank of a started job. If
    * nobody launched it, it starts the ranks with mpirun and waits for them, without MPI itself. */
   if (!so__launched()) {
+    /* A stop signal from now on ends the run with the stopped status (so__launch_local_run acts
+     * on one caught here), instead of killing this process by its default action. */
+    so__signals_catch();
     so__launch_allow_root();
     so__launch_local_tuning();
     int n = cli.workers > 0 ? cli.workers : so__launch_default_workers(cli.cfg.bind == SO_BIND_PU);
-    rc = so__launch_local_run(n, argv);
+    /* What the master gives running tasks after a stop signal (as run() sets it in the ranks). */
+    double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : cli.job && cli.job->start ? 10 : 0;
+    rc = so__launch_local_run(n, grace, argv);
     int status = exit_status(cli.job, rc);
     so__cli_free(&cli);
     return status;

@@ -17,6 +17,9 @@
 
 #define SO_DEFAULT_WINDOW 4096
 #define SO_MAX_PARTS 128 /* messages in one answer at most */
+/* After the grace, results already on their way get this long before workers still inside run()
+ * are given up on. */
+#define SO_ABANDON_SLACK_S 0.25
 
 typedef struct worker_state {
   int parked;           /* its request waits for work */
@@ -57,6 +60,8 @@ struct so_master {
   int stopped;           /* what the report says: 0, SO_HALT_*, SO_STOPPED_SIGNAL */
   int signal;            /* the stop signal caught */
   double halt_deadline;  /* a signalled stop turns into SO_HALT_NOW at this time */
+  int orphaned;          /* the process that started the run is gone */
+  int abandoned;         /* workers left inside run() after the grace */
   so_outsink sink;
 };
 typedef struct so_master master;
@@ -418,8 +423,17 @@ static void halt_hook(void *engine, int how) {
 }
 
 /* Looks at the stop signals: the first one halts softly, and once the grace period is over the
- * running tasks are cancelled too. */
+ * running tasks are cancelled too. The loss of the process that started a direct run halts
+ * softly at once, without a word (nobody is left to read it): nothing more is handed out. */
 static int watch_signals(master *m) {
+  if (!m->orphaned && so__signals_orphaned()) {
+    m->orphaned = 1;
+    if (!m->stopped)
+      m->stopped = SO_STOPPED_SIGNAL;
+    int rc = start_halt(m, SO_HALT_SOON);
+    if (rc)
+      return rc;
+  }
   int sig = so__signals_caught();
   if (!sig)
     return 0;
@@ -435,6 +449,19 @@ static int watch_signals(master *m) {
   if (m->halt == SO_HALT_SOON && so__clock_s(CLOCK_MONOTONIC) >= m->halt_deadline)
     return start_halt(m, SO_HALT_NOW);
   return 0;
+}
+
+/* After a signal's grace, tasks of a job that cannot cancel them (run(), or start() without
+ * cancel) may run on for as long as they like. The master does not wait for them: it counts the
+ * workers still holding tasks, so the run ends with what has been merged. */
+static int stuck_workers(const master *m) {
+  if (m->halt != SO_HALT_NOW || !m->signal || (m->job->start && m->job->cancel) ||
+      so__clock_s(CLOCK_MONOTONIC) < m->halt_deadline + SO_ABANDON_SLACK_S)
+    return 0;
+  int n = 0;
+  for (int r = 1; r <= m->nworkers; r++)
+    n += !m->w[r].final && m->w[r].outstanding > 0;
+  return n;
 }
 
 /* Checks, once the job has said how many tasks it has, that the run makes sense. */
@@ -539,6 +566,12 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
     int rc = signals ? watch_signals(m) : 0;
     if (rc)
       abort_run(m, rc);
+    if (signals && !m->aborting && (m->abandoned = stuck_workers(m)) > 0) {
+      if (!m->cfg->quiet)
+        so__warnf("the grace is over: the run ends without the %d worker%s still inside a task",
+                  m->abandoned, m->abandoned == 1 ? "" : "s");
+      break;
+    }
     if (got == 0)
       continue;
     rc = on_message(m, &msg);
@@ -568,6 +601,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
   fill_report(m, rep, wall, cpu);
   rep->stopped = m->stopped;
   rep->signal = m->signal;
+  rep->abandoned = m->abandoned;
   rep->answer = m->ctx.answer;
   m->ctx.answer = NULL;
   return m->rc;

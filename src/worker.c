@@ -11,6 +11,7 @@
 #include "ctx.h"
 #include "error.h"
 #include "proto.h"
+#include "signals.h"
 
 typedef struct batch_slot {
   so_buf msg;    /* a copy of the TASKS message: recv reuses its own buffer */
@@ -210,6 +211,8 @@ static int run_some(worker *w) {
   uint64_t t0 = mono_ns();
   int rc = 0;
   while (w->unstarted > 0 && budget-- > 0) {
+    if (so__signals_orphaned())
+      break; /* the loop gives the rest back */
     so_task task;
     if ((rc = next_task(w, &task)) < 0)
       break;
@@ -242,7 +245,7 @@ static int run_some(worker *w) {
 static int run_async(worker *w, int timeout_ms) {
   unsigned slots = w->ctx.slots ? w->ctx.slots : 1;
   int rc = 0;
-  while (w->started < slots && !w->halt) {
+  while (w->started < slots && !w->halt && !so__signals_orphaned()) {
     so_task task;
     int r = next_task(w, &task);
     if (r <= 0) {
@@ -312,6 +315,13 @@ static int loop(worker *w) {
   for (;;) {
     if (w->stopping && (w->abort || (w->in_hand == 0 && w->started == 0)))
       return 0;
+    if (w->halt < SO_HALT_SOON && so__signals_orphaned()) {
+      /* The process that started the run is gone: start nothing more, as if halted (the
+       * master, which hears of it too, halts the run). */
+      int rc = on_halt(w, SO_HALT_SOON);
+      if (rc)
+        return rc;
+    }
     unsigned slots = w->ctx.slots ? w->ctx.slots : 1;
     /* An asynchronous worker also asks for more while its slots are not all filled. */
     uint64_t low = w->async && slots - 1 > w->low ? slots - 1 : w->low;

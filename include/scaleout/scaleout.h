@@ -70,6 +70,9 @@ typedef struct so_report {
   int stopped;          /* 0 ran to the end; SO_HALT_SOON/NOW: the job halted it;
                            SO_STOPPED_SIGNAL: a signal stopped it (resumable) */
   int signal;           /* the signal, when stopped by one */
+  int abandoned;        /* workers still inside run() when the grace ran out: the master
+                           reported without them, and the communicator is no longer usable
+                           (end the job, e.g. with MPI_Abort) */
   so_worker_report *workers; /* nworkers entries, owned by the report */
   struct so_answer *answer;  /* the job's named figures */
 } so_report;
@@ -82,7 +85,9 @@ void so_report_free(so_report *rep);
  * Collective over comm. The engine duplicates comm and never talks on it directly.
  * On the master, fills *rep (which the caller frees with so_report_free); on workers rep may be
  * NULL. Returns 0 or an SO_E* code; the error has then been printed to stderr by the rank that
- * found it.
+ * found it. When a stop signal's grace ran out while workers were inside run(), which nothing
+ * can interrupt, the master returns at once with rep->abandoned set and those workers never
+ * return: the caller must end the job (MPI_Abort, or its launcher's kill).
  */
 int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_config *cfg,
            so_report *rep);
