@@ -219,10 +219,10 @@ static pid_t parent_of(pid_t pid, int *zombie) {
 }
 
 /* Sends sig to every live descendant of this process (mpirun, the ranks, their commands, and the
- * orphans of a dead mpirun, which come to us as a child subreaper). Returns how many live ones
- * it found. The ranks are each in a process group of their own (Open MPI's doing), so one kill
+ * orphans of a dead mpirun, which come to us as a child subreaper) but spare (or 0). Returns how
+ * many live ones it found. The ranks are each in a process group of their own (Open MPI's doing), so one kill
  * of mpirun's group would not reach them. */
-static int kill_descendants(int sig) {
+static int kill_descendants(int sig, pid_t spare) {
   DIR *d = opendir("/proc");
   if (!d)
     return 0;
@@ -275,7 +275,7 @@ static int kill_descendants(int sig) {
     }
   }
   for (size_t k = 1; marked && k < nmarked; k++)
-    if (kill(marked[k], sig) == 0)
+    if (marked[k] != spare && kill(marked[k], sig) == 0)
       found++;
   free(marked);
   free(pp);
@@ -292,9 +292,10 @@ typedef struct watch {
   size_t have;
   int verdict_in;
   long verdict;
-  int abandoned;    /* the master left workers inside run(): end them at once */
+  int abandoned;    /* the master left workers inside run(): end them at once (2 once done) */
   int stop_sig;     /* the first stop signal the parent got */
-  int killing;      /* 0, 1 once SIGTERM went to the run, 2 once SIGKILL did */
+  int passed;       /* and it went to the master */
+  int killing;      /* 0, 1 once SIGTERM went to mpirun, 2 once SIGKILL went to the run */
   double kill_at;   /* when SIGKILL follows */
   double deadline;  /* the master has until then to end a signalled run */
 } watch;
@@ -343,12 +344,15 @@ static void read_verdict(watch *w) {
   }
 }
 
-/* Ends the whole run: SIGTERM to every process of it, SIGKILL a second later (mpirun ignores
- * SIGTERM while it starts ranks). */
+/* Ends the whole run: first SIGTERM to mpirun, which then ends its ranks (but ignores it while
+ * it starts them), and a second later SIGKILL to mpirun and then to every process of the run.
+ * mpirun goes first, so it neither starts more ranks nor prints what it thinks of their end. */
 static void end_run(watch *w, int hard) {
   if (w->killing >= (hard ? 2 : 1))
     return;
-  kill_descendants(hard ? SIGKILL : SIGTERM);
+  kill(w->mpirun, hard ? SIGKILL : SIGTERM);
+  if (hard)
+    kill_descendants(SIGKILL, 0);
   w->killing = hard ? 2 : 1;
   w->kill_at = now_s() + 1.0;
 }
@@ -407,16 +411,21 @@ static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
     if (sig && !w->verdict_in) {
       if (!w->stop_sig)
         w->stop_sig = sig;
-      if (w->master > 0) {
+      if (w->master > 0 && !w->killing) {
         kill(w->master, sig);
+        w->passed = 1;
         if (!w->deadline)
           w->deadline = now + grace + 30;
       } else {
         end_run(w, 0);
       }
     }
-    if (w->verdict_in && w->abandoned)
-      end_run(w, 1);
+    if (w->verdict_in && w->abandoned == 1 && !w->killing) {
+      /* The workers stuck in run(): the master, which has printed its report, exits by itself,
+       * and mpirun passes its output on and ends when the others are gone. */
+      kill_descendants(SIGKILL, w->master);
+      w->abandoned = 2;
+    }
     /* After its verdict the master only finalizes MPI; a run that hangs there is ended. */
     if (w->verdict_in && !finish_by)
       finish_by = now + 30;
@@ -464,16 +473,16 @@ static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
  * children (we are their subreaper). End them, SIGTERM and then SIGKILL, before returning, so no
  * rank launches anything after the user saw the exit status. */
 static void end_leftovers(void) {
-  if (kill_descendants(SIGTERM) == 0)
+  if (kill_descendants(SIGTERM, 0) == 0)
     return;
   double until = now_s() + 1.0;
   while (now_s() < until) {
     struct timespec ts = {0, 20 * 1000000L};
     nanosleep(&ts, NULL);
-    if (kill_descendants(0) == 0)
+    if (kill_descendants(0, 0) == 0)
       return;
   }
-  kill_descendants(SIGKILL);
+  kill_descendants(SIGKILL, 0);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
@@ -606,8 +615,8 @@ int so__launch_local_run(int n, double grace, char **argv) {
       rc = (int)w.verdict;
     } else if (w.stop_sig) {
       so__errorf("stopped by signal %d %s", w.stop_sig,
-                 w.master > 0 ? "before the run could report" : "while the ranks were starting; "
-                                                                "no task ran");
+                 w.passed ? "before the run could report"
+                          : "while the ranks were starting; no task ran");
       rc = SO_ESTOPPED;
     } else {
       if (WIFSIGNALED(status))
