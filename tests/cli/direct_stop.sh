@@ -9,6 +9,8 @@
 #     partial answer on stdout; the same with SIGINT and SIGUSR1 and no --grace (0 s)
 #   - none of these, nor a worker rank killed by SIGSEGV, prints Open MPI's banners: stderr holds
 #     scaleout's lines only
+#   - under the user's own mpirun, SIGUSR1 with --grace 1: the report with the partial answer,
+#     then MPI_Abort ends the job within 8 s
 #   - kill -9 of the top-level process: no command starts afterwards (counted from a side file
 #     each command appends to) and the private TMPDIR is empty once the run is gone
 #   - kill -9 of mpirun: the top-level exits 104, and no command starts afterwards
@@ -90,6 +92,25 @@ for sig in INT USR1; do
   fi
   no_banner "sig$sig"
 done
+
+echo "- under the user's own mpirun: the report, then MPI_Abort"
+# mpirun passes SIGUSR1 on to every rank; the workers ignore it, the master stops.
+mpirun_bin=$(command -v mpirun || command -v mpiexec)
+start ownmpi "$mpirun_bin" -q -np 3 --host localhost:3 --bind-to none \
+  "$SCALEOUT" run sleep --ms 30000 --tasks 2 --grace 1
+sleep 3
+t0=$EPOCHREALTIME
+kill -USR1 "$bg_pid"
+wait_bg ownmpi 60
+took=$(since "$t0")
+if grep -q 'running ones get 1 s to finish' "$tmp/ownmpi.err" && within "$took" 0.9 8; then
+  pass "own mpirun, --grace 1: the job ended ${took} s after SIGUSR1 (exit $rc)"
+else
+  fail "own mpirun, --grace 1: the job ended ${took} s after SIGUSR1 (1 to 8 s wanted); stderr: $(head -c 300 "$tmp/ownmpi.err")"
+fi
+grep -q '^tasks = 0' "$tmp/ownmpi.out" && pass "own mpirun: the partial answer is printed" ||
+  fail "own mpirun: no answer on stdout: $(head -c 300 "$tmp/ownmpi.out")"
+no_leftovers "own mpirun, --grace 1"
 
 echo "- a worker rank that crashes"
 start crash "$SCALEOUT" run sleep --ms 30000 --tasks 2 -n 2
