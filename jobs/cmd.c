@@ -43,6 +43,7 @@ const so_job so_job_cmd = {
     .start = so__farm_start,
     .progress = so__farm_progress,
     .cancel = so__farm_cancel,
+    .notice = so__farm_notice,
     .exit_usage = SO_FARM_EXIT_USAGE,
     .exit_failure = SO_FARM_EXIT_FAILURE,
     .exit_stopped = SO_FARM_EXIT_SIGNAL,

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "params.h"
+#include "proto.h"
 
 void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_role role, int rank,
                   int workers) {
@@ -89,6 +90,12 @@ int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size
   if (!ctx->output || (stream != 1 && stream != 2))
     return SO_EINVAL;
   return ctx->output(ctx->engine, task, stream, data, len, partial);
+}
+
+int so_ctx_notify(so_ctx *ctx, const void *data, size_t len) {
+  if (!ctx->notify || len > SO_NOTICE_MAX || (len && !data))
+    return SO_EINVAL;
+  return ctx->notify(ctx->engine, data, len);
 }
 
 void so_ctx_halt(so_ctx *ctx, int how) {

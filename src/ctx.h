@@ -45,6 +45,7 @@ struct so_ctx {
   int (*task_done)(void *engine, uint64_t id, int32_t status, const void *data, size_t len);
   int (*output)(void *engine, uint64_t task, int stream, const void *data, size_t len, int partial);
   void (*halt)(void *engine, int how);
+  int (*notify)(void *engine, const void *data, size_t len);
 };
 
 /* The result being written: bytes go straight into the outgoing message buffer. */

@@ -422,6 +422,17 @@ static void halt_hook(void *engine, int how) {
     abort_run(m, rc);
 }
 
+static int notify_hook(void *engine, const void *data, size_t len) {
+  master *m = engine;
+  for (int r = 1; r <= m->nworkers; r++)
+    if (!m->w[r].stopped && !m->w[r].final) {
+      int rc = so__send(m->t, r, SO_TAG_NOTICE, data, len);
+      if (rc)
+        return rc;
+    }
+  return 0;
+}
+
 /* Looks at the stop signals: the first one halts softly, and once the grace period is over the
  * running tasks are cancelled too. The loss of the process that started a direct run halts
  * softly at once, without a word (nobody is left to read it): nothing more is handed out. */
@@ -526,6 +537,7 @@ int so__master_init(so_master **out, const so_job *job, const so_params *params,
   m->ctx.answer = so__answer_new();
   m->ctx.engine = m;
   m->ctx.halt = halt_hook;
+  m->ctx.notify = notify_hook;
   m->ctx.quiet = cfg->quiet;
   m->keep = cfg->retries > 0 || cfg->keep_tasks || job->keep_tasks;
   so__inflight_init(&m->flights);

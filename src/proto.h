@@ -24,6 +24,9 @@
  *                              SO_STATUS_UNRUN); with SO_HALT_NOW also cancel running ones.
  *                              Sent unasked, at any time; after it the worker reports its
  *                              remaining results in a REQUEST (want 0 if it was told to stop).
+ *   master -> worker  NOTICE   the job's own bytes (so_ctx_notify) for its notice() callback,
+ *                              at most SO_NOTICE_MAX of them. Sent unasked, at any time; no
+ *                              answer. Notices reach a worker in the order they were sent.
  *
  * A worker has at most one REQUEST outstanding. A REQUEST with in_hand == 0 may be parked by
  * the master until work appears; one with in_hand > 0 is always answered at once (perhaps with
@@ -37,8 +40,12 @@ enum {
   SO_TAG_FINAL = 0x5c04,
   SO_TAG_FAIL = 0x5c05,
   SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so_output_rec) */
-  SO_TAG_HALT = 0x5c07    /* master -> worker: start no more tasks (so_halt_msg) */
+  SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so_halt_msg) */
+  SO_TAG_NOTICE = 0x5c08  /* master -> worker: the job's bytes for its notice() callback */
 };
+
+/* Longest notice: small, so notices travel on the ordered small channel. */
+#define SO_NOTICE_MAX 1024
 
 /* The status of a task given back unrun because the run is halting: never merged. */
 #define SO_STATUS_UNRUN INT32_MIN

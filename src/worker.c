@@ -155,6 +155,12 @@ static int on_message(worker *w, const so_msg *msg) {
     w->outstanding = 0;
     return 0;
   }
+  if (msg->tag == SO_TAG_NOTICE) {
+    if (msg->len > SO_NOTICE_MAX)
+      return SO_EPROTO;
+    int rc = w->job->notice ? w->job->notice(&w->ctx, msg->data, msg->len) : 0;
+    return rc < 0 ? rc : 0;
+  }
   if (msg->tag == SO_TAG_HALT) {
     so_halt_msg h;
     if (so__proto_fixed(msg->data, msg->len, &h, sizeof h) ||

@@ -112,6 +112,11 @@ typedef struct so_job {
   /* 1: a declared task count below the number of workers, or of zero, is fine (a resumed farm
    * run may have little or nothing left); 0: it is refused as bad input. */
   int few_tasks_ok;
+
+  /* Worker only, optional: receives what the master sent with so_ctx_notify (len bytes, valid
+   * during the call), between the worker's other calls, in the order sent. 0, or <0: the worker
+   * cannot go on. */
+  int (*notice)(so_ctx *ctx, const void *data, size_t len);
 } so_job;
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
@@ -168,6 +173,12 @@ int so_ctx_halting(const so_ctx *ctx);
  * yet started are given back unrun (they never reach merge). */
 enum { SO_HALT_SOON = 1, SO_HALT_NOW = 2 };
 void so_ctx_halt(so_ctx *ctx, int how);
+
+/* Master only: sends len bytes (at most 1024) to every worker still running, for the job's
+ * notice() callback there, e.g. a limit that changed while tasks run. A worker that has already
+ * finished never sees it. Returns 0, SO_EINVAL (too long, or not on the master) or an error of
+ * the transport. */
+int so_ctx_notify(so_ctx *ctx, const void *data, size_t len);
 
 /* Master only: why the run stopped early: 0 (it did not), SO_HALT_SOON or SO_HALT_NOW (a halt),
  * or SO_STOPPED_SIGNAL (SIGTERM, SIGINT or SIGUSR1; the run can be resumed). */

@@ -26,6 +26,18 @@ typedef struct so_farm_task {
 
 /* The template holds {%} (the slot), which only the worker knows: it expands the argument. */
 #define SO_FARM_EXPAND_ON_WORKER 0x1u
+/* --timeout P%: timeout is the limit when the task was handed out (0: none yet, fewer than
+ * SO_FARM_PCT_MIN commands finished); the latest so_farm_notice replaces it. */
+#define SO_FARM_TIMEOUT_PCT 0x2u
+
+/* --timeout P% counts from this many finished commands on. */
+#define SO_FARM_PCT_MIN 3
+
+/* Notice payload (so_ctx_notify): the --timeout P% limit changed. Every running and waiting
+ * command of the run gets it, counted from its own start, and so does every later one. */
+typedef struct so_farm_notice {
+  double timeout; /* seconds */
+} so_farm_notice;
 
 /* Result payload: this record, then (with SO_FARM_EXPAND_ON_WORKER) the command as run. */
 typedef struct so_farm_result {
@@ -51,6 +63,7 @@ int so__farm_worker_init(so_ctx *ctx);
 int so__farm_start(so_ctx *ctx, const so_task *task);
 int so__farm_progress(so_ctx *ctx, int timeout_ms);
 void so__farm_cancel(so_ctx *ctx);
+int so__farm_notice(so_ctx *ctx, const void *data, size_t len);
 void so__farm_worker_fini(so_ctx *ctx);
 
 /* The directory of per-worker joblog shards for a joblog path (written by each worker's

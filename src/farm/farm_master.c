@@ -17,6 +17,7 @@
 #include "farm.h"
 #include "fileio.h"
 #include "joblog.h"
+#include "median.h"
 #include "taskfile.h"
 #include "template.h"
 
@@ -47,9 +48,9 @@ typedef struct farm_master {
   uint64_t total, succeeded, failed, killed, skipped, timed_out, rerun;
   double cpu_user, cpu_sys, task_wall; /* summed over logged commands (wait4) */
   int64_t max_rss_kb;
-  double *runtimes;
-  size_t nrun, caprun;
-  double median;
+  so_median median;    /* of the logged commands' runtimes, for --timeout P% */
+  double limit;        /* the --timeout P% limit now, 0 before SO_FARM_PCT_MIN finished */
+  double limit_sent;   /* the last limit the workers were told */
   double t0, last_draw;
   int drawn;
 } farm_master;
@@ -350,6 +351,7 @@ int so__farm_master_init(so_ctx *ctx) {
   m->progress = so_ctx_int(ctx, "progress") || (!so_ctx_quiet(ctx) && isatty(2));
   m->nlist = so_ctx_args(ctx, &m->list);
   m->t0 = so__mono_s();
+  so__median_init(&m->median);
   if (gethostname(m->host, sizeof m->host - 1))
     m->host[0] = 0;
   if (parse_timeout(ctx, m, so_ctx_string(ctx, "timeout")) ||
@@ -425,8 +427,10 @@ int so__farm_next(so_ctx *ctx, so_task_out *task) {
     }
     so_farm_task h = {.seq = seq, .flags = m->on_worker ? SO_FARM_EXPAND_ON_WORKER : 0};
     h.timeout = m->timeout_s;
-    if (m->timeout_pct > 0 && m->nrun >= 3)
-      h.timeout = m->median * m->timeout_pct / 100.0;
+    if (m->timeout_pct > 0) {
+      h.timeout = m->limit;
+      h.flags |= SO_FARM_TIMEOUT_PCT;
+    }
     /* The tag is the argument in template mode, the command for a task file. */
     const char *tag = m->tmpl ? text : (const char *)m->cmd.data;
     size_t tag_len = m->tmpl ? len : m->cmd.len;
@@ -442,31 +446,26 @@ int so__farm_next(so_ctx *ctx, so_task_out *task) {
 
 /* --- Results --- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* The median runtime, recomputed at doubling counts: cheap, and close enough for --timeout P%. */
-static void note_runtime(farm_master *m, double wall) {
-  if (m->nrun == m->caprun) {
-    size_t cap = m->caprun ? m->caprun * 2 : 64;
-    double *p = realloc(m->runtimes, cap * sizeof *p);
-    if (!p)
-      return;
-    m->runtimes = p;
-    m->caprun = cap;
-  }
-  m->runtimes[m->nrun++] = wall;
-  if (m->nrun >= 3 && (m->nrun & (m->nrun - 1)) == 0) {
-    double *copy = malloc(m->nrun * sizeof *copy);
-    if (!copy)
-      return;
-    memcpy(copy, m->runtimes, m->nrun * sizeof *copy);
-    qsort(copy, m->nrun, sizeof *copy, cmp_double);
-    m->median = copy[m->nrun / 2];
-    free(copy);
-  }
+/* --timeout P%: the limit follows the median runtime of the commands finished so far, from the
+ * SO_FARM_PCT_MIN-th on, as GNU parallel's does from the first (one quick failure would otherwise
+ * set the limit for everything). Running commands move with it: the workers hear of every change
+ * of more than 1% (the median is within 0.5% anyway), so a run whose median has settled sends
+ * nothing more. Returns 0 or the error of sending. */
+static int note_runtime(so_ctx *ctx, farm_master *m, double wall) {
+  if (!(m->timeout_pct > 0))
+    return 0;
+  so__median_add(&m->median, wall);
+  if (m->median.n < SO_FARM_PCT_MIN)
+    return 0;
+  m->limit = so__median_get(&m->median) * m->timeout_pct / 100.0;
+  if (fabs(m->limit - m->limit_sent) <= 0.01 * m->limit_sent)
+    return 0;
+  so_farm_notice n = {m->limit};
+  int rc = so_ctx_notify(ctx, &n, sizeof n);
+  if (rc)
+    return FAIL(ctx, "cannot tell the workers the new --timeout limit (%s)", so_strerror(rc));
+  m->limit_sent = m->limit;
+  return 0;
 }
 
 static void draw_progress(farm_master *m, int last) {
@@ -555,7 +554,8 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   m->task_wall += r.wall;
   if (r.maxrss_kb > m->max_rss_kb)
     m->max_rss_kb = r.maxrss_kb;
-  note_runtime(m, r.wall);
+  if (note_runtime(ctx, m, r.wall))
+    return SO_EINVAL;
   check_halt(ctx, m);
   draw_progress(m, 0);
   return 0;
@@ -611,7 +611,6 @@ void so__farm_master_fini(so_ctx *ctx) {
     rmdir(m->shards); /* only when empty: a failed run leaves its shards for --resume */
   so__buf_free(&m->cmd);
   so__buf_free(&m->payload);
-  free(m->runtimes);
   free(m);
   so_ctx_set_state(ctx, NULL);
 }

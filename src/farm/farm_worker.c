@@ -35,6 +35,8 @@ typedef struct farm_worker {
   char env_id[48], env_worker[48], env_host[96], env_cpus[1100];
   so_buf line;
   so_buf cmd;
+  double limit;        /* the latest --timeout P% limit the master sent */
+  int have_limit;
 } farm_worker;
 
 #define FAIL(ctx, ...) (so_ctx_errorf(ctx, __VA_ARGS__), SO_EJOB)
@@ -152,7 +154,8 @@ int so__farm_start(so_ctx *ctx, const so_task *task) {
                     .cmd = cmd,
                     .cmd_len = cmd_len,
                     .env = env,
-                    .timeout = h.timeout,
+                    .timeout = (h.flags & SO_FARM_TIMEOUT_PCT) && w->have_limit ? w->limit
+                                                                                 : h.timeout,
                     .output = w->results[0] ? SO_SHEP_OUT_RESULTS : SO_SHEP_OUT_PIPE,
                     .results_dir = w->results[0] ? w->results : NULL};
   char err[512];
@@ -260,6 +263,24 @@ void so__farm_cancel(so_ctx *ctx) {
   char err[512];
   if (w && w->sh)
     so__shepherd_kill_all(w->sh, err, sizeof err);
+}
+
+/* A new --timeout P% limit: it replaces every running and waiting command's, and the limit in
+ * every task that arrives later (tasks travel apart from notices, so one handed out after this
+ * notice may carry a newer limit and still arrive first: it runs with this one until the next
+ * notice, which comes at once). */
+int so__farm_notice(so_ctx *ctx, const void *data, size_t len) {
+  farm_worker *w = so_ctx_state(ctx);
+  so_farm_notice n;
+  if (len != sizeof n)
+    return FAIL(ctx, "a --timeout notice arrived malformed");
+  memcpy(&n, data, sizeof n);
+  char err[512];
+  if (so__shepherd_set_timeout(w->sh, n.timeout, err, sizeof err))
+    return FAIL(ctx, "%s", err);
+  w->limit = n.timeout;
+  w->have_limit = 1;
+  return 0;
 }
 
 void so__farm_worker_fini(so_ctx *ctx) {

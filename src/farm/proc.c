@@ -758,6 +758,12 @@ void so__proc_kill(so__proc *task) {
   terminate(task, so__mono_s());
 }
 
+void so__proc_set_timeout(so__proc *task, double timeout) {
+  if (!task || task->done || task->term_sent || task->reaped || !(timeout >= 0) || isinf(timeout))
+    return;
+  task->deadline = timeout > 0 ? task->t0 + timeout : 0;
+}
+
 void so__proc_kill_all(so__proc_sup *sup) {
   for (unsigned i = 0; sup && i < sup->opts.max_tasks; i++)
     so__proc_kill(sup->slots[i]);

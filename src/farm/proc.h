@@ -125,6 +125,12 @@ int so__proc_run(so__proc_sup *sup, const so__proc_spec *spec, so__proc_result *
  * task completes through so__proc_poll. Does nothing to a completed or already terminating task. */
 void so__proc_kill(so__proc *task);
 
+/* Changes a running task's timeout to timeout seconds from its spawn (0: none), as for
+ * --timeout P% when the median runtime moves. A deadline already past fires at the next
+ * so__proc_poll, as a timeout. Does nothing to a task that completed, is terminating or whose
+ * shell was reaped, or for a negative or infinite timeout. */
+void so__proc_set_timeout(so__proc *task, double timeout);
+
 /* so__proc_kill for every running task (--halt now, shutdown on SIGTERM). */
 void so__proc_kill_all(so__proc_sup *sup);
 

@@ -398,6 +398,16 @@ int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen) {
   return send_small(s, SO__SHEP_KILL_ALL, NULL, err, errlen);
 }
 
+int so__shepherd_set_timeout(so_shepherd *s, double timeout, char *err, size_t errlen) {
+  if (!(timeout >= 0) || isinf(timeout)) {
+    so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", timeout);
+    return SO_EINVAL;
+  }
+  uint64_t bits;
+  memcpy(&bits, &timeout, sizeof bits); /* a u64 frame field carries the f64 unchanged */
+  return send_small(s, SO__SHEP_LIMIT, &bits, err, errlen);
+}
+
 int so__shepherd_fd(const so_shepherd *s) { return s ? s->fd : -1; }
 size_t so__shepherd_unsent(const so_shepherd *s) { return s ? s->out.len - s->out_off : 0; }
 unsigned so__shepherd_running(const so_shepherd *s) { return s ? s->running : 0; }

@@ -159,6 +159,12 @@ unsigned so__shepherd_running(const so_shepherd *s);
 int so__shepherd_kill(so_shepherd *s, uint64_t id, char *err, size_t errlen);
 int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen);
 
+/* Gives every command handed over and not yet ended, running or queued, a timeout of timeout
+ * seconds from its own start (0: none) in place of its own; one already past it is terminated at
+ * once as timed out. For --timeout P%, whose limit moves with the median runtime. Returns 0 or an
+ * SO_E* code (SO_EINVAL for a negative or infinite timeout). */
+int so__shepherd_set_timeout(so_shepherd *s, double timeout, char *err, size_t errlen);
+
 /* Asks the shepherd to finish: commands still running are killed; waits for it to exit and frees
  * everything. Events not yet polled are lost. Accepts NULL. Returns 0 or an SO_E* code.
  * Blocks up to grace + 5 s; a shepherd that has not exited by then loses its socket (its

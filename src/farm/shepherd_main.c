@@ -506,6 +506,17 @@ static int handle(shep *sh, int tag, so__shep_rd *rd) {
         sh->run[i]->mode = MODE_QUIT;
     so__proc_kill_all(sh->sup);
     drop_queue(sh, 1, NULL);
+  } else if (tag == SO__SHEP_LIMIT) {
+    double t = so__shep_get_f64(rd);
+    if (rd->bad || !(t >= 0) || isinf(t))
+      return -1;
+    for (unsigned i = 0; i < sh->slots; i++)
+      if (sh->run[i]) {
+        sh->run[i]->timeout = t;
+        so__proc_set_timeout(sh->run[i]->proc, t);
+      }
+    for (job *j = sh->qhead; j; j = j->next)
+      j->timeout = t;
   } else if (tag == SO__SHEP_QUIT) {
     quit(sh);
   } else {

@@ -27,6 +27,8 @@
  *   KILL      u64 id
  *   KILL_ALL  (empty)
  *   QUIT      (empty)
+ *   LIMIT     f64 timeout: every command, running or queued, gets this timeout, counted from its
+ *             own start (0: none); for --timeout P%, whose limit follows the median runtime
  */
 enum {
   SO__SHEP_HELLO = 1,
@@ -35,7 +37,8 @@ enum {
   SO__SHEP_RUN = 16,
   SO__SHEP_KILL = 17,
   SO__SHEP_KILL_ALL = 18,
-  SO__SHEP_QUIT = 19
+  SO__SHEP_QUIT = 19,
+  SO__SHEP_LIMIT = 20
 };
 
 #define SO__SHEP_HDR 5u

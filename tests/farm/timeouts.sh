@@ -12,6 +12,11 @@
 #     afterwards no process of those groups and no marked process is left
 #   - --timeout 300%: after six 0.3 s tasks, a 30 s task is killed about 1 s in; the tasks
 #     before and after it succeed; exit 1
+#   - --timeout 200%, twelve tasks of 0.5 s with every 4th 3 s (-n 1 --threads 2): tasks 4, 8
+#     and 12 are killed at about 1 s (0.8-2.2 s), Exitval -1 Signal 15, the others succeed,
+#     exit 3 (GNU parallel's figures for the same tasks are printed alongside)
+#   - --timeout 200% with 2 workers: a 100 s task started before any other finished is killed
+#     once three 0.3 s tasks on the other worker set the limit (0.7-4 s in), exit 1, nothing left
 #   - --timeout 1 --retries 2: a task that always hangs runs twice (extlog Attempts 2), exit 1
 #   - every run ends far sooner than its sleeps would
 set -euo pipefail
@@ -155,6 +160,56 @@ w = float(el.get(7, {}).get("Wall", "nan"))
 check(0.8 <= w <= 3.0, f"task 7: killed at about 3 x 0.3 s (Wall {w})")
 ok = [s for s in (1, 2, 3, 4, 5, 6, 8) if status(res, s) == "exit 0"]
 check(len(ok) == 7, f"tasks 1-6 and 8 (0.3 s each) succeed (succeeded: {ok})")
+EOF
+
+echo "- --timeout 200%, the issue's 12 tasks: 0.5 s, every 4th 3 s (GNU parallel kills task 4 at ~1.2 s)"
+for ((i = 1; i <= 12; i++)); do
+  if ((i % 4)); then echo "sleep 0.5"; else echo "sleep 3"; fi
+done >"$tmp/med.tasks"
+run med 60 "$SCALEOUT" run --tasks "$tmp/med.tasks" -n 1 --threads 2 --timeout 200% \
+  --joblog "$tmp/med.log" --extlog "$tmp/med.ext"
+expect "exit status (3 timed out)" "$rc" 3
+pycheck "$tmp/med.log" "$tmp/med.ext" <<'EOF'
+jl, el = read_joblog(sys.argv[1]), read_extlog(sys.argv[2])
+for s in (4, 8, 12):
+    w = float(jl.get(s, {}).get("runtime", "nan"))
+    # Task 4 starts with no limit yet (fewer than 3 finished), and is killed once the median
+    # (0.5 s) of the three before it sets the limit to 1 s; before, it ran its 3 s.
+    check(0.8 <= w <= 2.2, f"task {s} (sleep 3): killed at about 2 x 0.5 s, well before 3 s (JobRuntime {w})")
+    check((jl.get(s, {}).get("exitval"), jl.get(s, {}).get("signal")) == ("-1", "15"),
+          f"task {s}: joblog Exitval -1, Signal 15 ({jl.get(s)})")
+ok = [s for s in range(1, 13) if s % 4 and jl.get(s, {}).get("exitval") == "0"]
+check(len(ok) == 9, f"the nine 0.5 s tasks succeed (succeeded: {ok})")
+EOF
+if command -v parallel >/dev/null; then
+  stdin=$tmp/med.tasks run med-gnu 60 env HOME="$tmp" parallel -j2 --timeout 200% \
+    --joblog "$tmp/med-gnu.log"
+  pycheck "$tmp/med-gnu.log" <<'EOF'
+jl = read_joblog(sys.argv[1])
+print("note|  GNU parallel -j2 on the same tasks: " + ", ".join(
+    f"task {s} {jl[s]['runtime']} s exit {jl[s]['exitval']}" for s in (4, 8, 12) if s in jl))
+EOF
+fi
+
+echo "- --timeout 200%: a command already running when the median appears is killed then"
+{
+  hang 1
+  for ((i = 2; i <= 7; i++)); do echo "sleep 0.3"; done
+} >"$tmp/move.tasks"
+run move 60 "$SCALEOUT" run --tasks "$tmp/move.tasks" -n 2 --threads 1 --timeout 200% \
+  --joblog "$tmp/move.log" --extlog "$tmp/move.ext"
+expect "exit status (1 timed out)" "$rc" 1
+faster_than "a 100 s task under a 0.6 s limit" 20
+no_leftovers "after the run" "$tmp/pgid.1"
+pycheck "$tmp/move.log" "$tmp/move.ext" <<'EOF'
+jl, el = read_joblog(sys.argv[1]), read_extlog(sys.argv[2])
+w = float(jl.get(1, {}).get("runtime", "nan"))
+# Task 1 runs from the start on one worker with no limit; the other worker's third 0.3 s task
+# ends at about 0.9 s and sets the limit to 0.6 s, which task 1 has passed: it is killed then.
+check(0.7 <= w <= 4.0, f"task 1: killed soon after the third 0.3 s task ended (JobRuntime {w})")
+check(truthy(el.get(1, {}).get("TimedOut", "")), f"task 1: extlog TimedOut set ({el.get(1, {}).get('TimedOut')!r})")
+ok = [s for s in range(2, 8) if jl.get(s, {}).get("exitval") == "0"]
+check(len(ok) == 6, f"tasks 2-7 (0.3 s) succeed (succeeded: {ok})")
 EOF
 
 echo "- --timeout 1 --retries 2: a task that always hangs is tried twice"
