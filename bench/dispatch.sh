@@ -17,8 +17,8 @@
 #      prefetch"). Target: scaleout >= 70% of the baseline's tasks/s.
 #   2. Informational, no target: `--batch 1 --prefetch 1`, the baseline's own pattern: each
 #      request is answered by one one-task message. (The worker sends its request as it starts
-#      its last task in hand, since --prefetch cannot go below 1; for an empty task that makes no
-#      difference, every task still costs a round trip.) It shows what the prefetch buys.
+#      its last task in hand; for an empty task that makes no difference from `--prefetch 0`,
+#      every task still costs a round trip.) It shows what the prefetch buys.
 #   3. `scaleout run noop -n 1` with adaptive batching. Target: >= 5 million empty tasks/s.
 #   4. `scaleout run pi -n 1` against `-n 2`. Target: speedup >= 1.9x.
 #   Under it, informational: what the machine gives two independent processes at that moment,

@@ -57,19 +57,28 @@ uint32_t so__batch_size(so_batch *b, uint64_t remaining) {
   return size;
 }
 
-uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining) {
-  if (b->prefetch)
+uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining, int idle) {
+  if (b->prefetch != SO_PREFETCH_AUTO)
     return b->prefetch;
   /* Nothing left to spread: holding work back would only idle someone else. */
   if (remaining != UINT64_MAX && remaining < (uint64_t)b->nworkers)
     return 0;
+  /* Tasks that may be long are held in advance only when no other worker is waiting for one. */
   if (b->mean_ns < 0)
-    return 1;
+    return idle > 0 ? 0 : 1;
   if (b->mean_ns >= SO_BATCH_LONG_NS)
     return 0;
   /* Enough tasks to cover a round trip, but no more than one adaptive batch or, when batches are
    * small, SO_BATCH_HAND_MIN tasks: a deeper hand only delays the balance at the end. */
   double cover = ceil(SO_BATCH_COVER_NS / (b->mean_ns > 1.0 ? b->mean_ns : 1.0));
   double cap = size > SO_BATCH_HAND_MIN ? size : SO_BATCH_HAND_MIN;
-  return (uint32_t)(cover < cap ? cover : cap);
+  uint32_t low = (uint32_t)(cover < cap ? cover : cap);
+  /* And never so many that a worker with none would find nothing left. */
+  if (remaining != UINT64_MAX && idle > 0) {
+    uint64_t need = (uint64_t)size + (uint64_t)idle;
+    uint64_t spare = remaining > need ? remaining - need : 0;
+    if (low > spare)
+      low = (uint32_t)spare;
+  }
+  return low;
 }

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "scaleout/scaleout.h" /* SO_PREFETCH_AUTO */
+
 /*
  * The master measures the mean task duration from what workers report (time inside run() per
  * task) and sizes each batch to about SO_BATCH_TARGET_NS of work: tiny tasks travel in large
@@ -13,6 +15,9 @@
  *
  * The low-water mark tells a worker to ask again while it still holds enough work to cover a
  * round trip to the master (SO_BATCH_COVER_NS), so it does not idle; for long tasks it is 0.
+ * Tasks of unknown length are not held in advance while another worker has none: with as many
+ * tasks as workers, the first worker to ask would otherwise take two and the last none, and the
+ * run would take twice as long.
  * When the number of tasks left is known, batches shrink towards the end so that the last
  * tasks spread over all workers (guided self-scheduling).
  */
@@ -25,13 +30,15 @@
 
 typedef struct so_batch {
   uint32_t fixed;     /* user-fixed batch size; 0 = adaptive */
-  uint32_t prefetch;  /* user-fixed low-water mark; 0 = automatic */
+  uint32_t prefetch;  /* user-fixed low-water mark (0: nothing held in advance), or
+                         SO_PREFETCH_AUTO */
   int nworkers;
   double mean_ns;     /* running estimate of one task's duration; < 0 until measured */
   uint64_t measured;  /* tasks behind the estimate */
   uint32_t last;      /* the previous adaptive size, for the growth limit */
 } so_batch;
 
+/* fixed: a batch size, 0 to adapt it; prefetch: a low-water mark, or SO_PREFETCH_AUTO. */
 void so__batch_init(so_batch *b, int nworkers, uint32_t fixed, uint32_t prefetch);
 
 /* Adds a worker's report: ntasks finished, busy_ns spent inside them. */
@@ -41,7 +48,9 @@ void so__batch_observe(so_batch *b, uint64_t ntasks, uint64_t busy_ns);
  * UINT64_MAX when unknown. Never 0. */
 uint32_t so__batch_size(so_batch *b, uint64_t remaining);
 
-/* The low-water mark to send with a batch of the given size. */
-uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining);
+/* The low-water mark to send with a batch of the given size. remaining is as for
+ * so__batch_size (counted before this batch); idle is the number of other workers that hold no
+ * task, each of which will want one. */
+uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining, int idle);
 
 #endif

@@ -17,6 +17,7 @@ void so_config_default(so_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->discipline = SO_QUEUE_FIFO;
   cfg->bind = SO_BIND_CORE;
+  cfg->prefetch = SO_PREFETCH_AUTO;
   cfg->grace = -1; /* signals keep their default action unless a front asks otherwise */
 }
 

@@ -46,6 +46,7 @@ struct so_master {
   uint64_t next_id;     /* tasks generated so far */
   int gen_done;         /* next() said there are no more */
   uint64_t outstanding; /* handed out, not yet merged */
+  int holding;          /* workers with tasks handed out and not yet reported */
   uint64_t done, failed, messages;
   int aborting;
   int complete;
@@ -188,6 +189,8 @@ static int64_t fill_batch(master *m, int rank, uint32_t size, so_buf *out) {
       return rc;
     n++;
   }
+  if (n && m->w[rank].outstanding == 0)
+    m->holding++;
   m->outstanding += n;
   m->w[rank].outstanding += n;
   return n;
@@ -238,7 +241,9 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   uint32_t size = so__batch_size(&m->batch, left);
   if (size > want)
     size = want;
-  uint32_t low = so__batch_low(&m->batch, size, left);
+  /* The other workers that hold nothing: each will want a task of this answer's. */
+  int idle = m->nworkers - m->holding - (w->outstanding == 0);
+  uint32_t low = so__batch_low(&m->batch, size, left, idle);
   /* Tasks that wait (commands) are not held in advance until their length is known: a halt or a
    * signal then finds no task started after it was decided. */
   if (m->job->start && m->batch.mean_ns < 0)
@@ -309,7 +314,8 @@ static int on_request(master *m, const so_msg *msg) {
       return SO_EPROTO;
     if (w->outstanding == 0)
       return SO_EPROTO; /* a result for a task this worker was never given */
-    w->outstanding--;
+    if (--w->outstanding == 0)
+      m->holding--;
     m->outstanding--;
     so_flight f = {.id = rec.id, .attempts = 1, .worker = msg->src};
     int kept = m->keep && so__inflight_take(&m->flights, rec.id, &f);

@@ -37,7 +37,8 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "                      the process may use); under mpirun/srun, ranks - 1\n"
         "  --queue DISCIPLINE  fifo (default), lifo or priority\n"
         "  --batch auto|N      tasks per message: auto (default) adapts to the task duration\n"
-        "  --prefetch K        a worker asks for more when it holds K tasks or fewer (default auto)\n"
+        "  --prefetch auto|K   a worker asks for more when it holds K tasks or fewer; 0: only\n"
+        "                      when it has none; auto (default) follows the task duration\n"
         "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
         "  --bind POLICY       core (default), pu, numa, package or none\n"
         "  --threads T         tasks run at once per worker, for jobs whose tasks wait (cmd)\n"
@@ -147,8 +148,17 @@ static int run_option(const char *name, const char *v, so_cli *cli, char *err, s
                SO_MAX_BATCH, v);
     return rc;
   }
-  if (strcmp(name, "prefetch") == 0)
-    return parse_count("--prefetch", v, 0, SO_MAX_BATCH, &cli->cfg.prefetch, err, errlen);
+  if (strcmp(name, "prefetch") == 0) {
+    if (strcmp(v, "auto") == 0) {
+      cli->cfg.prefetch = SO_PREFETCH_AUTO;
+      return 0;
+    }
+    int rc = parse_count("--prefetch", v, 0, SO_MAX_BATCH, &cli->cfg.prefetch, err, errlen);
+    if (rc)
+      snprintf(err, errlen, "--prefetch expects 'auto' or a whole number from 0 to %d, not '%s'",
+               SO_MAX_BATCH, v);
+    return rc;
+  }
   if (strcmp(name, "window") == 0)
     return parse_count("--window", v, 1, SO_MAX_BATCH, &cli->cfg.window, err, errlen);
   if (strcmp(name, "bind") == 0) {

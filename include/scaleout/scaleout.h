@@ -28,10 +28,15 @@ typedef enum so_bind_policy {
 /* Parsed values of a job's parameters; created by the option parser, read by so_ctx_*(). */
 typedef struct so_params so_params;
 
+/* so_config.prefetch: choose the low-water mark from the measured task duration. */
+#define SO_PREFETCH_AUTO UINT32_MAX
+
 typedef struct so_config {
   so_discipline discipline;
   uint32_t batch;      /* tasks per message; 0 adapts it to the measured task duration */
-  uint32_t prefetch;   /* most tasks a worker holds beyond the one running; 0 = automatic */
+  uint32_t prefetch;   /* a worker asks for more while it holds this many tasks or fewer; 0:
+                          only once it has none; SO_PREFETCH_AUTO (the default): from the
+                          measured task duration */
   uint32_t window;     /* most tasks the master generates ahead (lifo/priority); 0 = default */
   so_bind_policy bind;
   int quiet;           /* no warnings on stderr */
@@ -44,7 +49,7 @@ typedef struct so_config {
   FILE *task_err;      /* stdout and stderr */
 } so_config;
 
-/* Fills a configuration with the defaults (fifo, adaptive batches, core binding). */
+/* Fills a configuration with the defaults (fifo, adaptive batches and prefetch, core binding). */
 void so_config_default(so_config *cfg);
 
 /* Where one worker ran and how much it did, as the master learnt at the end of the run. */

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine_harness.h"
 
@@ -15,6 +16,7 @@ typedef struct probe {
   int fail_odd;            /* run() fails odd ids */
   int use_priority;        /* priority = id % 7 */
   uint32_t payload;        /* bytes of payload per task, filled with the id */
+  unsigned run_ms;         /* each run() sleeps this long */
   /* what happened */
   unsigned char *seen;     /* results per id */
   uint64_t generated, merged, max_ahead;
@@ -59,6 +61,11 @@ static int probe_run(so_ctx *ctx, const so_task *t, so_result *res) {
   for (size_t i = 0; i < t->len; i++)
     if (((const unsigned char *)t->data)[i] != (t->id & 0xff))
       return 98;
+  if (P.run_ms) {
+    struct timespec ts = {P.run_ms / 1000, (long)(P.run_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+      ;
+  }
   pthread_mutex_lock(&P.lock);
   if (P.order && P.norder < P.tasks)
     P.order[P.norder++] = t->id;
@@ -234,6 +241,45 @@ static void test_zero_tasks(void) {
   so_report_free(&rep);
 }
 
+/* --prefetch 0: a worker holds only the task it runs, so at most one task per worker is ever
+ * handed out and not merged; automatic prefetch holds many more of these tiny tasks. */
+static void test_prefetch_zero_holds_none(void) {
+  so_config cfg;
+  so_config_default(&cfg);
+  cfg.batch = 1;
+  cfg.prefetch = 0;
+  so_report rep;
+  probe_reset(300);
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), 0);
+  check_each_once(&rep);
+  CU_ASSERT_TRUE(P.max_ahead >= 1 && P.max_ahead <= 2);
+  so_report_free(&rep);
+
+  cfg.prefetch = SO_PREFETCH_AUTO;
+  probe_reset(300);
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), 0);
+  check_each_once(&rep);
+  CU_ASSERT_TRUE(P.max_ahead > 2);
+  so_report_free(&rep);
+}
+
+/* As many tasks of unknown length as workers: each worker runs one. Before, the first request
+ * was answered with two one-task messages and the run took twice as long. */
+static void test_tasks_equal_workers(void) {
+  for (int n = 2; n <= 4; n++) {
+    so_config cfg;
+    so_config_default(&cfg);
+    so_report rep;
+    probe_reset((uint64_t)n);
+    P.run_ms = 100;
+    CU_ASSERT_EQUAL(run_engine(n, &cfg, &rep), 0);
+    check_each_once(&rep);
+    for (int w = 0; w < rep.nworkers; w++)
+      CU_ASSERT_EQUAL(rep.workers[w].tasks, 1);
+    so_report_free(&rep);
+  }
+}
+
 int main(void) {
   static const so_test_case cases[] = {
       {"every task runs exactly once (3 disciplines x 3 batch modes)", test_every_task_once},
@@ -244,6 +290,8 @@ int main(void) {
       {"a worker whose init fails stops the run cleanly", test_worker_init_failure_stops_cleanly},
       {"more workers than tasks is refused", test_more_workers_than_tasks},
       {"a job with zero tasks is refused", test_zero_tasks},
+      {"--prefetch 0 holds no task in advance", test_prefetch_zero_holds_none},
+      {"as many tasks as workers: one each", test_tasks_equal_workers},
       {NULL, NULL}};
   int rc = so_test_run("engine", cases);
   free(P.seen);
