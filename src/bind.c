@@ -13,6 +13,11 @@ int so__bind_topology_load(hwloc_topology_t *topo, const char *synthetic) {
     return SO_EHWLOC;
   if (synthetic && hwloc_topology_set_synthetic(t, synthetic) != 0)
     goto fail_setup;
+  /* The whole machine, PUs outside this process's cgroup or allocation included, so that logical
+   * indexes (core L#1) mean the same in `scaleout topo` and in a run's report whatever the
+   * cgroup; plans stay inside the allowed cpuset all the same. */
+  if (hwloc_topology_set_flags(t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED) != 0)
+    goto fail_setup;
   /* No policy binds to a cache, and every worker loads the topology at start-up: skipping caches
    * makes that cheaper and keeps `scaleout topo` readable. */
   if (hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE) != 0 ||
@@ -143,16 +148,19 @@ const char *so__bind_noun(hwloc_obj_type_t type, int plural) {
   }
 }
 
+/* Workers bound to cores or PUs share them round-robin; workers spread over NUMA nodes or
+ * packages, or left unbound, time-share the PUs of the region. */
 static void write_warning(hwloc_topology_t topo, int depth, so_bind_policy pol, int n, int nobjs,
-                          char *warn, size_t warnlen) {
+                          int npus, char *warn, size_t warnlen) {
   if (!warn || warnlen == 0)
     return;
-  hwloc_obj_type_t type = hwloc_get_depth_type(topo, depth);
-  if (pol == SO_BIND_NONE) {
-    snprintf(warn, warnlen, "%d workers but only %d %s in the region: the unbound workers will "
-             "time-share them.", n, nobjs, so__bind_noun(HWLOC_OBJ_PU, nobjs != 1));
+  if (pol != SO_BIND_CORE && pol != SO_BIND_PU) {
+    snprintf(warn, warnlen, "%d workers but only %d %s in the region: the workers (--bind %s) "
+             "will time-share %s.", n, npus, so__bind_noun(HWLOC_OBJ_PU, npus != 1),
+             so__bind_policy_name(pol), npus != 1 ? "them" : "it");
     return;
   }
+  hwloc_obj_type_t type = hwloc_get_depth_type(topo, depth);
   int most = (n + nobjs - 1) / nobjs;
   snprintf(warn, warnlen, "%d workers but only %d %s in the region: workers share them "
            "round-robin, at most %d per %s.", n, nobjs, so__bind_noun(type, nobjs != 1), most,
@@ -210,9 +218,13 @@ int so__bind_plan_make(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bi
     }
   }
   plan->nobjs = nobjs;
-  plan->oversubscribed = n > nobjs;
+  /* Oversubscribed means more workers than the CPUs they run on: cores or PUs for those
+   * policies, the PUs of the region for the others (several workers per NUMA node or package is
+   * what those policies are for). */
+  int npus = hwloc_bitmap_weight(eff);
+  plan->oversubscribed = pol == SO_BIND_CORE || pol == SO_BIND_PU ? n > nobjs : n > npus;
   if (plan->oversubscribed)
-    write_warning(topo, depth, pol, n, nobjs, warn, warnlen);
+    write_warning(topo, depth, pol, n, nobjs, npus, warn, warnlen);
   free(objs);
   hwloc_bitmap_free(eff);
   return 0;

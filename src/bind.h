@@ -16,12 +16,15 @@ typedef struct so_bind_plan {
   int n;                /* workers planned */
   hwloc_bitmap_t *sets; /* n cpusets, one per worker (for SO_BIND_NONE: each is the whole region) */
   int nobjs;            /* objects of the policy's type inside the region (PUs for SO_BIND_NONE) */
-  int oversubscribed;   /* n > nobjs: workers share objects */
+  int oversubscribed;   /* more workers than CPUs to run on: n > nobjs for core and pu, n > the
+                           region's PUs for numa, package and none */
 } so_bind_plan;
 
 /*
  * Loads a topology into *topo: the real machine when synthetic is NULL, else hwloc's synthetic
- * description ("pack:2 core:4 pu:2"). Caches are filtered out (no policy binds to them). The
+ * description ("pack:2 core:4 pu:2"). The whole machine, PUs outside the allowed cpuset (a cgroup,
+ * a batch allocation) included, so logical indexes do not depend on the cgroup; plans and counts
+ * stay inside hwloc_topology_get_allowed_cpuset. Caches are filtered out (no policy binds to them). The
  * caller destroys it with hwloc_topology_destroy. On error *topo is NULL and nothing is printed.
  * Not collective. Returns 0 or SO_EHWLOC (a bad synthetic string included).
  */
@@ -35,7 +38,8 @@ int so__bind_topology_load(hwloc_topology_t *topo, const char *synthetic);
  * filling a package before the next), and when n > nobjs every object carries floor(n/nobjs) or
  * ceil(n/nobjs) workers. SO_BIND_NONE gives every worker the whole region and counts its PUs.
  * A machine without Core objects uses PUs for SO_BIND_CORE; one without packages uses the machine.
- * On oversubscription one warning sentence (no newline) goes into warn when warn is not NULL;
+ * On oversubscription (plan->oversubscribed, whatever the policy) one warning sentence (no
+ * newline) goes into warn when warn is not NULL;
  * otherwise warn is set to "". This never fails because of oversubscription.
  * On success the caller frees *plan with so__bind_plan_free; on error *plan is zeroed.
  * Not collective, prints nothing. Returns 0, SO_EINVAL (n < 1, a region that misses the allowed

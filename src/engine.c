@@ -73,17 +73,20 @@ static int pin(MPI_Comm comm, int rank, const so_config *cfg, binding *b, so_wor
 
   if (rc || is_master) {
     /* nothing to pin */
-  } else if (cfg->bind == SO_BIND_NONE || !have_topo || !mine[0]) {
+  } else if (!have_topo || !mine[0]) {
     snprintf(info->bound_by, sizeof info->bound_by, "none");
   } else if (differ) {
     snprintf(info->bound_by, sizeof info->bound_by, "launcher");
   } else {
-    /* The master, when on this node, has node rank 0 (ranks are ordered by world rank). */
+    /* The master, when on this node, has node rank 0 (ranks are ordered by world rank). A plan
+     * is made under --bind none too: it applies nothing, but warns of oversubscription alike. */
     int index = nrank - master_here, nlocal = nsize - master_here;
     so_bind_plan plan;
     char warn[256] = "";
     int prc = so__bind_plan_make(b->topo, cur, cfg->bind, nlocal, &plan, warn, sizeof warn);
-    if (prc == 0 && so__bind_apply(b->topo, plan.sets[index]) == 0) {
+    if (cfg->bind == SO_BIND_NONE) {
+      snprintf(info->bound_by, sizeof info->bound_by, "none");
+    } else if (prc == 0 && so__bind_apply(b->topo, plan.sets[index]) == 0) {
       snprintf(info->bound_by, sizeof info->bound_by, "scaleout");
       so__bind_list(plan.sets[index], info->cpuset, sizeof info->cpuset);
     } else {

@@ -55,7 +55,7 @@ void so__report_print(FILE *out, const so_report *rep, const so_job *job, const 
     const so_worker_report *w = &rep->workers[i];
     char where[48] = "unknown";
     if (w->last_pu >= 0)
-      snprintf(where, sizeof where, "core %d, PU %d", w->last_core, w->last_pu);
+      snprintf(where, sizeof where, "core L#%d, PU P#%d", w->last_core, w->last_pu);
     fprintf(out, "%6d  %-16s %10llu %6.1f%% %8llu  %-10s %-9s %s\n", w->rank, w->host,
             (unsigned long long)w->tasks, rep->wall > 0 ? 100.0 * w->busy / rep->wall : 0.0,
             (unsigned long long)w->failed, w->cpuset[0] ? w->cpuset : "-", w->bound_by, where);

@@ -209,19 +209,28 @@ static void print_memory(FILE *out, hwloc_obj_t obj, int indent) {
 }
 
 /* One line per object down to cores; a core's PUs share its line to keep big machines short. */
-static void print_tree(FILE *out, hwloc_obj_t obj, int indent) {
+/* The topology shows the whole machine; PUs this process may not use (outside its cgroup or
+ * allocation) say so. */
+static const char *pu_note(hwloc_topology_t topo, hwloc_obj_t pu) {
+  return hwloc_bitmap_isset(hwloc_topology_get_allowed_cpuset(topo), pu->os_index)
+             ? ""
+             : ", not allowed";
+}
+
+static void print_tree(FILE *out, hwloc_topology_t topo, hwloc_obj_t obj, int indent) {
   char type[64];
   hwloc_obj_type_snprintf(type, sizeof type, obj, 0);
   fprintf(out, "%*s%s L#%u", indent * 2, "", type, obj->logical_index);
   if (obj->type == HWLOC_OBJ_PU) {
-    fprintf(out, " (P#%u)\n", obj->os_index);
+    fprintf(out, " (P#%u%s)\n", obj->os_index, pu_note(topo, obj));
     return;
   }
   if (obj->type == HWLOC_OBJ_CORE) {
     const char *sep = ":";
     for (hwloc_obj_t c = obj->first_child; c; c = c->next_sibling)
       if (c->type == HWLOC_OBJ_PU) {
-        fprintf(out, "%s PU L#%u (P#%u)", sep, c->logical_index, c->os_index);
+        fprintf(out, "%s PU L#%u (P#%u%s)", sep, c->logical_index, c->os_index,
+                pu_note(topo, c));
         sep = ",";
       }
     fputc('\n', out);
@@ -235,7 +244,7 @@ static void print_tree(FILE *out, hwloc_obj_t obj, int indent) {
   fputs(")\n", out);
   print_memory(out, obj, indent + 1);
   for (hwloc_obj_t c = obj->first_child; c; c = c->next_sibling)
-    print_tree(out, c, indent + 1);
+    print_tree(out, topo, c, indent + 1);
 }
 
 static void print_count(FILE *out, hwloc_topology_t topo, hwloc_obj_type_t type, const char *one,
@@ -244,7 +253,16 @@ static void print_count(FILE *out, hwloc_topology_t topo, hwloc_obj_type_t type,
   fprintf(out, "%d %s%s", n, n == 1 ? one : many, sep);
 }
 
-static void print_machine(FILE *out, hwloc_topology_t topo, const topo_opts *o) {
+/* After a cpuset: how many cores and PUs it holds, as " (1 core, 1 PU)". */
+static void print_size(FILE *out, hwloc_topology_t topo, hwloc_const_cpuset_t set) {
+  int cores = so__bind_count(topo, set, SO_BIND_CORE), pus = hwloc_bitmap_weight(set);
+  if (cores >= 0 && pus >= 0)
+    fprintf(out, " (%d %s, %d %s)", cores, so__bind_noun(HWLOC_OBJ_CORE, cores != 1), pus,
+            so__bind_noun(HWLOC_OBJ_PU, pus != 1));
+}
+
+static void print_machine(FILE *out, hwloc_topology_t topo, hwloc_const_cpuset_t cur,
+                          const topo_opts *o) {
   char host[256] = "unknown";
   if (gethostname(host, sizeof host) != 0)
     strcpy(host, "unknown");
@@ -258,28 +276,34 @@ static void print_machine(FILE *out, hwloc_topology_t topo, const topo_opts *o) 
   print_count(out, topo, HWLOC_OBJ_NUMANODE, "NUMA node", "NUMA nodes", ", ");
   print_count(out, topo, HWLOC_OBJ_CORE, "core", "cores", ", ");
   print_count(out, topo, HWLOC_OBJ_PU, "PU", "PUs", "\n");
-  print_tree(out, hwloc_get_root_obj(topo), 1);
+  print_tree(out, topo, hwloc_get_root_obj(topo), 1);
 
+  /* The counts above are the whole machine's; a cgroup or batch allocation may allow less. */
+  hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
   fputs("allowed cpuset: ", out);
-  print_list(out, hwloc_topology_get_allowed_cpuset(topo));
+  print_list(out, allowed);
+  print_size(out, topo, allowed);
+  if (!hwloc_bitmap_isequal(allowed, hwloc_get_root_obj(topo)->cpuset))
+    fputs(": a cgroup or batch allocation limits this process", out);
   fputc('\n', out);
   if (o->synthetic) {
     fputs("current binding: not applicable (synthetic topology)\n", out);
     return;
   }
-  hwloc_bitmap_t cur = hwloc_bitmap_alloc();
   fputs("current binding: ", out);
-  if (cur && so__bind_get(topo, cur) == 0)
+  if (cur) {
     print_list(out, cur);
-  else
+    print_size(out, topo, cur);
+  } else {
     fputs("unknown (the OS did not tell)", out);
-  hwloc_bitmap_free(cur);
+  }
+  /* PUs by their OS index (P#, as in the cpusets), cores by hwloc's logical index (L#). */
   int pu, core;
   so__bind_where(topo, &pu, &core);
   if (pu >= 0 && core >= 0)
-    fprintf(out, ", running on PU %d (core L#%d)", pu, core);
+    fprintf(out, ", running on PU P#%d (core L#%d)", pu, core);
   else if (pu >= 0)
-    fprintf(out, ", running on PU %d", pu);
+    fprintf(out, ", running on PU P#%d", pu);
   fputc('\n', out);
 }
 
@@ -355,18 +379,27 @@ int so__topo_main(int argc, char **argv, FILE *out) {
     so__errorf("cannot load this machine's topology with hwloc");
     return TOPO_FAILED;
   }
-  hwloc_bitmap_t region = NULL;
+  hwloc_bitmap_t region = NULL, cur = NULL;
   if (o.cpuset && (rc = parse_region(topo, o.cpuset, &region)) != TOPO_OK)
     goto done;
+  /* This process's binding (taskset, a launcher's) is where `run` would plan its workers. */
+  if (!o.synthetic && (cur = hwloc_bitmap_alloc()) && so__bind_get(topo, cur) != 0) {
+    hwloc_bitmap_free(cur);
+    cur = NULL;
+  }
 
-  print_machine(out, topo, &o);
+  print_machine(out, topo, cur, &o);
   if (region) {
     fputs("region (--cpuset): ", out);
     hwloc_bitmap_and(region, region, hwloc_topology_get_allowed_cpuset(topo));
     print_list(out, region);
     fputc('\n', out);
+  } else if (cur) {
+    fputs("region (current binding): ", out);
+    print_list(out, cur);
+    fputc('\n', out);
   }
-  rc = print_plan(out, topo, region, &o);
+  rc = print_plan(out, topo, region ? region : cur, &o);
   if (rc == TOPO_OK && (fflush(out) != 0 || ferror(out))) {
     so__errorf("cannot write the topology report: %s", strerror(errno));
     rc = TOPO_FAILED;
@@ -374,6 +407,7 @@ int so__topo_main(int argc, char **argv, FILE *out) {
 
 done:
   hwloc_bitmap_free(region);
+  hwloc_bitmap_free(cur);
   hwloc_topology_destroy(topo);
   return rc;
 }

@@ -170,16 +170,47 @@ static void test_plan_package(void) {
   CU_ASSERT_TRUE(set_is(p.sets[1], "8-15"));
   so__bind_plan_free(&p);
 
-  /* Four workers on two packages alternate, two per package. */
-  char warn[256] = "";
+  /* Four workers on two packages alternate, two per package: with 16 PUs that is not
+   * oversubscription, so no warning. */
+  char warn[256] = "stale";
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_PACKAGE, 4, &p, warn, sizeof warn), 0);
-  CU_ASSERT_TRUE(p.oversubscribed);
-  CU_ASSERT_PTR_NOT_NULL(strstr(warn, "packages"));
+  CU_ASSERT_FALSE(p.oversubscribed);
+  CU_ASSERT_STRING_EQUAL(warn, "");
   CU_ASSERT_TRUE(set_is(p.sets[0], "0-7"));
   CU_ASSERT_TRUE(set_is(p.sets[1], "8-15"));
   CU_ASSERT_TRUE(set_is(p.sets[2], "0-7"));
   CU_ASSERT_TRUE(set_is(p.sets[3], "8-15"));
   so__bind_plan_free(&p);
+
+  /* Seventeen workers on 16 PUs are, whatever the policy. */
+  CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_PACKAGE, 17, &p, warn, sizeof warn), 0);
+  CU_ASSERT_TRUE(p.oversubscribed);
+  CU_ASSERT_PTR_NOT_NULL(strstr(warn, "17 workers but only 16 PUs"));
+  so__bind_plan_free(&p);
+  hwloc_topology_destroy(t);
+}
+
+/* Oversubscription is warned of alike under every policy: more workers than PUs (or than cores,
+ * for --bind core), never for several workers sharing one NUMA node that has PUs enough. */
+static void test_oversubscription_every_policy(void) {
+  hwloc_topology_t t = load("pack:1 [numa] core:2 pu:1");
+  const so_bind_policy pols[] = {SO_BIND_CORE, SO_BIND_PU, SO_BIND_NUMA, SO_BIND_PACKAGE,
+                                 SO_BIND_NONE};
+  for (size_t i = 0; i < sizeof pols / sizeof pols[0]; i++) {
+    so_bind_plan p;
+    char warn[256] = "stale";
+    CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, pols[i], 2, &p, warn, sizeof warn), 0);
+    CU_ASSERT_FALSE(p.oversubscribed);
+    CU_ASSERT_STRING_EQUAL(warn, "");
+    so__bind_plan_free(&p);
+    CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, pols[i], 4, &p, warn, sizeof warn), 0);
+    CU_ASSERT_TRUE(p.oversubscribed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(warn, "4 workers but only 2 "));
+    if (!p.oversubscribed)
+      fprintf(stderr, "\n    --bind %s: 4 workers on 2 PUs not oversubscribed\n",
+              so__bind_policy_name(pols[i]));
+    so__bind_plan_free(&p);
+  }
   hwloc_topology_destroy(t);
 }
 
@@ -474,6 +505,7 @@ int main(void) {
     {"none plan gives everyone the region", test_plan_none},
     {"plans inside a region of cores 2-5", test_plan_region},
     {"oversubscription warns and balances", test_oversubscribed},
+    {"oversubscription warned of alike under every policy", test_oversubscription_every_policy},
     {"bad arguments are SO_EINVAL and leave a zeroed plan", test_errors},
     {"machines without cores or packages", test_missing_levels},
     {"naming the object of a set", test_object},
