@@ -39,6 +39,13 @@ static void noop_fini(so_ctx *ctx) {
   so_ctx_set_state(ctx, NULL);
 }
 
+/* Any parameters in range are good; the task count is known before any rank starts. */
+static int noop_check(so_ctx *ctx) {
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
+    so_ctx_set_total(ctx, (uint64_t)so_ctx_int(ctx, "tasks"));
+  return 0;
+}
+
 static int noop_init(so_ctx *ctx) {
   noop_state *s = calloc(1, sizeof *s);
   if (!s) {
@@ -48,7 +55,7 @@ static int noop_init(so_ctx *ctx) {
   so_ctx_set_state(ctx, s);
   s->tasks = (uint64_t)so_ctx_int(ctx, "tasks");
   if (so_ctx_role(ctx) == SO_ROLE_MASTER) {
-    so_ctx_set_total(ctx, s->tasks);
+    noop_check(ctx);
     if (s->tasks <= NOOP_TRACK_MAX) {
       s->seen = calloc((size_t)((s->tasks + 7) / 8), 1);
       if (!s->seen) {
@@ -133,6 +140,7 @@ const so_job so_job_noop = {
     .name = "noop",
     .summary = "empty tasks (dispatcher benchmark; --trace records which worker ran each id)",
     .params = noop_params,
+    .check = noop_check,
     .init = noop_init,
     .next = noop_next,
     .run = noop_run,

@@ -5,7 +5,7 @@
 
 #include "jobs_list.h"
 
-enum { PI_EPARAM = 1, PI_ENOMEM, PI_ERESULT }; /* job-specific failure codes */
+enum { PI_ENOMEM = 1, PI_ERESULT }; /* job-specific failure codes */
 
 static const so_param_def pi_params[] = {
     {"samples", SO_PARAM_INT, "1e9", "points thrown in the unit square", 1, 1e18},
@@ -72,13 +72,24 @@ static uint64_t count_hits(uint64_t seed, uint64_t id, uint64_t n) {
   return hits;
 }
 
-static int pi_init(so_ctx *ctx) {
+/* The parameters alone, before any rank starts (so_job.check): every task needs a sample. */
+static int pi_check(so_ctx *ctx) {
   int64_t samples = so_ctx_int(ctx, "samples"), tasks = so_ctx_int(ctx, "tasks");
   if (tasks > samples) {
     so_ctx_errorf(ctx, "--tasks (%lld) must not exceed --samples (%lld): every task needs a sample",
                   (long long)tasks, (long long)samples);
-    return PI_EPARAM;
+    return SO_EINVAL;
   }
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
+    so_ctx_set_total(ctx, (uint64_t)tasks);
+  return 0;
+}
+
+static int pi_init(so_ctx *ctx) {
+  int rc = pi_check(ctx);
+  if (rc)
+    return rc;
+  int64_t samples = so_ctx_int(ctx, "samples"), tasks = so_ctx_int(ctx, "tasks");
   pi_state *s = calloc(1, sizeof *s);
   if (!s) {
     so_ctx_errorf(ctx, "out of memory");
@@ -90,8 +101,6 @@ static int pi_init(so_ctx *ctx) {
   s->per_task = s->samples / s->tasks;
   s->extra = s->samples % s->tasks;
   so_ctx_set_state(ctx, s);
-  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
-    so_ctx_set_total(ctx, s->tasks);
   return 0;
 }
 
@@ -148,6 +157,7 @@ const so_job so_job_pi = {
     .name = "pi",
     .summary = "Monte Carlo estimate of pi (CPU-bound, same bits at any worker count)",
     .params = pi_params,
+    .check = pi_check,
     .init = pi_init,
     .next = pi_next,
     .run = pi_run,

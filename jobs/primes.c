@@ -154,18 +154,31 @@ static void primes_fini(so_ctx *ctx) {
   so_ctx_set_state(ctx, NULL);
 }
 
-static int primes_init(so_ctx *ctx) {
+/* The parameters alone, before any rank starts (so_job.check): a range, and a number in each
+ * task. */
+static int primes_check(so_ctx *ctx) {
   int64_t from = so_ctx_int(ctx, "from"), to = so_ctx_int(ctx, "to");
   int64_t tasks = so_ctx_int(ctx, "tasks");
   if (from >= to) {
     so_ctx_errorf(ctx, "--from (%lld) must be below --to (%lld)", (long long)from, (long long)to);
-    return PRIMES_EPARAM;
+    return SO_EINVAL;
   }
   if (tasks > to - from) {
     so_ctx_errorf(ctx, "--tasks (%lld) must not exceed the %lld numbers in [from, to)",
                   (long long)tasks, (long long)(to - from));
-    return PRIMES_EPARAM;
+    return SO_EINVAL;
   }
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
+    so_ctx_set_total(ctx, (uint64_t)tasks);
+  return 0;
+}
+
+static int primes_init(so_ctx *ctx) {
+  int rc = primes_check(ctx);
+  if (rc)
+    return rc;
+  int64_t from = so_ctx_int(ctx, "from"), to = so_ctx_int(ctx, "to");
+  int64_t tasks = so_ctx_int(ctx, "tasks");
   primes_state *s = calloc(1, sizeof *s);
   if (!s) {
     so_ctx_errorf(ctx, "out of memory");
@@ -179,10 +192,8 @@ static int primes_init(so_ctx *ctx) {
   s->tasks = (uint64_t)tasks;
   s->per_task = (s->to - s->from) / s->tasks;
   s->extra = (s->to - s->from) % s->tasks;
-  if (so_ctx_role(ctx) == SO_ROLE_MASTER) {
-    so_ctx_set_total(ctx, s->tasks);
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
     return 0;
-  }
   if (build_base(s)) {
     so_ctx_errorf(ctx, "out of memory building the base primes up to sqrt(%llu)",
                   (unsigned long long)s->to);
@@ -257,6 +268,7 @@ const so_job so_job_primes = {
     .name = "primes",
     .summary = "count the primes in [from, to) with a segmented sieve (CPU-bound, exact)",
     .params = primes_params,
+    .check = primes_check,
     .init = primes_init,
     .next = primes_next,
     .run = primes_run,

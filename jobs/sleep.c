@@ -22,6 +22,13 @@ typedef struct sleep_state {
   int64_t slept_ms;  /* master: milliseconds the workers reported sleeping */
 } sleep_state;
 
+/* Any parameters in range are good; the task count is known before any rank starts. */
+static int sleep_check(so_ctx *ctx) {
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
+    so_ctx_set_total(ctx, (uint64_t)so_ctx_int(ctx, "tasks"));
+  return 0;
+}
+
 static int sleep_init(so_ctx *ctx) {
   sleep_state *s = calloc(1, sizeof *s);
   if (!s) {
@@ -31,9 +38,7 @@ static int sleep_init(so_ctx *ctx) {
   s->tasks = (uint64_t)so_ctx_int(ctx, "tasks");
   s->ms = so_ctx_int(ctx, "ms");
   so_ctx_set_state(ctx, s);
-  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
-    so_ctx_set_total(ctx, s->tasks);
-  return 0;
+  return sleep_check(ctx);
 }
 
 static int sleep_next(so_ctx *ctx, so_task_out *task) {
@@ -90,6 +95,7 @@ const so_job so_job_sleep = {
     .name = "sleep",
     .summary = "tasks that each wait --ms milliseconds (a stand-in for I/O-bound work)",
     .params = sleep_params,
+    .check = sleep_check,
     .init = sleep_init,
     .next = sleep_next,
     .run = sleep_run,

@@ -12,6 +12,7 @@
 #include "report.h"
 #include "signals.h"
 #include "shepherd.h"
+#include "startcheck.h"
 #include "topo_cmd.h"
 
 /* Exit statuses: 0 success, 1 the run failed, 2 bad input; a job may choose others (the farm's
@@ -48,7 +49,11 @@ static int answered_status(const so_report *rep) {
 static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
   so_report rep;
   memset(&rep, 0, sizeof rep);
-  int rc = so_run(comm, cli->job, cli->params, &cli->cfg, &rep);
+  *abandoned = 0;
+  int rc = so__startcheck_ranks(comm, cli); /* before any task runs */
+  if (rc)
+    return rc;
+  rc = so_run(comm, cli->job, cli->params, &cli->cfg, &rep);
   *abandoned = rep.abandoned;
   int rank;
   MPI_Comm_rank(comm, &rank);
@@ -165,7 +170,10 @@ int main(int argc, char **argv) {
     int n = cli.workers > 0 ? cli.workers : so__launch_default_workers(cli.cfg.bind == SO_BIND_PU);
     /* What the master gives running tasks after a stop signal (as run() sets it in the ranks). */
     double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : cli.job && cli.job->start ? 10 : 0;
-    rc = so__launch_local_run(n, grace, argv);
+    /* What the command line alone can refuse is refused before any rank starts. */
+    rc = so__startcheck_direct(&cli, &n);
+    if (rc == 0)
+      rc = so__launch_local_run(n, grace, argv);
     int status = exit_status(cli.job, rc);
     so__cli_free(&cli);
     return status;

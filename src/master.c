@@ -552,7 +552,13 @@ int so__master_init(so_master **out, const so_job *job, const so_params *params,
     so__errorf("out of memory starting the master");
     return SO_ENOMEM;
   }
-  int rc = job->init ? job->init(&m->ctx) : 0;
+  /* The job's parameter check first: whatever it refuses is bad input. */
+  int rc = job->check ? job->check(&m->ctx) : 0;
+  if (rc) {
+    so__ctx_fail(&m->ctx, "the parameter check", rc);
+    return SO_EINVAL;
+  }
+  rc = job->init ? job->init(&m->ctx) : 0;
   if (rc)
     return so__ctx_fail(&m->ctx, "init", rc);
   m->ctx_ready = 1;

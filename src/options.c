@@ -45,6 +45,7 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --retries N         run a failed task up to N times in all, reruns on another worker\n"
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
         "  --json FILE         also write the report as JSON\n"
+        "  --oversubscribe     let a direct run start more than 8 workers per PU\n"
         "  -q, --quiet         no warnings\n"
         "  -h, --help          this text; scaleout run JOB --help lists JOB's parameters\n"
         "\n"
@@ -197,7 +198,7 @@ static int run_option(const char *name, const char *v, so_cli *cli, char *err, s
   return 1;
 }
 
-/* The run options that take a value (the others are -h/--help and -q/--quiet). */
+/* The run options that take a value (the others are -h/--help, -q/--quiet, --oversubscribe). */
 static int is_run_option(const char *name, size_t len) {
   static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
                                       "json",    "threads", "retries", "grace",    NULL};
@@ -248,7 +249,7 @@ static const char *find_job(int argc, char **argv, const so_job *const *jobs, in
         strncmp(a, "--tasks=", 8) == 0)
       *farm = 1;
     if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 || strcmp(a, "-h") == 0 ||
-        strcmp(a, "--help") == 0)
+        strcmp(a, "--help") == 0 || strcmp(a, "--oversubscribe") == 0)
       continue;
     if (option_name(a, &name, &len, &eq)) {
       if (!eq && i + 1 < argc && argv[i + 1][0] != '-' && strcmp(argv[i + 1], ":::") &&
@@ -299,6 +300,8 @@ static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *
       cli->help = 1;
     } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
       cli->cfg.quiet = 1;
+    } else if (strcmp(a, "--oversubscribe") == 0) {
+      cli->oversubscribe = 1;
     } else if (option_name(a, &name, &len, &eq)) {
       char key[64];
       snprintf(key, sizeof key, "%.*s", (int)(len < 63 ? len : 63), name);

@@ -21,6 +21,7 @@ typedef struct so_cli {
   so_config cfg;
   int workers;        /* -n/--workers, or -1 when not given */
   const char *json;   /* --json FILE, or NULL */
+  int oversubscribe;  /* --oversubscribe: a direct run may start any number of workers */
   int help;           /* run --help or run JOB --help */
   int sub_argc;       /* topo: the arguments after the subcommand */
   char **sub_argv;

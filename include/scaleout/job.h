@@ -81,6 +81,12 @@ typedef struct so_job {
   const char *summary;      /* one line for `scaleout jobs` */
   const so_param_def *params; /* terminated by an entry with a NULL name */
 
+  /* Optional: checks the parameters alone and, when they tell it, declares the task count with
+   * so_ctx_set_total. It must do nothing else (no files, no state, no output): the command line
+   * calls it before any rank starts, without MPI (so_ctx_role is master, so_ctx_workers the
+   * workers to be started), so a direct run is refused at once, and the engine calls it on the
+   * master before init(). Returns 0, or nonzero after so_ctx_errorf: the input is bad (exit 2). */
+  int (*check)(so_ctx *ctx);
   int (*init)(so_ctx *ctx);                     /* every rank, optional */
   int (*next)(so_ctx *ctx, so_task_out *task);  /* master: 1 produced, 0 no more, <0 error */
   int (*run)(so_ctx *ctx, const so_task *task, so_result *res); /* worker */
@@ -137,7 +143,7 @@ void *so_ctx_state(const so_ctx *ctx);
 /* Reports why the job failed; the engine prints it as one line on stderr. */
 void so_ctx_errorf(so_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Master only, from init(): the number of tasks next() will produce, when it is known.
+/* Master only, from check() or init(): the number of tasks next() will produce, when known.
  * It enables the progress figures, the end-of-run batch shrinking and the check that there are
  * not more workers than tasks. */
 void so_ctx_set_total(so_ctx *ctx, uint64_t total);

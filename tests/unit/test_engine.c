@@ -13,6 +13,8 @@ typedef struct probe {
   uint64_t tasks;          /* tasks to generate */
   int declare_total;       /* call so_ctx_set_total */
   int fail_init_rank;      /* worker rank whose init fails, 0 = none */
+  int fail_check;          /* check() refuses the parameters */
+  int inits;               /* init() calls on the master */
   int fail_odd;            /* run() fails odd ids */
   int use_priority;        /* priority = id % 7 */
   uint32_t payload;        /* bytes of payload per task, filled with the id */
@@ -28,6 +30,8 @@ typedef struct probe {
 static probe P;
 
 static int probe_init(so_ctx *ctx) {
+  if (so_ctx_role(ctx) == SO_ROLE_MASTER)
+    P.inits++;
   if (so_ctx_role(ctx) == SO_ROLE_WORKER && so_ctx_rank(ctx) == P.fail_init_rank) {
     so_ctx_errorf(ctx, "init failed on purpose on rank %d", so_ctx_rank(ctx));
     return -1;
@@ -88,10 +92,20 @@ static int probe_merge(so_ctx *ctx, const so_task_result *r) {
   return 0;
 }
 
+/* The parameter check: refuses when the test says so, and then init must never run. */
+static int probe_check(so_ctx *ctx) {
+  if (P.fail_check) {
+    so_ctx_errorf(ctx, "parameters refused on purpose");
+    return 1;
+  }
+  return 0;
+}
+
 static const so_param_def probe_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
 static const so_job probe_job = {.name = "probe",
                                  .summary = "test job",
                                  .params = probe_params,
+                                 .check = probe_check,
                                  .init = probe_init,
                                  .next = probe_next,
                                  .run = probe_run,
@@ -280,6 +294,20 @@ static void test_tasks_equal_workers(void) {
   }
 }
 
+/* A job's parameter check runs on the master before init, and what it refuses is bad input
+ * (SO_EINVAL, exit 2), whatever code the job returned. */
+static void test_check_refuses_before_init(void) {
+  probe_reset(100);
+  P.fail_check = 1;
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), SO_EINVAL);
+  CU_ASSERT_EQUAL(P.inits, 0);
+  CU_ASSERT_EQUAL(P.generated, 0);
+  so_report_free(&rep);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
       {"every task runs exactly once (3 disciplines x 3 batch modes)", test_every_task_once},
@@ -292,6 +320,7 @@ int main(void) {
       {"a job with zero tasks is refused", test_zero_tasks},
       {"--prefetch 0 holds no task in advance", test_prefetch_zero_holds_none},
       {"as many tasks as workers: one each", test_tasks_equal_workers},
+      {"the parameter check refuses before init", test_check_refuses_before_init},
       {NULL, NULL}};
   int rc = so_test_run("engine", cases);
   free(P.seen);

@@ -149,6 +149,22 @@ static void test_run_engine_options(void) {
   ACCEPT("run", "noop", "--prefetch=3");
   CU_ASSERT_EQUAL(cli.cfg.prefetch, 3);
   so__cli_free(&cli);
+  /* Automatic is the default and has its own spelling; 0 means none. */
+  ACCEPT("run", "noop");
+  CU_ASSERT_EQUAL(cli.cfg.prefetch, SO_PREFETCH_AUTO);
+  CU_ASSERT_EQUAL(cli.oversubscribe, 0);
+  so__cli_free(&cli);
+  ACCEPT("run", "noop", "--prefetch", "0", "--prefetch", "auto");
+  CU_ASSERT_EQUAL(cli.cfg.prefetch, SO_PREFETCH_AUTO);
+  so__cli_free(&cli);
+  /* --oversubscribe is a flag, before or after the job. */
+  ACCEPT("run", "--oversubscribe", "noop", "-n", "9");
+  CU_ASSERT_EQUAL(cli.oversubscribe, 1);
+  CU_ASSERT_STRING_EQUAL(cli.job->name, "noop");
+  so__cli_free(&cli);
+  ACCEPT("run", "noop", "--oversubscribe");
+  CU_ASSERT_EQUAL(cli.oversubscribe, 1);
+  so__cli_free(&cli);
 
   ACCEPT("run", "noop", "--bind", "none");
   CU_ASSERT_EQUAL(cli.cfg.bind, SO_BIND_NONE);

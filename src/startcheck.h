@@ -1,0 +1,39 @@
+/* Start-up checks that need only the command line, made before any rank starts or task runs. */
+#ifndef SO_STARTCHECK_H
+#define SO_STARTCHECK_H
+
+#include <mpi.h>
+
+#include "options.h"
+
+/* A direct run refuses more workers than this many per PU it may use, unless --oversubscribe:
+ * past it the workers only take turns on the CPUs, and start-up alone (one MPI process each)
+ * takes minutes. */
+#define SO_OVERSUBSCRIBE_PER_PU 8
+
+/*
+ * Whether the JSON report can be written at path: an existing file is opened for writing and
+ * left as it was (not truncated); a new one is created and removed again, so a refused run leaves
+ * no empty file behind. Not collective. Returns 0, or SO_EINVAL after saying why on stderr.
+ */
+int so__startcheck_report(const char *path);
+
+/*
+ * In the parent of a direct run, before mpirun starts anything: the report path, the job's own
+ * check of its parameters (so_job.check, without MPI), a task count below the worker count (jobs
+ * that know it from their parameters; not for few_tasks_ok jobs), and a worker count far beyond
+ * the PUs this process may use (more than SO_OVERSUBSCRIBE_PER_PU per PU without
+ * --oversubscribe). *n is the worker count to start: cli->workers when given, else the default
+ * one per core, which this lowers to the task count when that is smaller. Not collective.
+ * Returns 0, or SO_EINVAL after one line on stderr.
+ */
+int so__startcheck_direct(const so_cli *cli, int *n);
+
+/*
+ * On every rank of comm, before so_run: rank 0 checks the report path (under a user's mpirun the
+ * parent's check never ran) and every rank learns the verdict. Collective. Returns 0 or
+ * SO_EINVAL (printed by rank 0).
+ */
+int so__startcheck_ranks(MPI_Comm comm, const so_cli *cli);
+
+#endif
