@@ -300,14 +300,25 @@ typedef struct watch {
   double deadline;  /* the master has until then to end a signalled run */
 } watch;
 
-/* Accepts the master's connection: a process of this user whose parent is our mpirun. */
+/* True when pid descends from ancestor within a few generations (mpirun may be a wrapper's
+ * child, as with a SCALEOUT_MPIRUN script that does not exec it). */
+static int descends_from(pid_t pid, pid_t ancestor) {
+  for (int i = 0; i < 8 && pid > 1; i++) {
+    pid = parent_of(pid, NULL);
+    if (pid == ancestor)
+      return 1;
+  }
+  return 0;
+}
+
+/* Accepts the master's connection: a process of this user under our mpirun. */
 static void accept_master(watch *w) {
   int fd;
   while ((fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
     struct ucred cred;
     socklen_t len = sizeof cred;
     if (w->master_fd < 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-        cred.uid == geteuid() && parent_of(cred.pid, NULL) == w->mpirun) {
+        cred.uid == geteuid() && descends_from(cred.pid, w->mpirun)) {
       w->master_fd = fd;
       w->master = cred.pid;
       close(w->listen_fd);
