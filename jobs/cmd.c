@@ -9,6 +9,7 @@ static const so_param_def cmd_params[] = {
     {"joblog", SO_PARAM_STRING, "", "GNU parallel joblog of finished commands", 1, 0},
     {"resume", SO_PARAM_FLAG, NULL, "skip commands the joblog has (succeeded or failed)", 1, 0},
     {"resume-failed", SO_PARAM_FLAG, NULL, "skip only commands the joblog has as succeeded", 1, 0},
+    {"wait-joblog", SO_PARAM_FLAG, NULL, "wait for another run that owns the joblog to end, instead of refusing", 1, 0},
     {"force", SO_PARAM_FLAG, NULL, "resume even though the task source changed", 1, 0},
     {"results", SO_PARAM_STRING, "", "directory for each command's stdout, stderr and status", 1, 0},
     {"tag", SO_PARAM_FLAG, NULL, "prefix output lines with the argument (or command) and a tab", 1, 0},

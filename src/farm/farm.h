@@ -45,6 +45,8 @@ typedef struct so_farm_result {
   int32_t signal;
   int32_t timed_out;
   int32_t killed;  /* cancelled because the run stopped: not a result, never logged */
+  int32_t unlogged; /* the shepherd could not record it (or refused to start it for that): the
+                       run must start no more commands and fail */
   double start, wall, utime, stime;
   int64_t maxrss_kb;
   uint64_t out_bytes, err_bytes;

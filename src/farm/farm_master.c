@@ -14,17 +14,20 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "error.h"
 #include "farm.h"
 #include "fileio.h"
+#include "joblock.h"
 #include "joblog.h"
 #include "median.h"
+#include "signals.h"
 #include "taskfile.h"
 #include "template.h"
 
 typedef struct farm_master {
   /* options */
   const char *tasks, *command, *args, *joblog, *extlog;
-  int resume, resume_failed, force, progress;
+  int resume, resume_failed, force, progress, wait_joblog;
   double timeout_s, timeout_pct, sync;
   int halt_how;        /* 0, SO_HALT_SOON, SO_HALT_NOW */
   int64_t halt_n;      /* fail=N */
@@ -42,6 +45,8 @@ typedef struct farm_master {
   so_srcprint *sp;
   so_joblog *jl;
   FILE *ext;
+  int lock;            /* JOBLOG.lock, held shared while this run owns the joblog; -1 */
+  int log_failed;      /* a result could not be written to the joblog: launch nothing more */
   char shards[4096];
   char host[64];       /* this host's name: its commands are logged with Host ":" */
   /* figures */
@@ -58,6 +63,8 @@ typedef struct farm_master {
 /* Errors of the master half are the user's input (options, the task source, the logs they name)
  * unless they happen mid-run, where the engine treats any error as the run failing. */
 #define FAIL(ctx, ...) (so_ctx_errorf(ctx, __VA_ARGS__), SO_EINVAL)
+/* Errors of the runner itself (a log that cannot be written, a shard still locked): exit 104. */
+#define FAIL_IO(ctx, ...) (so_ctx_errorf(ctx, __VA_ARGS__), SO_EIO)
 
 int so__farm_shard_dir(const char *joblog, char *out, size_t outlen) {
   int n = snprintf(out, outlen, "%s.shards", joblog);
@@ -239,14 +246,16 @@ static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t
 
 /* Waits (up to SO_FARM_SHARD_WAIT seconds) for the exclusive lock of a shard. At the end of a
  * run the shepherds are exiting at that moment, so the first retries come within a millisecond
- * or two; the pause grows to 50 ms for a crashed run's shepherd that is still writing. */
+ * or two; the pause grows to 50 ms for a shepherd that is still draining. Returns 0, or -1 when
+ * a shepherd still holds it: a shepherd of this run stuck for that long (the owner lock keeps
+ * every other run's out), whose shard is then left for --resume rather than read half-written. */
 #define SO_FARM_SHARD_WAIT 30
-static void lock_shard(int fd, const char *path) {
+static int lock_shard(int fd, const char *path) {
   long ns = 250000;
   int told = 0;
   for (double waited = 0; waited < SO_FARM_SHARD_WAIT; waited += ns * 1e-9) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-      return;
+      return 0;
     if (!told && waited >= 1) {
       fprintf(stderr, "scaleout: waiting for the shepherd that writes %s to finish\n", path);
       told = 1;
@@ -256,35 +265,41 @@ static void lock_shard(int fd, const char *path) {
     if (ns < 50000000)
       ns = ns * 2 < 50000000 ? ns * 2 : 50000000;
   }
-  fprintf(stderr, "scaleout: warning: %s is still locked after %d s; reading it anyway\n", path,
-          SO_FARM_SHARD_WAIT);
+  return -1;
 }
 
 /* Merges every shard into the joblog (unless only clearing the leftovers of a run not being
- * resumed), then removes the shards once the log is synced. */
+ * resumed), then removes the shards once the log is synced. A shard that vanished meanwhile is
+ * no error: whoever removed it had merged it. */
 static int absorb_shards(so_ctx *ctx, farm_master *m, int merge) {
   DIR *d = opendir(m->shards);
   if (!d)
-    return errno == ENOENT ? 0 : FAIL(ctx, "cannot read %s: %s", m->shards, strerror(errno));
+    return errno == ENOENT ? 0 : FAIL_IO(ctx, "cannot read %s: %s", m->shards, strerror(errno));
   char err[512], path[8192];
   struct dirent *de;
   int rc = 0;
-  while (!rc && merge && (de = readdir(d))) {
+  while (!rc && (de = readdir(d))) {
     if (de->d_name[0] == '.')
       continue;
     snprintf(path, sizeof path, "%s/%s", m->shards, de->d_name);
-    /* A shepherd holds a lock on its shard while it lives: a crashed run's shepherd may still be
-     * recording its last commands, so wait for it to let go before reading. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-      lock_shard(fd, path);
-    if (so__joblog_scan(path, add_shard_line, m, NULL, err, sizeof err))
-      rc = FAIL(ctx, "%s", err);
-    if (fd >= 0)
-      close(fd);
+    if (fd < 0) {
+      if (errno != ENOENT)
+        rc = FAIL_IO(ctx, "cannot open the joblog shard %s: %s", path, strerror(errno));
+      continue;
+    }
+    /* A shepherd holds a lock on its shard while it lives and may still be recording its last
+     * commands: read (or remove) the shard only once it let go. */
+    if (lock_shard(fd, path))
+      rc = FAIL_IO(ctx, "the joblog shard %s was still locked by a shepherd after %d s; it is "
+                        "left for --resume", path, SO_FARM_SHARD_WAIT);
+    int r = rc || !merge ? 0 : so__joblog_scan_fd(fd, path, add_shard_line, m, NULL, err, sizeof err);
+    if (r)
+      rc = r == SO_EINVAL ? FAIL(ctx, "%s", err) : FAIL_IO(ctx, "%s", err);
+    close(fd);
   }
   if (!rc && so__joblog_sync(m->jl, err, sizeof err))
-    rc = FAIL(ctx, "%s", err);
+    rc = FAIL_IO(ctx, "%s", err);
   rewinddir(d);
   while (!rc && (de = readdir(d))) {
     if (de->d_name[0] == '.')
@@ -297,15 +312,23 @@ static int absorb_shards(so_ctx *ctx, farm_master *m, int merge) {
 }
 
 static int open_logs(so_ctx *ctx, farm_master *m) {
-  char err[512], sidecar[4200];
+  char err[512], sidecar[4200], lock[4200];
   int resuming = m->resume || m->resume_failed;
   if (!m->joblog[0]) {
     if (resuming)
       return FAIL(ctx, "--resume and --resume-failed need --joblog FILE");
     return prescan(ctx, m, NULL);
   }
-  if (so__farm_shard_dir(m->joblog, m->shards, sizeof m->shards))
+  if (so__farm_shard_dir(m->joblog, m->shards, sizeof m->shards) ||
+      so__joblock_path(m->joblog, lock, sizeof lock))
     return FAIL(ctx, "the joblog path is too long");
+  /* Before the log, its shards or its sidecar are touched: this run must own them (joblock.h). */
+  int rc = so__joblock_own(lock, m->wait_joblog ? SO_JOBLOCK_WAIT : SO_JOBLOCK_REFUSE,
+                           so_ctx_quiet(ctx), so__signals_caught, &m->lock, err, sizeof err);
+  if (rc) {
+    so_ctx_errorf(ctx, "%s", err);
+    return rc;
+  }
   snprintf(sidecar, sizeof sidecar, "%s%s", m->joblog, SO_SRCPRINT_SUFFIX);
   struct stat sb;
   if (resuming && stat(m->joblog, &sb) != 0 && stat(m->shards, &sb) != 0) {
@@ -322,8 +345,8 @@ static int open_logs(so_ctx *ctx, farm_master *m) {
   so_joblog_options o = {.resume = resuming, .sync_interval = m->sync};
   if (so__joblog_open(&m->jl, m->joblog, &o, resuming ? &m->status : NULL, err, sizeof err))
     return FAIL(ctx, "%s", err);
-  if (absorb_shards(ctx, m, resuming))
-    return SO_EINVAL;
+  if ((rc = absorb_shards(ctx, m, resuming)))
+    return rc;
   if (mkdir(m->shards, 0777) && errno != EEXIST)
     return FAIL(ctx, "cannot create %s: %s", m->shards, strerror(errno));
   if (prescan(ctx, m, sidecar))
@@ -348,6 +371,8 @@ int so__farm_master_init(so_ctx *ctx) {
   m->resume_failed = (int)so_ctx_int(ctx, "resume-failed");
   m->force = (int)so_ctx_int(ctx, "force");
   m->sync = so_ctx_double(ctx, "joblog-sync");
+  m->wait_joblog = (int)so_ctx_int(ctx, "wait-joblog");
+  m->lock = -1;
   m->progress = so_ctx_int(ctx, "progress") || (!so_ctx_quiet(ctx) && isatty(2));
   m->nlist = so_ctx_args(ctx, &m->list);
   m->t0 = so__mono_s();
@@ -384,8 +409,9 @@ int so__farm_master_init(so_ctx *ctx) {
     e = errno;
   if (e)
     return FAIL(ctx, "cannot use the results directory %s: %s", results, strerror(e));
-  if (source_open(ctx, m) || open_logs(ctx, m))
-    return SO_EINVAL;
+  int rc = source_open(ctx, m);
+  if (rc || (rc = open_logs(ctx, m)))
+    return rc;
   if (m->extlog[0] && !(m->ext = fopen(m->extlog, m->resume || m->resume_failed ? "a" : "w")))
     return FAIL(ctx, "cannot write --extlog %s: %s", m->extlog, strerror(errno));
   if (m->ext && ftell(m->ext) == 0)
@@ -502,6 +528,17 @@ static void check_halt(so_ctx *ctx, farm_master *m) {
     so_ctx_halt(ctx, m->halt_how);
 }
 
+/* A result could not be made durable (the joblog or a shard cannot be written: a full disk):
+ * starting more commands would only make more results that cannot be kept. The running ones
+ * finish and are logged wherever that still works (the shards stay for --resume); the run then
+ * fails with 104. Says so once. */
+static void log_failure(so_ctx *ctx, farm_master *m, const char *what, const char *why) {
+  if (m->log_failed++)
+    return;
+  so__errorf("%s%s%s; starting no more commands", what, why ? ": " : "", why ? why : "");
+  so_ctx_halt(ctx, SO_HALT_SOON);
+}
+
 int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   farm_master *m = so_ctx_state(ctx);
   so_farm_result r;
@@ -510,6 +547,9 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
     return FAIL(ctx, "a command's result arrived malformed");
   memcpy(&r, res->data, sizeof r);
   memcpy(&h, res->task_data, sizeof h);
+  if (r.unlogged)
+    log_failure(ctx, m, r.killed ? "a command was not started" : "a command's result was not "
+                "written to its joblog shard", "the shard cannot be written");
   if (r.killed) {
     /* Cancelled because the run stopped: left out of the log, so --resume runs it again. */
     m->killed++;
@@ -535,9 +575,12 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   if (!ok && e.exitval == 0 && e.signal == 0)
     e.exitval = 1; /* a failure must read as one in the log */
   char err[512];
-  if (m->jl && (so__joblog_append(m->jl, &e, err, sizeof err) ||
-                so__joblog_status_add(&m->status, &e, err, sizeof err)))
+  int rc = m->jl ? so__joblog_append(m->jl, &e, err, sizeof err) : 0;
+  if (rc == SO_EIO) {
+    log_failure(ctx, m, err, NULL);
+  } else if (rc || (m->jl && so__joblog_status_add(&m->status, &e, err, sizeof err))) {
     return FAIL(ctx, "%s", err);
+  }
   if (m->ext)
     fprintf(m->ext, "%llu\t%s\t%d\t%u\t%.3f\t%.3f\t%.3f\t%.3f\t%lld\t%d\t%d\t%d\t%.*s\n",
             (unsigned long long)h.seq, r.host, res->worker, res->attempts, r.start, r.wall,
@@ -572,10 +615,16 @@ int so__farm_finish(so_ctx *ctx) {
      * it; merging them anyway costs little and catches any line the master did not get. */
     rc = absorb_shards(ctx, m, 1);
     if (!rc && so__joblog_sync(m->jl, err, sizeof err))
-      rc = FAIL(ctx, "%s", err);
+      rc = FAIL_IO(ctx, "%s", err);
   }
-  if (m->ext && fflush(m->ext))
-    rc = FAIL(ctx, "cannot write --extlog %s: %s", m->extlog, strerror(errno));
+  if (!rc && m->log_failed)
+    rc = FAIL_IO(ctx, "%d command%s could not be recorded in the joblog %s or its shards, so "
+                      "the run stopped starting commands; free space and run again with --resume",
+                 m->log_failed, m->log_failed == 1 ? "" : "s", m->joblog);
+  /* ferror: a write that failed before the last flush (fprintf buffers, errors stick). */
+  if (m->ext && (fflush(m->ext) || ferror(m->ext)) && !rc)
+    rc = FAIL_IO(ctx, "cannot write --extlog %s: %s", m->extlog,
+                 errno ? strerror(errno) : "write error");
   so_answer_int(ctx, "tasks", (int64_t)(m->succeeded + m->failed));
   so_answer_int(ctx, "succeeded", (int64_t)m->succeeded);
   so_answer_int(ctx, "failed", (int64_t)m->failed);
@@ -609,6 +658,8 @@ void so__farm_master_fini(so_ctx *ctx) {
     fclose(m->ext);
   if (m->shards[0])
     rmdir(m->shards); /* only when empty: a failed run leaves its shards for --resume */
+  if (m->lock >= 0)
+    close(m->lock); /* last: this run's share of the ownership (its shepherds hold theirs) */
   so__buf_free(&m->cmd);
   so__buf_free(&m->payload);
   free(m);

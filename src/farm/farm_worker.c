@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "farm.h"
+#include "joblock.h"
 #include "shepherd.h"
 #include "template.h"
 
@@ -83,11 +84,11 @@ int so__farm_worker_init(so_ctx *ctx) {
   snprintf(w->env_host, sizeof w->env_host, "SCALEOUT_HOST=%s", w->host);
   snprintf(w->env_cpus, sizeof w->env_cpus, "SCALEOUT_CPUS=%s", cpus);
 
-  char shard[4400] = "";
+  char shard[4400] = "", lock[4200] = "";
   const char *joblog = so_ctx_string(ctx, "joblog");
   if (joblog[0]) {
     char dir[4200];
-    if (so__farm_shard_dir(joblog, dir, sizeof dir))
+    if (so__farm_shard_dir(joblog, dir, sizeof dir) || so__joblock_path(joblog, lock, sizeof lock))
       return FAIL(ctx, "the joblog path is too long");
     snprintf(shard, sizeof shard, "%s/%s.%d.%ld", dir, w->host, so_ctx_rank(ctx), (long)getpid());
   }
@@ -95,6 +96,7 @@ int so__farm_worker_init(so_ctx *ctx) {
                         .slots = w->slots,
                         .grace = so_ctx_double(ctx, "kill-grace"),
                         .shard = shard[0] ? shard : NULL,
+                        .lock = lock[0] ? lock : NULL,
                         .host = w->host,
                         .sync_interval = so_ctx_double(ctx, "joblog-sync")};
   if (so__shepherd_start(&o, &w->sh, err, sizeof err))
@@ -209,6 +211,7 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   /* Killed because the run is stopping, and so not a result; one that still exited 0 finished. */
   int exited_ok = ev->exitval == 0 && !ev->signal;
   res.killed = ev->killed && !ev->timed_out && !exited_ok;
+  res.unlogged = ev->unlogged;
   res.start = ev->start;
   res.wall = ev->wall;
   res.utime = ev->utime;
@@ -218,7 +221,10 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   res.err_bytes = ev->err_bytes;
   snprintf(res.host, sizeof res.host, "%s", w->host);
   int32_t status = exited_ok && !ev->timed_out ? 0 : 1;
-  if (!ev->started && ev->error && !so_ctx_quiet(ctx))
+  if (ev->unlogged && ev->started && ev->error) /* why the run stops launching (farm_master.c) */
+    fprintf(stderr, "scaleout: error: task %llu: %s\n", (unsigned long long)(r ? r->seq : 0),
+            ev->error);
+  else if (!ev->started && ev->error && !ev->unlogged && !so_ctx_quiet(ctx))
     fprintf(stderr, "scaleout: warning: task %llu did not start: %s\n",
             (unsigned long long)(r ? r->seq : 0), ev->error);
   so__buf_clear(&w->line);

@@ -230,6 +230,11 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
   return rc;
 }
 
+int so__joblog_scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_t *valid_len,
+                       char *err, size_t errlen) {
+  return scan_fd(fd, name, fn, ctx, valid_len, err, errlen);
+}
+
 int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
                     size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -104,6 +104,11 @@ typedef int (*so_joblog_fn)(void *ctx, const so_joblog_entry *e, char *err, size
 int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
                     size_t errlen);
 
+/* so__joblog_scan of a file already open for reading at fd (read from its current offset, which
+ * it moves; the caller closes it), named name in messages: for a shard read under its lock. */
+int so__joblog_scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_t *valid_len,
+                       char *err, size_t errlen);
+
 /* What a joblog says about each Seq. A Seq logged several times (GNU parallel --retry-failed
  * appends new lines) counts as succeeded when any of its lines did. */
 enum { SO_JOBLOG_NOT_RUN = 0, SO_JOBLOG_SUCCEEDED = 1, SO_JOBLOG_FAILED = 2 };

@@ -92,6 +92,7 @@ typedef struct child_args {
   char *argv[4];
   char **envp;
   int fd[3];            /* what becomes 0, 1, 2; -1 keeps the worker's */
+  int keep;             /* a descriptor above 2 the command inherits under its number, or 0 */
   pid_t parent;
   volatile int err;     /* errno of the step that failed, 0 if execve succeeded */
   const char *volatile step;
@@ -127,8 +128,14 @@ static int child_main(void *p) {
 #ifdef SYS_close_range
   /* Descriptors other libraries (MPI's sockets, shared memory) left inheritable stay behind;
    * ours are close-on-exec anyway, so an old kernel without close_range loses nothing of ours. */
-  syscall(SYS_close_range, 3u, ~0u, 0u);
+  if (a->keep > 3)
+    syscall(SYS_close_range, 3u, (unsigned)a->keep - 1, 0u);
+  syscall(SYS_close_range, a->keep > 2 ? (unsigned)a->keep + 1 : 3u, ~0u, 0u);
 #endif
+  /* Our table is the child's own (no CLONE_FILES): this clears close-on-exec for it alone. */
+  a->step = "fcntl(F_SETFD)";
+  if (a->keep > 2 && fcntl(a->keep, F_SETFD, 0) < 0)
+    goto fail;
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -150,6 +157,7 @@ static int launch(so__proc_sup *sup, const char *cmd, char **envp, const int fd[
   child_args a = {.argv = {"sh", "-c", (char *)cmd, NULL}, .envp = envp, .parent = getpid(),
                   .err = 0, .step = "clone"};
   memcpy(a.fd, fd, sizeof a.fd);
+  a.keep = sup->opts.inherit_fd > 2 ? sup->opts.inherit_fd : 0;
   /* Nothing may interrupt the child before it resets the handlers it shares our memory with. */
   sigset_t all, old;
   sigfillset(&all);
@@ -387,19 +395,11 @@ fail_sinks:
 
 /* ---- supervising ------------------------------------------------------------------------- */
 
-/* Whether any process of the group is still alive. kill(-pgid, 0) alone also counts zombies that
- * the group's orphans became, which only init can reap and may reap late (seconds, in some
- * containers); those hold neither CPUs nor pipes, so a scan of /proc tells them apart. Without a
- * readable /proc, the zombies count as alive and SIGKILL's abandon period ends the wait. */
-static int group_alive(pid_t pgid) {
-  if (kill(-pgid, 0) < 0 && errno == ESRCH)
-    return 0;
-  DIR *d = opendir("/proc");
-  if (!d)
-    return 1;
-  int alive = 0;
+/* The next process of a /proc listing that is neither a zombie nor dead, with its process group
+ * and session. Returns its pid, or 0 at the end. */
+static long next_live(DIR *d, int *pgrp, int *session) {
   struct dirent *e;
-  while (!alive && (e = readdir(d))) {
+  while ((e = readdir(d))) {
     char *end, path[64], buf[512];
     long pid = strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end)
@@ -414,11 +414,57 @@ static int group_alive(pid_t pgid) {
       continue;
     buf[n] = '\0';
     char *p = strrchr(buf, ')'), state;
-    int ppid, pgrp;
-    if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-        state != 'Z' && state != 'X')
-      alive = 1;
+    int ppid;
+    if (p && sscanf(p + 1, " %c %d %d %d", &state, &ppid, pgrp, session) == 4 && state != 'Z' &&
+        state != 'X')
+      return pid;
   }
+  return 0;
+}
+
+int so__proc_kill_session(pid_t sid) {
+  if (sid <= 0 || sid == getsid(0))
+    return 0;
+  int total = 0;
+  /* Rounds until a scan finds nobody: a process may fork between our scan and our kill. */
+  for (int round = 0; round < 100; round++) {
+    DIR *d = opendir("/proc");
+    if (!d)
+      return total;
+    int found = 0, pgrp, session;
+    long pid;
+    while ((pid = next_live(d, &pgrp, &session)) > 0) {
+      if (session != sid)
+        continue;
+      kill((pid_t)pid, SIGKILL);
+      if (pgrp > 0)
+        kill(-pgrp, SIGKILL); /* a group of this session: no process outside it is in it */
+      found++;
+    }
+    closedir(d);
+    total += found;
+    if (!found)
+      break;
+    struct timespec ts = {0, 10000000L};
+    nanosleep(&ts, NULL);
+  }
+  return total;
+}
+
+/* Whether any process of the group is still alive. kill(-pgid, 0) alone also counts zombies that
+ * the group's orphans became, which only init can reap and may reap late (seconds, in some
+ * containers); those hold neither CPUs nor pipes, so a scan of /proc tells them apart. Without a
+ * readable /proc, the zombies count as alive and SIGKILL's abandon period ends the wait. */
+static int group_alive(pid_t pgid) {
+  if (kill(-pgid, 0) < 0 && errno == ESRCH)
+    return 0;
+  DIR *d = opendir("/proc");
+  if (!d)
+    return 1;
+  int alive = 0, pgrp, session;
+  long pid;
+  while (!alive && (pid = next_live(d, &pgrp, &session)) > 0)
+    alive = pgrp == pgid;
   closedir(d);
   return alive;
 }

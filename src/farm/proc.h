@@ -39,6 +39,8 @@ typedef struct so__proc_opts {
   unsigned flags;               /* SO__PROC_SUP_FLAGS */
   so__proc_output_fn on_output; /* required when a task pipes a stream */
   void *arg;                    /* passed to on_output */
+  int inherit_fd;               /* a descriptor above 2 that every command inherits under the same
+                                   number (the joblog's owner lock: joblock.h); 0 for none */
 } so__proc_opts;
 
 /* Where one of the child's output streams goes. The zero value sends it to /dev/null. */
@@ -137,6 +139,12 @@ void so__proc_kill_all(so__proc_sup *sup);
 /* Sends SIGKILL to every running group at once without reaping or freeing anything. Async-signal
  * safe: meant for a fatal signal handler, where nothing else of the supervisor may be used. */
 void so__proc_kill_now(const so__proc_sup *sup);
+
+/* Sends SIGKILL to every live process of session sid and to their process groups, scan after
+ * scan of /proc until one finds none (a second at most). The caller's own session is refused.
+ * For what a dead shepherd (a session leader) left behind: while the leader is an unreaped
+ * zombie, sid cannot name anyone else. Returns how many processes were found. */
+int so__proc_kill_session(pid_t sid);
 
 /* Tasks spawned and not yet completed; a new spawn succeeds while this is below max_tasks. */
 unsigned so__proc_running(const so__proc_sup *sup);

@@ -145,6 +145,12 @@ static void describe(char *buf, size_t len, pid_t pid, int known, int status) {
 static int reap_until(so_shepherd *s, double until) {
   double pause = 0.001;
   while (!s->reaped) {
+    /* Looked at before it is reaped: while the shepherd is a zombie its pid, the id of its
+     * session, cannot be reused, so what the session holds is what it left behind. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == s->pid)
+      so__proc_kill_session(s->pid);
     int status;
     pid_t r = waitpid(s->pid, &status, WNOHANG);
     if (r == s->pid) {
@@ -220,6 +226,7 @@ static int decode(so_shepherd *s, int tag, so__shep_rd *rd, so_shep_event *ev, c
   ev->killed = (int)so__shep_get_u8(rd);
   ev->started = (int)so__shep_get_u8(rd);
   ev->recorded = (int)so__shep_get_u8(rd);
+  ev->unlogged = (int)so__shep_get_u8(rd);
   ev->start = so__shep_get_f64(rd);
   ev->wall = so__shep_get_f64(rd);
   ev->utime = so__shep_get_f64(rd);
@@ -443,8 +450,8 @@ static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
                "the host name for the joblog must be non-empty, without tab or newline");
     return SO_EINVAL;
   }
-  if (o->shard && !*o->shard) {
-    so__seterr(err, errlen, "the shard path is empty");
+  if ((o->shard && !*o->shard) || (o->lock && !*o->lock)) {
+    so__seterr(err, errlen, "the shard or lock path is empty");
     return SO_EINVAL;
   }
   return 0;
@@ -462,7 +469,7 @@ static int spawn(so_shepherd *s, const so_shepherd_opts *o, int child_end, char 
   snprintf(grace, sizeof grace, "%.17g", o->grace);
   snprintf(sync, sizeof sync, "%.17g", o->sync_interval);
   snprintf(drain, sizeof drain, "%.17g", o->drain);
-  char *argv[20];
+  char *argv[24];
   int n = 0;
   argv[n++] = (char *)o->exe;
   argv[n++] = SO_SHEPHERD_ARG;
@@ -476,6 +483,8 @@ static int spawn(so_shepherd *s, const so_shepherd_opts *o, int child_end, char 
     argv[n++] = "--shard", argv[n++] = (char *)o->shard;
   if (o->host)
     argv[n++] = "--host", argv[n++] = (char *)o->host;
+  if (o->lock)
+    argv[n++] = "--lock", argv[n++] = (char *)o->lock;
   argv[n] = NULL;
 
   posix_spawn_file_actions_t fa;
@@ -488,14 +497,15 @@ static int spawn(so_shepherd *s, const so_shepherd_opts *o, int child_end, char 
     goto fail_fa;
   if ((rc = posix_spawnattr_init(&attr)))
     goto fail_attr;
-  /* Its own process group from the first instruction: a launcher's kill of the worker's group
-   * must miss it. Default dispositions and an empty mask, whatever the worker set. */
+  /* Its own session (and so process group) from the first instruction: a launcher's kill of the
+   * worker's group must miss it, and every command it starts stays in that session even in a
+   * group of its own, which is how reap_until finds what a killed shepherd left. Default
+   * dispositions and an empty mask, whatever the worker set. */
   if ((rc = posix_spawn_file_actions_adddup2(&fa, child_end, target)) ||
       (rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) ||
       (rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) ||
-      (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+      (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                                 POSIX_SPAWN_SETSIGDEF)) ||
-      (rc = posix_spawnattr_setpgroup(&attr, 0)) ||
       (rc = posix_spawnattr_setsigmask(&attr, &none)) ||
       (rc = posix_spawnattr_setsigdefault(&attr, &all)))
     goto fail_setup;

@@ -64,6 +64,8 @@ typedef struct so_shepherd_opts {
   double grace;           /* seconds from SIGTERM to SIGKILL for timeouts and kills; 0: default */
   const char *shard;      /* joblog shard to append each finished command to; NULL: none */
   const char *host;       /* the Host column of the shard lines */
+  const char *lock;       /* the joblog's owner lock (joblock.h) to hold shared, and to pass on to
+                             every command, for as long as they live; NULL: none */
   double sync_interval;   /* fdatasync the shard at most this many seconds after a line; <0 never */
   double drain;           /* seconds running commands may take to finish on their own after the
                              worker died, before SIGKILL; 0: SO_SHEP_DRAIN_DEFAULT; <0: none */
@@ -118,6 +120,9 @@ typedef struct so_shep_event {
   int started;             /* 0: the command never ran (it could not be started, exitval 127, or
                               it was killed while queued, exitval -1); nothing was recorded */
   int recorded;            /* its line is in the shard (0 without a shard) */
+  int unlogged;            /* the shard could not be written: this result (if it ran) is not
+                              durable, and the shepherd starts no more commands; every later one
+                              comes back unstarted, killed, and unlogged too */
   const char *error;       /* NULL, or why it could not be started or recorded (valid until the
                               next poll) */
 } so_shep_event;

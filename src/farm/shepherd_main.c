@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "error.h"
 #include "fileio.h"
+#include "joblock.h"
 #include "joblog.h"
 #include "proc.h"
 #include "quote.h"
@@ -76,11 +77,13 @@ typedef struct shep {
   size_t out_off;
   double last_traffic;  /* when bytes last went either way on the socket */
   int shard;            /* -1 without one */
+  int lock;             /* the joblog's owner lock, held shared and inherited by commands; -1 */
   const char *host;
   double sync_interval, sync_due;
   int unsynced;
   so_buf line;
   int quitting, dying;
+  int shard_failed;     /* a line could not be written to the shard: start no more commands */
   double grace, drain;
 } shep;
 
@@ -161,7 +164,7 @@ static void send_hello(shep *sh, int status, const char *msg) {
 
 /* A DONE frame; res NULL for a job that never started. */
 static void send_done(shep *sh, const job *j, const so__proc_result *res, int killed, int recorded,
-                      const char *error) {
+                      int unlogged, const char *error) {
   if (sh->quitting || sh->dying)
     return;
   so__proc_result none = {.exitval = killed ? -1 : 127};
@@ -177,6 +180,7 @@ static void send_done(shep *sh, const job *j, const so__proc_result *res, int ki
   so__shep_put_u8(&sh->out, (unsigned)(r->killed || killed));
   so__shep_put_u8(&sh->out, res != NULL);
   so__shep_put_u8(&sh->out, (unsigned)recorded);
+  so__shep_put_u8(&sh->out, (unsigned)unlogged);
   so__shep_put_f64(&sh->out, r->start);
   so__shep_put_f64(&sh->out, r->wall);
   so__shep_put_f64(&sh->out, r->utime);
@@ -343,7 +347,7 @@ static void job_start(shep *sh, job *j) {
   return;
 fail:
   so__buf_free(&run);
-  send_done(sh, j, NULL, 0, 0, err);
+  send_done(sh, j, NULL, 0, 0, 0, err);
   job_free(j);
 }
 
@@ -353,6 +357,13 @@ static void start_queued(shep *sh) {
     if (!(sh->qhead = j->next))
       sh->qtail = NULL;
     j->next = NULL;
+    if (sh->shard_failed) {
+      /* The disk under the shard is full (or failing): a command run now could not be
+       * recorded, so it is handed back unstarted for --resume to run. */
+      send_done(sh, j, NULL, 1, 0, 1, "not started: the joblog shard cannot be written");
+      job_free(j);
+      continue;
+    }
     job_start(sh, j);
   }
 }
@@ -370,7 +381,7 @@ static void drop_queue(shep *sh, int report, const uint64_t *only_id) {
     }
     *link = j->next;
     if (report)
-      send_done(sh, j, NULL, 1, 0, NULL);
+      send_done(sh, j, NULL, 1, 0, 0, NULL);
     job_free(j);
   }
 }
@@ -443,7 +454,10 @@ static void finish(shep *sh, job *j, const so__proc_result *r) {
   if (j->output == SO_SHEP_OUT_RESULTS)
     write_status(j, r, err, sizeof err);
   int recorded = keep && sh->shard >= 0 && record(sh, j, r, err, sizeof err);
-  send_done(sh, j, r, 0, recorded, err[0] ? err : NULL);
+  /* A result that could not be written is kept nowhere yet: start nothing more (start_queued). */
+  int unlogged = keep && sh->shard >= 0 && !recorded;
+  sh->shard_failed |= unlogged;
+  send_done(sh, j, r, 0, recorded, unlogged, err[0] ? err : NULL);
   for (unsigned i = 0; i < sh->slots; i++)
     if (sh->run[i] == j)
       sh->run[i] = NULL;
@@ -481,7 +495,7 @@ static int handle(shep *sh, int tag, so__shep_rd *rd) {
       return -1;
     if (!j) { /* out of memory: the worker hears of it, nothing ran */
       job none = {.id = so__shep_get_u64(&start)};
-      send_done(sh, &none, NULL, 0, 0, "the shepherd ran out of memory for the command");
+      send_done(sh, &none, NULL, 0, 0, 0, "the shepherd ran out of memory for the command");
       return 0;
     }
     if (sh->qtail)
@@ -731,7 +745,8 @@ int so__shepherd_main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   double num;
-  shep sh = {.sock = (int)sock, .wake = {-1, -1}, .shard = -1, .slots = 1, .sync_interval = -1};
+  shep sh = {.sock = (int)sock, .wake = {-1, -1}, .shard = -1, .lock = -1, .slots = 1,
+             .sync_interval = -1};
   close_others(sh.sock);
   so__rankenv_scrub(); /* commands must not take themselves for our MPI rank (rankenv.h) */
 
@@ -749,10 +764,13 @@ int so__shepherd_main(int argc, char **argv) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  setpgid(0, 0); /* posix_spawn did it already; a shepherd started another way still gets it */
+  /* posix_spawn made it a session leader already; one started another way still gets a session
+   * (or at least a group) of its own. */
+  if (setsid() < 0)
+    setpgid(0, 0);
 
   char err[512] = "";
-  const char *shard = NULL;
+  const char *shard = NULL, *lock = NULL;
   double ppid = 0;
   int ok = 1;
   for (int i = 3; ok && i < argc; i += 2) {
@@ -762,6 +780,8 @@ int so__shepherd_main(int argc, char **argv) {
       break;
     if (!strcmp(k, "--shard"))
       shard = v;
+    else if (!strcmp(k, "--lock"))
+      lock = v;
     else if (!strcmp(k, "--host"))
       sh.host = v;
     else if (!parse_num(v, &num))
@@ -786,16 +806,21 @@ int so__shepherd_main(int argc, char **argv) {
     g_term = 1;
 
   int status = EXIT_SETUP;
+  /* Every command holds a share of the owner lock while it lives, so no later run starts beside
+   * a command (or a process it left) that outlived its shepherd (joblock.h). */
   so__proc_opts po = {.max_tasks = sh.slots, .grace = sh.grace, .on_output = on_output,
-                      .arg = &sh};
+                      .arg = &sh, .inherit_fd = 0};
   if (!ok) {
     status = EXIT_USAGE;
   } else if (pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
              fcntl(sh.sock, F_SETOWN, getpid()) < 0 ||
              fcntl(sh.sock, F_SETFL, O_NONBLOCK | O_ASYNC) < 0) {
     so__seterr(err, sizeof err, "the shepherd cannot set up its socket: %s", strerror(errno));
+  } else if (lock && so__joblock_join(lock, &sh.lock, err, sizeof err)) {
+    /* Its run lost the joblog (its master died and another run took it): run nothing. */
   } else if (shard && open_shard(&sh, shard, err, sizeof err) < 0) {
-  } else if (so__proc_sup_new(&po, &sh.sup, err, sizeof err) == 0 &&
+  } else if ((po.inherit_fd = sh.lock > 2 ? sh.lock : 0) >= 0 &&
+             so__proc_sup_new(&po, &sh.sup, err, sizeof err) == 0 &&
              (sh.run = calloc(sh.slots, sizeof *sh.run))) {
     if (sh.grace == 0)
       sh.grace = SO__PROC_GRACE_DEFAULT;
@@ -818,6 +843,8 @@ int so__shepherd_main(int argc, char **argv) {
   sync_shard(&sh);
   if (sh.shard >= 0)
     close(sh.shard);
+  if (sh.lock >= 0)
+    close(sh.lock); /* commands still running (left in uninterruptible sleep) keep their share */
   drop_queue(&sh, 0, NULL);
   for (unsigned i = 0; sh.run && !sh.sup && i < sh.slots; i++)
     job_free(sh.run[i]);

@@ -19,7 +19,7 @@
  *   HELLO   i32 status (0 ready, else an SO_E* code), u32 pid, str message
  *   OUTPUT  u64 id, u8 stream (1 stdout, 2 stderr), then the bytes up to the frame's end
  *   DONE    u64 id, i32 exitval, i32 signal, u8 timed_out, u8 killed, u8 started, u8 recorded,
- *           f64 start, f64 wall, f64 utime, f64 stime, i64 maxrss_kb, u64 out_bytes,
+ *           u8 unlogged, f64 start, f64 wall, f64 utime, f64 stime, i64 maxrss_kb, u64 out_bytes,
  *           u64 err_bytes, str error (empty for none)
  * worker -> shepherd
  *   RUN       u64 id, u64 seq, f64 timeout, u8 output, str cmd, str results_dir,
