@@ -39,7 +39,9 @@
  *
  * Only a SIGKILL of the shepherd itself can lose a finished command (one that exited but was not
  * yet recorded; the window is the few system calls between its reaping and its line); its
- * commands then die with it (PR_SET_PDEATHSIG in proc.c).
+ * commands then die with it: each shell by PR_SET_PDEATHSIG (proc.c), and everything else in the
+ * shepherd's session (it is started as a session leader) by the worker, which kills that session
+ * when it reaps the shepherd, before the session id can be reused.
  *
  * The shepherd holds flock(LOCK_EX) on its shard from start to exit, and refuses to start on a
  * shard another shepherd holds. A resuming master should take flock(LOCK_SH) on each shard
@@ -50,7 +52,7 @@
  * PR_SET_PDEATHSIG fires when the *thread* that started the shepherd exits, so start shepherds
  * from the worker's long-lived main thread. The shepherd ignores SIGINT, SIGHUP, SIGUSR1 and
  * SIGPIPE (Ctrl-C and Slurm's --signal are for the master, which coordinates), runs in its own
- * process group, inherits the worker's environment, working directory and CPU binding (its
+ * session, inherits the worker's environment, working directory and CPU binding (its
  * commands inherit them in turn), and has /dev/null as stdin and stdout (it must not hold the
  * launcher's output pipes open; stderr stays, for diagnostics).
  */
