@@ -11,8 +11,8 @@
  * Why a separate process: a command that succeeded must never run twice, even when the worker
  * (or mpirun) is killed with SIGKILL. If the worker itself reaped commands, a kill between a
  * command's exit and the worker's record of it would lose the success, and --resume would run the
- * command again. The shepherd is its own process group (so a launcher's kill of the worker's
- * group misses it); it receives SIGTERM when the worker dies (PR_SET_PDEATHSIG) and also notices
+ * command again. The shepherd leads its own session and process group (so a launcher's kill of
+ * the worker's group misses it); it receives SIGTERM when the worker dies (PR_SET_PDEATHSIG) and also notices
  * the closed socket; either way it kills what is still running (SIGKILL to each task's group),
  * reaps everything, appends the joblog line of every command that had already finished, and
  * exits. A command's success is thus always written (one write(), O_APPEND) by the process that
