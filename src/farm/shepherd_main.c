@@ -729,6 +729,15 @@ static int open_shard(shep *sh, const char *path, char *err, size_t errlen) {
   return 0;
 }
 
+/* The process supervisor. Every command holds a share of the joblog's owner lock while it lives,
+ * so no later run starts beside a command (or a process it left) that outlived its shepherd
+ * (joblock.h). Returns 0 or an SO_E* code with a sentence in err. */
+static int start_supervisor(shep *sh, char *err, size_t errlen) {
+  so__proc_opts po = {.max_tasks = sh->slots, .grace = sh->grace, .on_output = on_output,
+                      .arg = sh, .inherit_fd = sh->lock > 2 ? sh->lock : 0};
+  return so__proc_sup_new(&po, &sh->sup, err, errlen);
+}
+
 static int parse_num(const char *s, double *v) {
   char *end;
   errno = 0;
@@ -806,10 +815,6 @@ int so__shepherd_main(int argc, char **argv) {
     g_term = 1;
 
   int status = EXIT_SETUP;
-  /* Every command holds a share of the owner lock while it lives, so no later run starts beside
-   * a command (or a process it left) that outlived its shepherd (joblock.h). */
-  so__proc_opts po = {.max_tasks = sh.slots, .grace = sh.grace, .on_output = on_output,
-                      .arg = &sh, .inherit_fd = 0};
   if (!ok) {
     status = EXIT_USAGE;
   } else if (pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
@@ -819,8 +824,7 @@ int so__shepherd_main(int argc, char **argv) {
   } else if (lock && so__joblock_join(lock, &sh.lock, err, sizeof err)) {
     /* Its run lost the joblog (its master died and another run took it): run nothing. */
   } else if (shard && open_shard(&sh, shard, err, sizeof err) < 0) {
-  } else if ((po.inherit_fd = sh.lock > 2 ? sh.lock : 0) >= 0 &&
-             so__proc_sup_new(&po, &sh.sup, err, sizeof err) == 0 &&
+  } else if (start_supervisor(&sh, err, sizeof err) == 0 &&
              (sh.run = calloc(sh.slots, sizeof *sh.run))) {
     if (sh.grace == 0)
       sh.grace = SO__PROC_GRACE_DEFAULT;

@@ -188,3 +188,52 @@ pycheck() {
     esac
   done <<<"$out"
 }
+
+# complete LOG SIDE N: "ok" when LOG has exactly one success line for each Seq 1..N and SIDE
+# holds each of 1..N exactly once; otherwise what is wrong.
+complete() {
+  python3 - "$@" <<'EOF' 2>&1 || true
+import sys
+log, side, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+problems = []
+succ, other, bad = {}, {}, 0
+try:
+    data = open(log, "rb").read().decode(errors="surrogateescape")
+except OSError as e:
+    data = ""
+    problems.append(f"joblog: {e.strerror}")
+for line in data.split("\n")[1:]:
+    if not line or line.startswith("Seq\t"):
+        continue
+    f = line.split("\t", 8)
+    if len(f) != 9 or not f[0].isdigit():
+        bad += 1
+        continue
+    d = succ if f[6] == "0" and f[7] == "0" else other
+    d[int(f[0])] = d.get(int(f[0]), 0) + 1
+missing = [k for k in range(1, n + 1) if k not in succ]
+twice = [k for k, c in succ.items() if c > 1]
+if missing:
+    problems.append(f"joblog: no success line for {missing[:10]}")
+if twice:
+    problems.append(f"joblog: several success lines for {twice[:10]}")
+if other:
+    problems.append(f"joblog: failure lines for {sorted(other)[:10]}")
+if bad:
+    problems.append(f"joblog: {bad} malformed lines")
+try:
+    ids = open(side).read().split()
+except OSError:
+    ids = []
+counts = {}
+for i in ids:
+    counts[i] = counts.get(i, 0) + 1
+lost = [k for k in range(1, n + 1) if str(k) not in counts]
+rerun = sorted(int(k) for k, c in counts.items() if c > 1)
+if lost:
+    problems.append(f"side file: tasks never ran {lost[:10]}")
+if rerun:
+    problems.append(f"side file: tasks ran twice {rerun[:10]}")
+print("; ".join(problems) if problems else "ok")
+EOF
+}

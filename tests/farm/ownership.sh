@@ -23,29 +23,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ownership
 host=$(hostname)
 t_script=$SECONDS
 
-# side_report SIDE N: "ok" when SIDE holds each of 1..N exactly once, else what is wrong.
-side_report() {
-  python3 - "$@" <<'EOF'
-import sys
-side, n = sys.argv[1], int(sys.argv[2])
-try:
-    ids = open(side).read().split()
-except OSError:
-    ids = []
-counts = {}
-for i in ids:
-    counts[i] = counts.get(i, 0) + 1
-lost = [k for k in range(1, n + 1) if str(k) not in counts]
-twice = sorted(int(k) for k, c in counts.items() if c > 1)
-problems = []
-if lost:
-    problems.append(f"never ran {lost[:10]}")
-if twice:
-    problems.append(f"ran twice {twice[:10]}")
-print("; ".join(problems) if problems else "ok")
-EOF
-}
-
 # successes LOG: the number of success lines in the joblog LOG.
 successes() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0' "$1" | wc -l | tr -d ' '; }
 
@@ -130,7 +107,7 @@ bg_pid=$w_pid
 wait_bg W 60
 expect "--resume --wait-joblog: exit status" "$rc" 0
 expect "--resume --wait-joblog: skipped" "$(json "$tmp/W.json" 'd["answer"]["skipped"]')" 12
-expect "side file: each command once" "$(side_report "$d/side" 12)" ok
+expect "joblog and side file: each command once" "$(complete "$d/log" "$d/side" 12)" ok
 expect "joblog: success lines after both" "$(successes "$d/log")" 12
 no_leftovers "concurrent runs"
 
@@ -162,7 +139,7 @@ no_leftovers "after the shepherd's kill"
 touch "$d/quick"
 run S2 60 "${farm[@]}" --resume
 expect "--resume after the kill: exit status" "$rc" 0
-expect "side file: each command once" "$(side_report "$d/side" 4)" ok
+expect "joblog and side file: each command once" "$(complete "$d/log" "$d/side" 4)" ok
 
 # ---------------------------------------------------------------------------------------------
 echo "- kill -9 of a shepherd and its worker at once: the orphans keep the joblog"
@@ -200,7 +177,7 @@ for p in $orphans; do kill -KILL "$p" 2>/dev/null || true; done
 no_leftovers "orphans killed"
 run O3 60 "${farm[@]}" --resume
 expect "--resume once the orphans are gone: exit status" "$rc" 0
-expect "side file: each command once" "$(side_report "$d/side" 2)" ok
+expect "joblog and side file: each command once" "$(complete "$d/log" "$d/side" 2)" ok
 
 echo "(the script took $((SECONDS - t_script)) s)"
 finish

@@ -516,8 +516,71 @@ static void test_errors(void) {
   CU_ASSERT_EQUAL(open_fds(), fds); /* nothing leaked on any path */
 }
 
+/* The one descriptor asked for (the joblog's owner lock) reaches the command, close-on-exec or
+ * not; no other does. */
+static void test_inherit_fd(void) {
+  int keep = open("/dev/null", O_RDONLY | O_CLOEXEC), other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CU_ASSERT_FATAL(keep > 2 && other > 2);
+  so__proc_opts o = {.inherit_fd = keep};
+  so__proc_sup *sup = NULL;
+  char err[256], cmd[128];
+  CU_ASSERT_EQUAL_FATAL(so__proc_sup_new(&o, &sup, err, sizeof err), 0);
+  snprintf(cmd, sizeof cmd, "test -e /proc/self/fd/%d && ! test -e /proc/self/fd/%d", keep, other);
+  so__proc_result r = run(sup, cmd, 0);
+  CU_ASSERT_EQUAL(r.exitval, 0);
+  so__proc_sup_free(sup);
+  close(keep);
+  close(other);
+}
+
+/* What a dead session leader (a shepherd) left in its session dies, even in a group of its own. */
+static void test_kill_session(void) {
+  int p[2];
+  CU_ASSERT_FATAL(pipe(p) == 0);
+  pid_t leader = fork();
+  if (leader == 0) {
+    setsid();
+    pid_t g = fork();
+    if (g == 0) {
+      setpgid(0, 0);
+      close(p[0]);
+      close(p[1]);
+      execl("/bin/sleep", "sleep", "30", (char *)NULL);
+      _exit(127);
+    }
+    ssize_t w = write(p[1], &g, sizeof g);
+    _exit(w == sizeof g ? 0 : 1);
+  }
+  close(p[1]);
+  pid_t g = 0;
+  CU_ASSERT_FATAL(read(p[0], &g, sizeof g) == sizeof g);
+  close(p[0]);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  waitid(P_PID, (id_t)leader, &si, WEXITED | WNOWAIT); /* the leader is a zombie now */
+  CU_ASSERT_EQUAL(so__proc_kill_session(getsid(0)), 0); /* never the caller's own */
+  CU_ASSERT(so__proc_kill_session(leader) >= 1);
+  waitpid(leader, NULL, 0);
+  int gone = 0;
+  for (int i = 0; i < 200 && !gone; i++) {
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)g);
+    FILE *f = fopen(path, "r");
+    gone = !f || !fgets(buf, sizeof buf, f) || (strrchr(buf, ')') && strrchr(buf, ')')[2] == 'Z');
+    if (f)
+      fclose(f);
+    if (!gone)
+      usleep(10000);
+  }
+  CU_ASSERT(gone);
+  if (!gone)
+    kill(g, SIGKILL);
+}
+
 static const so_test_case cases[] = {
     {"exit status 0 and 3", test_exit_status},
+    {"the owner lock's descriptor is inherited", test_inherit_fd},
+    {"a dead leader's session is killed", test_kill_session},
     {"killed by a signal", test_signal},
     {"50 MB streamed with bounded memory", test_stream_large},
     {"line mode", test_stream_lines},
