@@ -47,7 +47,10 @@ for ((it = 1; it <= trials; it++)); do
     start "k$it" "${farm[@]}" -n 2
   fi
   # The delay counts from the first command's line: start-up on a loaded machine takes seconds.
-  for ((i = 0; i < 400 && ! -s $d/side; i++)); do sleep 0.05; done
+  for ((i = 0; i < 400; i++)); do
+    [[ ! -s $d/side ]] || break
+    sleep 0.05
+  done
   sleep "$delay"
   {
     if alive "$bg_pid"; then
@@ -57,7 +60,8 @@ for ((it = 1; it <= trials; it++)); do
       echo "  (the run had already ended)"
     fi
   } 2>/dev/null
-  run "k$it.resume" 90 "${farm[@]}" -n 2 --resume --wait-joblog
+  # (bash reports the killed job after the next command: kept off stderr, as wait_bg does)
+  { run "k$it.resume" 90 "${farm[@]}" -n 2 --resume --wait-joblog; } 2>/dev/null
   expect "round $it ($kind): the immediate --resume --wait-joblog exits" "$rc" 0
   if grep -q "cannot open the joblog shard\|reading it anyway" "$tmp/k$it.resume.err"; then
     fail "round $it: the resume raced the killed run's shards: $(grep -m1 shard "$tmp/k$it.resume.err")"
