@@ -27,8 +27,9 @@
  * exactly the commands that did not get to finish, and never one that succeeded:
  *   - the worker died (SIGTERM from PR_SET_PDEATHSIG or from anyone, or the socket closed): the
  *     running commands get `drain` seconds to finish on their own (each one that does is recorded
- *     as usual), then SIGKILL on their groups; one that our SIGKILL ended is left out, one that
- *     ended any other way (it exited, even 0, just before the kill) is recorded.
+ *     as usual), then SIGKILL on their groups; one that a signal ended is left out (ours, or the
+ *     SIGTERM a dying run's parent sends its leftovers: it did not finish on its own), unless
+ *     its timeout fired; one that exited (even 0, just before the kill) is recorded.
  *   - QUIT (so__shepherd_stop): the running commands get SIGTERM, grace, SIGKILL; the ones that
  *     still exited 0 are recorded, the others left out. Commands queued but not started are
  *     dropped either way. No DONE event reports what happens after QUIT or the worker's death.

@@ -448,9 +448,12 @@ static void write_status(const job *j, const so__proc_result *r, char *err, size
  * never hears of a command before its record exists. */
 static void finish(shep *sh, job *j, const so__proc_result *r) {
   char err[512] = "";
+  /* After the worker's death a command killed by a signal was most likely killed by the run's
+   * teardown (our SIGKILL, or the SIGTERM a direct run's parent sends every leftover): logged as a
+   * failure, --resume would skip it. Only what exited, or timed out, finished on its own. */
   int keep = j->mode == MODE_NORMAL ? 1
              : j->mode == MODE_QUIT ? r->exitval == 0 && r->signal == 0
-                                    : r->signal != SIGKILL;
+                                    : r->signal == 0 || r->timed_out;
   if (j->output == SO_SHEP_OUT_RESULTS)
     write_status(j, r, err, sizeof err);
   int recorded = keep && sh->shard >= 0 && record(sh, j, r, err, sizeof err);

@@ -12,7 +12,8 @@
 # 5 s no process of the run is left (the sleeps die with their shepherd: the worker kills the
 # shepherd's session), the run exits 104, and --resume (now with quick commands) runs each
 # command exactly once.
-# Part 3, kill -9 of a shepherd and of its worker at once, so nobody is left to kill the `sleep`:
+# Part 3, under mpirun -n 3, kill -9 of a worker and then at once of its shepherd (still in its
+# drain), so nobody is left to kill the `sleep`:
 # the orphans keep their share of the joblog's lock (inherited from the shepherd), so --resume is
 # refused naming the owner; once the orphans are gone (killed here), --resume runs the rest and
 # no command ran twice.
@@ -149,7 +150,9 @@ for ((k = 1; k <= 2; k++)); do
   echo "test -e $d/quick || sleep 60; echo $k >>$d/side"
 done >"$d/tasks"
 farm=("$SCALEOUT" run -n 2 --tasks "$d/tasks" --joblog "$d/log" -q)
-start O "${farm[@]}"
+# Under the user's own mpirun: a direct run's parent adopts orphans (a subreaper) and ends them,
+# and here nothing may.
+start O mpirun -n 3 "$SCALEOUT" run --tasks "$d/tasks" --joblog "$d/log" -q
 if wait_for "the commands start" 20 has_two_sleeps; then
   read -r spid wpid < <(shepherds | head -1)
   # The worker first: its shepherd then drains for 1 s before killing its commands, and dies of
