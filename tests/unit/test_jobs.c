@@ -242,6 +242,11 @@ static void test_primes_known(void) {
   CU_ASSERT_EQUAL(job_primes(0, 10000000, 999), 664579);
   CU_ASSERT_EQUAL(job_primes(0, 10000000, 65537), 664579);
   CU_ASSERT_EQUAL(job_primes(0, 100000000, 13), 5761455);
+  /* Tasks narrower than a sieve window (64 Ki numbers here) share the worker's window: tasks of
+   * 10 numbers, and tasks of 62500 that straddle window edges. */
+  CU_ASSERT_EQUAL(job_primes(0, 2000000, 200000), 148933);
+  CU_ASSERT_EQUAL(job_primes(0, 1000000, 16), 78498);
+  CU_ASSERT_EQUAL(job_primes(12345, 1000000, 4099), naive_primes(12345, 1000000));
   /* A window at the very top of the accepted range. */
   CU_ASSERT_EQUAL(job_primes(999999990000u, 1000000000000u, 3),
                   naive_primes(999999990000u, 1000000000000u));
@@ -290,6 +295,14 @@ static void test_primes_order(void) {
   CU_ASSERT_EQUAL(drive(&so_job_primes, p, 3, ORDER_SHUFFLE, &a), 0);
   CU_ASSERT_EQUAL(answer_int(a, "primes"), 148933 - 168);
   so__answer_free(a);
+  /* Fine-grained tasks in shuffled order: each worker's cached window changes often. */
+  so_params *fine = params_of(&so_job_primes, "from", "1000", "to", "2000000", "tasks", "199999",
+                              NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(fine);
+  CU_ASSERT_EQUAL(drive(&so_job_primes, fine, 3, ORDER_SHUFFLE, &a), 0);
+  CU_ASSERT_EQUAL(answer_int(a, "primes"), 148933 - 168);
+  so__answer_free(a);
+  so__params_free(fine);
   /* A missing task must not yield a count. */
   CU_ASSERT_NOT_EQUAL(drive(&so_job_primes, p, 2, ORDER_SKIP_LAST, &a), 0);
   CU_ASSERT_PTR_NULL(a);
