@@ -24,6 +24,7 @@ typedef struct waiter {
   int halt_at;         /* the merge of this many results halts the run (0: never) */
   int halt_how;
   int lines;           /* each task prints this many lines, the last in two partial pieces */
+  int wait_notice;     /* tasks but id 0 wait (3 s at most) for the notice the first merge sends */
   /* observed */
   pthread_mutex_t lock;
   int started_on[MAX_TASKS];  /* how often each id was started */
@@ -33,6 +34,8 @@ typedef struct waiter {
   int32_t merged_status[MAX_TASKS];
   unsigned max_running[MAX_RANKS];
   uint64_t nmerged;
+  int notices[MAX_RANKS];     /* notices each rank received */
+  int notify_rc, worker_notify_rc, long_notify_rc;
 } waiter;
 
 static waiter W;
@@ -68,7 +71,7 @@ static int w_start(so_ctx *ctx, const so_task *t) {
   wstate *s = so_ctx_state(ctx);
   if (s->n >= so_ctx_slots(ctx) || s->n >= 16)
     return -1; /* the engine started more than it may */
-  s->running[s->n++] = (slot){t->id, mono() + W.ms / 1000.0};
+  s->running[s->n++] = (slot){t->id, W.wait_notice && t->id ? mono() + 3 : mono() + W.ms / 1000.0};
   pthread_mutex_lock(&W.lock);
   W.started_on[t->id]++;
   int r = so_ctx_rank(ctx);
@@ -141,6 +144,25 @@ static int w_merge(so_ctx *ctx, const so_task_result *r) {
   W.nmerged++;
   if (W.halt_at && W.nmerged == (uint64_t)W.halt_at)
     so_ctx_halt(ctx, W.halt_how);
+  if (W.wait_notice && W.nmerged == 1) {
+    static char big[2000];
+    W.long_notify_rc = so_ctx_notify(ctx, big, sizeof big);
+    W.notify_rc = so_ctx_notify(ctx, "go", 3);
+  }
+  return 0;
+}
+
+/* Worker: the notice ends every waiting task now. */
+static int w_notice(so_ctx *ctx, const void *data, size_t len) {
+  if (len != 3 || memcmp(data, "go", 3) != 0)
+    return -1;
+  pthread_mutex_lock(&W.lock);
+  W.notices[so_ctx_rank(ctx)]++;
+  W.worker_notify_rc = so_ctx_notify(ctx, "x", 1); /* master only */
+  pthread_mutex_unlock(&W.lock);
+  wstate *s = so_ctx_state(ctx);
+  for (unsigned i = 0; i < s->n; i++)
+    s->running[i].due = mono();
   return 0;
 }
 
@@ -154,7 +176,8 @@ static const so_job waiter_job = {.name = "waiter",
                                   .fini = w_fini,
                                   .start = w_start,
                                   .progress = w_progress,
-                                  .cancel = w_cancel};
+                                  .cancel = w_cancel,
+                                  .notice = w_notice};
 
 static void reset(uint64_t tasks, int ms) {
   memset(&W, 0, sizeof W);
@@ -221,6 +244,24 @@ static void test_retries_exhausted_on_one_worker(void) {
   for (int i = 0; i < 10; i++)
     three &= W.merged_attempts[i] == 3 && W.started_on[i] == 3;
   CU_ASSERT(three);
+  so_report_free(&rep);
+}
+
+/* so_ctx_notify reaches every worker while its tasks run: here they wait for it. */
+static void test_notice_reaches_running_workers(void) {
+  reset(5, 10);
+  W.wait_notice = 1;
+  so_config cfg = config(2);
+  so_report rep;
+  double t0 = mono();
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 3, &cfg, &rep), 0);
+  CU_ASSERT(mono() - t0 < 2); /* without the notice the tasks would wait 3 s */
+  CU_ASSERT_EQUAL(rep.tasks, 5);
+  CU_ASSERT_EQUAL(W.notify_rc, 0);
+  CU_ASSERT_EQUAL(W.long_notify_rc, SO_EINVAL); /* over 1024 bytes */
+  CU_ASSERT_EQUAL(W.worker_notify_rc, SO_EINVAL);
+  for (int r = 1; r <= 3; r++)
+    CU_ASSERT_EQUAL(W.notices[r], 1);
   so_report_free(&rep);
 }
 
@@ -314,6 +355,7 @@ int main(void) {
       {"slots run several tasks at once per worker", test_slots_run_tasks_concurrently},
       {"a failed task is rerun on another worker", test_retries_go_to_another_worker},
       {"with one worker, retries are exhausted there", test_retries_exhausted_on_one_worker},
+      {"a notice reaches every worker while its tasks run", test_notice_reaches_running_workers},
       {"halt soon: running tasks finish, none lost or doubled", test_halt_soon_lets_running_finish},
       {"halt now: running tasks are cancelled at once", test_halt_now_cancels_running},
       {"output arrives in whole lines", test_output_whole_lines},

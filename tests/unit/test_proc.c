@@ -184,6 +184,52 @@ static void test_timeout_whole_group(void) {
   so__proc_sup_free(sup);
 }
 
+/* so__proc_set_timeout moves a running task's deadline, counted from its spawn: a limit set on a
+ * task with none fires at spawn + limit; one already passed fires at the next poll; 0 removes it. */
+static void test_set_timeout(void) {
+  so__proc_sup *sup = new_sup(3, 1.0, 0, NULL);
+  char err[256] = "";
+  so__proc *a, *b, *c;
+  so__proc_spec spec = {.cmd = "sleep 100"};
+  double t0 = so_test_now();
+  CU_ASSERT_EQUAL_FATAL(so__proc_spawn(sup, &spec, &a, err, sizeof err), 0);
+  spec.timeout = 0.3;
+  CU_ASSERT_EQUAL_FATAL(so__proc_spawn(sup, &spec, &b, err, sizeof err), 0);
+  spec.cmd = "sleep 0.8";
+  CU_ASSERT_EQUAL_FATAL(so__proc_spawn(sup, &spec, &c, err, sizeof err), 0);
+  so__proc_set_timeout(a, 0.5); /* none -> 0.5 s from its spawn */
+  so__proc_set_timeout(b, 0);   /* 0.3 s -> none: it must outlive 0.3 s */
+  so__proc_set_timeout(c, 0);   /* and c runs to its own end */
+  so__proc_set_timeout(c, -1);  /* ignored */
+  double done_a = 0, at_b = 0;
+  while ((!so__proc_done(a) || !so__proc_done(c) || !at_b) && so_test_now() < t0 + 10) {
+    CU_ASSERT_FATAL(so__proc_poll(sup, 50, NULL, 0) >= 0);
+    if (so__proc_done(a) && !done_a)
+      done_a = so_test_now() - t0;
+    if (!at_b && so_test_now() - t0 >= 0.9) {
+      /* b has run 0.9 s: a limit of 0.6 s is already passed, so it ends at once. */
+      CU_ASSERT_FALSE(so__proc_done(b));
+      so__proc_set_timeout(b, 0.6);
+      at_b = so_test_now() - t0;
+    }
+  }
+  while (!so__proc_done(b) && so_test_now() < t0 + 10)
+    CU_ASSERT_FATAL(so__proc_poll(sup, 50, NULL, 0) >= 0);
+  double done_b = so_test_now() - t0;
+  CU_ASSERT(so__proc_done(a) && so__proc_done(b) && so__proc_done(c));
+  CU_ASSERT(so__proc_result_of(a)->timed_out && so__proc_result_of(b)->timed_out);
+  CU_ASSERT(!so__proc_result_of(c)->timed_out && so__proc_result_of(c)->exitval == 0);
+  CU_ASSERT(done_a >= 0.45 && done_a < 0.5 + 0.5);
+  CU_ASSERT(done_b >= at_b && done_b < at_b + 0.5);
+  if (!(done_a >= 0.45 && done_a < 1.0) || !(done_b < at_b + 0.5))
+    fprintf(stderr, "\n  a ended at %.3f s (limit 0.5 s), b at %.3f s (limit set at %.3f s)\n",
+            done_a, done_b, at_b);
+  so__proc *t;
+  while ((t = so__proc_next_done(sup)))
+    so__proc_free(t);
+  so__proc_sup_free(sup);
+}
+
 static void test_term_ignored_gets_killed(void) {
   so__proc_sup *sup = new_sup(1, 0.5, 0, NULL);
   double t0 = so_test_now();
@@ -585,6 +631,7 @@ static const so_test_case cases[] = {
     {"50 MB streamed with bounded memory", test_stream_large},
     {"line mode", test_stream_lines},
     {"timeout terminates the whole group", test_timeout_whole_group},
+    {"a running task's timeout moves", test_set_timeout},
     {"TERM ignored: KILL after the grace", test_term_ignored_gets_killed},
     {"kill on demand and kill all", test_kill_on_demand},
     {"strays of a finished shell", test_strays_terminated},

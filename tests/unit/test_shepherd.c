@@ -300,6 +300,42 @@ static void test_timeout_kills_group(void) {
   stop(s);
 }
 
+/* so__shepherd_set_timeout (--timeout P%): the new limit reaches running commands (one past it
+ * ends at once, one not yet there at its start plus the limit) and queued ones; 0 lifts it. */
+static void test_set_timeout(void) {
+  so_shepherd *s = start(2, 0.2);
+  char err[256] = "";
+  run(s, 1, 1, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
+  run(s, 2, 2, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
+  run(s, 3, 3, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL); /* queued behind two slots */
+  seen c = {0};
+  double t0 = so_test_now();
+  CU_ASSERT_EQUAL(collect(s, &c, 1, 0.6), 0); /* no limit: nothing ends */
+  CU_ASSERT_EQUAL(so__shepherd_set_timeout(s, 0.4, err, sizeof err), 0); /* 1 and 2 are past it */
+  CU_ASSERT_EQUAL(collect(s, &c, 2, 5), 2);
+  double both = so_test_now() - t0;
+  CU_ASSERT(both < 0.6 + 0.5);
+  /* 3 started when a slot freed, with the new limit: it ends 0.4 s after its start. */
+  CU_ASSERT_EQUAL(collect(s, &c, 3, 5), 3);
+  const so_shep_event *d3 = done_of(&c, 3);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(d3);
+  CU_ASSERT(d3->timed_out && d3->wall >= 0.35 && d3->wall < 0.4 + 0.5);
+  for (uint64_t id = 1; id <= 2; id++) {
+    const so_shep_event *d = done_of(&c, id);
+    CU_ASSERT(d && d->timed_out && !d->killed && d->signal == SIGTERM);
+  }
+  /* 0 lifts the limit; a negative or infinite one is refused. */
+  CU_ASSERT_EQUAL(so__shepherd_set_timeout(s, -1, err, sizeof err), SO_EINVAL);
+  CU_ASSERT_EQUAL(so__shepherd_set_timeout(s, INFINITY, err, sizeof err), SO_EINVAL);
+  run(s, 4, 4, "sleep 0.6", 0.2, SO_SHEP_OUT_NULL, NULL, NULL);
+  CU_ASSERT_EQUAL(so__shepherd_set_timeout(s, 0, err, sizeof err), 0);
+  CU_ASSERT_EQUAL(collect(s, &c, 4, 5), 4);
+  const so_shep_event *d4 = done_of(&c, 4);
+  CU_ASSERT(d4 && !d4->timed_out && d4->exitval == 0);
+  seen_free(&c);
+  stop(s);
+}
+
 static void test_results_layout(void) {
   char dir[128], path[256], buf[256];
   path_of(dir, sizeof dir, "results");
@@ -783,6 +819,7 @@ static const so_test_case cases[] = {
     {"slots run commands concurrently and queue the rest", test_slots_concurrent},
     {"a command beside a long one is not delayed", test_latency_beside_long_command},
     {"a timeout kills the whole group", test_timeout_kills_group},
+    {"a new timeout reaches running and queued commands", test_set_timeout},
     {"output waits for a worker that does not read", test_output_backpressure},
     {"results layout and status files", test_results_layout},
     {"exact shard lines, lock, torn line repair", test_shard_lines},
