@@ -12,7 +12,8 @@
 # repeated), taking turns killing mpirun, rank 0, a random worker rank (ranks found by
 # OMPI_COMM_WORLD_RANK among mpirun's children) and the shepherd of a random worker rank (its
 # child running __shepherd) with SIGKILL after a random 0.3-2.0 s, in a run of 60 tasks
-# `sleep 0.05..0.20; echo K >> SIDE` (2 threads each), every 8th one `sleep 1.5` so that some
+# `sh -c "sleep 0.05..0.20; echo K >> SIDE"` (2 threads each; the nested shell is what a killed
+# shepherd would leave behind), every 8th one `sleep 1.5` so that some
 # outlive the shepherd's 1 s drain (and, for a killed shepherd, must die with it instead of
 # writing SIDE beside the resume); then --resume, alternately under mpirun -n 3 and directly
 # with -n 2.
@@ -106,7 +107,10 @@ for ((it = 1; killed_mid_run < iterations && it <= iterations + 10; it++)); do
   for ((k = 1; k <= ntasks; k++)); do
     nap=0.$((5 + RANDOM % 16))
     ((k % 8)) || nap=1.5
-    printf 'export SO_FARM_TEST_MARK=%s; sleep %s; echo %d >>%s/side\n' "$mark" "$nap" "$k" "$d"
+    # A nested shell, as a command running a script has: its `echo` outlives the outer shell
+    # unless the whole session dies with a killed shepherd, and would then write SIDE a second
+    # time beside the resume.
+    printf 'export SO_FARM_TEST_MARK=%s; sh -c "sleep %s; echo %d >>%s/side"\n' "$mark" "$nap" "$k" "$d"
   done >"$d/tasks"
   delay=$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.3 + 1.7 * r / 32767 }')
   wrank=$((1 + RANDOM % 2))
