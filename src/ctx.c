@@ -171,37 +171,6 @@ void so__answer_print(FILE *out, const so_answer *a) {
   }
 }
 
-/* Writes s as a JSON string, escaping what JSON requires. */
-void so__json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(out, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(out, "\\u%04x", *p);
-    else
-      fputc(*p, out);
-  }
-  fputc('"', out);
-}
-
-void so__answer_json(FILE *out, const so_answer *a) {
-  fputc('{', out);
-  for (size_t i = 0; a && i < a->n; i++) {
-    const so_answer_item *it = &a->items[i];
-    if (i)
-      fputc(',', out);
-    so__json_string(out, it->name);
-    fputc(':', out);
-    switch (it->kind) {
-    case SO_ANSWER_INT: fprintf(out, "%lld", (long long)it->i); break;
-    case SO_ANSWER_DOUBLE: fprintf(out, "%.17g", it->d); break;
-    case SO_ANSWER_STRING: so__json_string(out, it->s); break;
-    }
-  }
-  fputc('}', out);
-}
-
 /* --- The serial reference run --- */
 
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {

@@ -66,10 +66,6 @@ so_answer *so__answer_new(void);
 void so__answer_free(so_answer *a); /* accepts NULL */
 /* Prints "name = value" lines. */
 void so__answer_print(FILE *out, const so_answer *a);
-/* Writes a JSON object {"name": value, ...}. */
-void so__answer_json(FILE *out, const so_answer *a);
-/* Writes s as a JSON string literal, escaped. */
-void so__json_string(FILE *out, const char *s);
 
 /* Runs a job in this one process, task after task (next, run, merge, finish), with no MPI.
  * It is the reference the distributed runs must agree with, and lets jobs be unit tested.

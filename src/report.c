@@ -2,6 +2,9 @@
 #include "report.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +43,51 @@ double so__report_imbalance(const so_report *rep) {
 
 static double rate(const so_report *rep) { return rep->wall > 0 ? (double)rep->tasks / rep->wall : 0; }
 
+const char *so__signal_name(int sig, char *buf, size_t len) {
+  switch (sig) {
+  case SIGTERM: return "SIGTERM";
+  case SIGINT: return "SIGINT";
+  case SIGUSR1: return "SIGUSR1";
+  case SIGUSR2: return "SIGUSR2";
+  case SIGHUP: return "SIGHUP";
+  case SIGQUIT: return "SIGQUIT";
+  }
+  snprintf(buf, len, "signal %d", sig);
+  return buf;
+}
+
+/* A job that answers its own "exit_status" keeps its own account of failed tasks (the farm's
+ * failed commands are part of its answer), so the engine adds no verdict about them. */
+static int answers_status(const so_report *rep) {
+  for (size_t i = 0; rep->answer && i < rep->answer->n; i++)
+    if (strcmp(rep->answer->items[i].name, "exit_status") == 0)
+      return 1;
+  return 0;
+}
+
+int so__report_notice(FILE *out, const so_report *rep) {
+  char buf[32];
+  if (rep->stopped == SO_STOPPED_SIGNAL) {
+    fprintf(out, "stopped by %s before every task ran: the answer is partial (%llu tasks ran)\n",
+            so__signal_name(rep->signal, buf, sizeof buf), (unsigned long long)rep->tasks);
+    return 1;
+  }
+  if (rep->failed && !answers_status(rep)) {
+    fprintf(out, "%llu of %llu %s failed: the answer is incomplete\n",
+            (unsigned long long)rep->failed, (unsigned long long)rep->tasks,
+            rep->tasks == 1 ? "task" : "tasks");
+    return 1;
+  }
+  return 0;
+}
+
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg) {
   so__answer_print(out, rep->answer);
-  fprintf(out, "\n%s: %llu tasks (%llu failed) on %d workers in %.3f s, %.0f tasks/s, %llu batches\n",
-          job->name, (unsigned long long)rep->tasks, (unsigned long long)rep->failed, rep->nworkers,
-          rep->wall, rate(rep), (unsigned long long)rep->messages);
+  fprintf(out, "\n%s: %llu %s (%llu failed) on %d %s in %.3f s, %.0f tasks/s, %llu %s\n",
+          job->name, (unsigned long long)rep->tasks, rep->tasks == 1 ? "task" : "tasks",
+          (unsigned long long)rep->failed, rep->nworkers, rep->nworkers == 1 ? "worker" : "workers",
+          rep->wall, rate(rep), (unsigned long long)rep->messages,
+          rep->messages == 1 ? "batch" : "batches");
   fprintf(out, "queue %s, batch %s, bind %s; master CPU %.3f s (%.1f%% of wall); load imbalance %.3f\n",
           so__discipline_name(cfg->discipline), cfg->batch ? "fixed" : "auto",
           so__bind_policy_name(cfg->bind), rep->master_cpu,
@@ -60,55 +103,200 @@ void so__report_print(FILE *out, const so_report *rep, const so_job *job, const 
             (unsigned long long)w->tasks, rep->wall > 0 ? 100.0 * w->busy / rep->wall : 0.0,
             (unsigned long long)w->failed, w->cpuset[0] ? w->cpuset : "-", w->bound_by, where);
   }
+  so__report_notice(out, rep);
+}
+
+/* --- JSON --- */
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes there are not one:
+ * a stray continuation byte, a truncated sequence, an overlong form, a surrogate or a code
+ * point past U+10FFFF (RFC 3629). */
+static size_t utf8_len(const unsigned char *s) {
+  unsigned c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned cp;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80)
+      return 0; /* also stops at the terminating NUL */
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+char *so__utf8_clean(const char *text) {
+  const unsigned char *s = (const unsigned char *)(text ? text : "");
+  size_t len = strlen((const char *)s);
+  /* Each bad byte becomes the 3-byte U+FFFD. */
+  char *out = malloc(3 * len + 1), *o = out;
+  if (!out)
+    return NULL;
+  while (*s) {
+    size_t n = utf8_len(s);
+    if (n) {
+      memcpy(o, s, n);
+      o += n;
+      s += n;
+    } else {
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      s++;
+    }
+  }
+  *o = 0;
+  return out;
+}
+
+/* A JSON string from C text that may not be UTF-8 (parameters, host names): invalid bytes
+ * become U+FFFD, the replacement character, so the report always parses. */
+static json_t *jstr(const char *text) {
+  json_t *j = json_string(text ? text : "");
+  if (j)
+    return j;
+  char *clean = so__utf8_clean(text);
+  j = clean ? json_string(clean) : NULL;
+  free(clean);
+  return j;
+}
+
+/* A JSON number, or null for NaN and the infinities, which JSON cannot carry. */
+static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* json_object_set_new that remembers a failure (out of memory) instead of returning it. */
+static void put(json_t *obj, const char *key, json_t *value, int *bad) {
+  if (!value || json_object_set_new(obj, key, value) != 0)
+    *bad = 1;
+}
+
+static json_t *answer_json(const so_answer *a, int *bad) {
+  json_t *o = json_object();
+  if (!o) {
+    *bad = 1;
+    return NULL;
+  }
+  for (size_t i = 0; a && i < a->n; i++) {
+    const so_answer_item *it = &a->items[i];
+    json_t *v = it->kind == SO_ANSWER_INT      ? json_integer(it->i)
+                : it->kind == SO_ANSWER_DOUBLE ? jreal(it->d)
+                                               : jstr(it->s);
+    char *name = so__utf8_clean(it->name);
+    if (!name) {
+      json_decref(v);
+      *bad = 1;
+      continue;
+    }
+    put(o, name, v, bad);
+    free(name);
+  }
+  return o;
+}
+
+char *so__report_json_text(const so_report *rep, const so_job *job, const so_params *params,
+                           const so_config *cfg) {
+  int bad = 0;
+  char buf[32];
+  json_t *root = json_object();
+  if (!root)
+    return NULL;
+  put(root, "scaleout_version", json_string(SO_VERSION), &bad);
+  put(root, "job", jstr(job->name), &bad);
+  json_t *ps = json_object();
+  for (size_t i = 0; ps && i < so__params_count(params); i++) {
+    const so_param_def *d = so__params_def(params, i);
+    char *key = so__utf8_clean(d->name);
+    if (key)
+      put(ps, key, jstr(so__params_text(params, d->name)), &bad);
+    else
+      bad = 1;
+    free(key);
+  }
+  put(root, "params", ps, &bad);
+  json_t *c = json_object();
+  if (c) {
+    put(c, "workers", json_integer(rep->nworkers), &bad);
+    put(c, "queue", json_string(so__discipline_name(cfg->discipline)), &bad);
+    put(c, "batch", cfg->batch ? json_integer(cfg->batch) : json_string("auto"), &bad);
+    put(c, "bind", json_string(so__bind_policy_name(cfg->bind)), &bad);
+  }
+  put(root, "config", c, &bad);
+  put(root, "answer", answer_json(rep->answer, &bad), &bad);
+  /* Whether the answer covers every task: a stop signal or a failed task makes it partial. */
+  int signalled = rep->stopped == SO_STOPPED_SIGNAL;
+  put(root, "complete", json_boolean(!rep->stopped && !rep->failed), &bad);
+  put(root, "stopped", json_boolean(rep->stopped != 0), &bad);
+  put(root, "stop_reason",
+      signalled ? json_string("signal") : rep->stopped ? json_string("halt") : json_null(), &bad);
+  put(root, "signal",
+      signalled && rep->signal ? json_string(so__signal_name(rep->signal, buf, sizeof buf))
+                               : json_null(),
+      &bad);
+  put(root, "tasks", json_integer((json_int_t)rep->tasks), &bad);
+  put(root, "failed", json_integer((json_int_t)rep->failed), &bad);
+  put(root, "messages", json_integer((json_int_t)rep->messages), &bad);
+  put(root, "wall_seconds", jreal(rep->wall), &bad);
+  put(root, "tasks_per_second", jreal(rate(rep)), &bad);
+  put(root, "master_cpu_seconds", jreal(rep->master_cpu), &bad);
+  put(root, "master_cpu_share", jreal(rep->wall > 0 ? rep->master_cpu / rep->wall : 0.0), &bad);
+  put(root, "load_imbalance", jreal(so__report_imbalance(rep)), &bad);
+  json_t *ws = json_array();
+  for (int i = 0; ws && i < rep->nworkers; i++) {
+    const so_worker_report *w = &rep->workers[i];
+    json_t *o = json_object();
+    if (!o || json_array_append_new(ws, o) != 0) {
+      bad = 1;
+      break;
+    }
+    put(o, "rank", json_integer(w->rank), &bad);
+    put(o, "host", jstr(w->host), &bad);
+    put(o, "tasks", json_integer((json_int_t)w->tasks), &bad);
+    put(o, "failed", json_integer((json_int_t)w->failed), &bad);
+    put(o, "busy_seconds", jreal(w->busy), &bad);
+    put(o, "busy_share", jreal(rep->wall > 0 ? w->busy / rep->wall : 0.0), &bad);
+    put(o, "cpuset", jstr(w->cpuset), &bad);
+    put(o, "bound_by", jstr(w->bound_by), &bad);
+    put(o, "last_pu", json_integer(w->last_pu), &bad);
+    put(o, "last_core", json_integer(w->last_core), &bad);
+  }
+  put(root, "workers", ws, &bad);
+  /* 17 significant digits: a double read back is the double written (pi's bits). */
+  char *text = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  json_decref(root);
+  return text;
 }
 
 int so__report_json(const char *path, const so_report *rep, const so_job *job,
                     const so_params *params, const so_config *cfg) {
+  char *text = so__report_json_text(rep, job, params, cfg);
+  if (!text) {
+    so__errorf("cannot build the JSON report: out of memory");
+    return SO_ENOMEM;
+  }
   FILE *f = fopen(path, "w");
   if (!f) {
     so__errorf("cannot write the JSON report '%s': %s", path, strerror(errno));
+    free(text);
     return SO_EIO;
   }
-  fprintf(f, "{\"scaleout_version\":\"%s\",\"job\":", SO_VERSION);
-  so__json_string(f, job->name);
-  fputs(",\"params\":{", f);
-  for (size_t i = 0; i < so__params_count(params); i++) {
-    const so_param_def *d = so__params_def(params, i);
-    const char *text = so__params_text(params, d->name);
-    fprintf(f, "%s", i ? "," : "");
-    so__json_string(f, d->name);
-    fputc(':', f);
-    so__json_string(f, text ? text : "");
-  }
-  fprintf(f, "},\"config\":{\"workers\":%d,\"queue\":\"%s\",\"batch\":", rep->nworkers,
-          so__discipline_name(cfg->discipline));
-  if (cfg->batch)
-    fprintf(f, "%u", cfg->batch);
-  else
-    fputs("\"auto\"", f);
-  fprintf(f, ",\"bind\":\"%s\"},\"answer\":", so__bind_policy_name(cfg->bind));
-  so__answer_json(f, rep->answer);
-  fprintf(f,
-          ",\"tasks\":%llu,\"failed\":%llu,\"messages\":%llu,\"wall_seconds\":%.6f,"
-          "\"tasks_per_second\":%.1f,\"master_cpu_seconds\":%.6f,\"master_cpu_share\":%.6f,"
-          "\"load_imbalance\":%.4f,\"workers\":[",
-          (unsigned long long)rep->tasks, (unsigned long long)rep->failed,
-          (unsigned long long)rep->messages, rep->wall, rate(rep), rep->master_cpu,
-          rep->wall > 0 ? rep->master_cpu / rep->wall : 0.0, so__report_imbalance(rep));
-  for (int i = 0; i < rep->nworkers; i++) {
-    const so_worker_report *w = &rep->workers[i];
-    fprintf(f, "%s{\"rank\":%d,\"host\":", i ? "," : "", w->rank);
-    so__json_string(f, w->host);
-    fprintf(f, ",\"tasks\":%llu,\"failed\":%llu,\"busy_seconds\":%.6f,\"busy_share\":%.4f,\"cpuset\":",
-            (unsigned long long)w->tasks, (unsigned long long)w->failed, w->busy,
-            rep->wall > 0 ? w->busy / rep->wall : 0.0);
-    so__json_string(f, w->cpuset);
-    fputs(",\"bound_by\":", f);
-    so__json_string(f, w->bound_by);
-    fprintf(f, ",\"last_pu\":%d,\"last_core\":%d}", w->last_pu, w->last_core);
-  }
-  fputs("]}\n", f);
-  if (fclose(f) != 0) {
+  int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+  free(text);
+  /* fclose flushes: a full disk shows up here, and the report must not pass for written. */
+  if (fclose(f) != 0 || !ok) {
     so__errorf("cannot write the JSON report '%s': %s", path, strerror(errno));
     return SO_EIO;
   }

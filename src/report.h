@@ -2,6 +2,7 @@
 #ifndef SO_REPORT_H
 #define SO_REPORT_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "scaleout/scaleout.h"
@@ -9,12 +10,31 @@
 /* Load imbalance: the busiest worker's busy time over the mean busy time (1.0 is perfect). */
 double so__report_imbalance(const so_report *rep);
 
-/* Prints the answer, the totals and one line per worker. */
+/* Prints the answer, the totals, one line per worker and, when the answer does not cover every
+ * task, the notice of so__report_notice. */
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg);
 
-/* Writes the report as one JSON object to path. Returns 0 or SO_EIO (printed). */
+/* Prints one line saying the answer is partial (a stop signal ended the run) or incomplete
+ * (tasks failed, unless the job answers its own exit_status and so accounts for them itself).
+ * Returns 1 when it printed the line, else 0. */
+int so__report_notice(FILE *out, const so_report *rep);
+
+/* The report as one line of JSON text (no newline), malloc'd; NULL when out of memory.
+ * Invalid UTF-8 in any string (parameters as typed, host names) becomes U+FFFD, and NaN or an
+ * infinity becomes null, so the text always parses as JSON. */
+char *so__report_json_text(const so_report *rep, const so_job *job, const so_params *params,
+                           const so_config *cfg);
+
+/* Writes the report as one JSON object to path. Returns 0, or SO_EIO/SO_ENOMEM (printed). */
 int so__report_json(const char *path, const so_report *rep, const so_job *job,
                     const so_params *params, const so_config *cfg);
+
+/* A copy of text (NULL counts as "") in which every byte that does not belong to a valid UTF-8
+ * sequence is replaced by U+FFFD; malloc'd, NULL when out of memory. */
+char *so__utf8_clean(const char *text);
+
+/* "SIGTERM" and the like for the stop signals, else "signal N" written into buf. */
+const char *so__signal_name(int sig, char *buf, size_t len);
 
 const char *so__discipline_name(so_discipline d);
 
