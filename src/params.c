@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,37 @@ static so_param_value *lookup(const so_params *p, const char *name) {
   return NULL;
 }
 
+/* True when text is written as a plain decimal number whose value is beyond a double
+ * (1e400): out of range rather than not a number. */
+static int overflows_double(const char *text) {
+  char s[128];
+  if (!text || strip_separators(text, s, sizeof s) || s[strspn(s, "0123456789+-.eE")] != 0)
+    return 0;
+  errno = 0;
+  char *end = NULL;
+  double d = strtod(s, &end);
+  return end != s && *end == 0 && errno == ERANGE && isinf(d);
+}
+
+/* A double bound of an integer parameter as an int64_t, clamped to the type's range: ranges are
+ * checked in integers, since a double cannot tell 9e18 from 9e18 + 1. */
+static int64_t int_bound(double b, int upper) {
+  if (b >= 9223372036854775807.0)
+    return INT64_MAX;
+  if (b <= -9223372036854775808.0)
+    return INT64_MIN;
+  return (int64_t)(upper ? floor(b) : ceil(b));
+}
+
+/* The range of an integer parameter, as an error message. */
+static int int_range_error(const so_param_def *def, const char *text, char *err, size_t errlen) {
+  int bounded = def->min <= def->max;
+  snprintf(err, errlen, "--%s is out of range: it must be from %lld to %lld, not '%s'", def->name,
+           (long long)(bounded ? int_bound(def->min, 0) : INT64_MIN),
+           (long long)(bounded ? int_bound(def->max, 1) : INT64_MAX), text);
+  return SO_EINVAL;
+}
+
 static int assign(so_param_value *v, const char *text, char *err, size_t errlen) {
   const so_param_def *def = v->def;
   int64_t i = 0;
@@ -107,20 +139,29 @@ static int assign(so_param_value *v, const char *text, char *err, size_t errlen)
     d = (double)i;
   } else if (def->type == SO_PARAM_INT) {
     if (so__parse_int(text, &i)) {
+      /* A whole number all the same, only too large for 64 bits: say so, with the range. */
+      if ((so__parse_double(text, &d) == 0 && d == floor(d)) || overflows_double(text))
+        return int_range_error(def, text, err, errlen);
       snprintf(err, errlen, "--%s expects a whole number, not '%s'", def->name, text);
       return SO_EINVAL;
     }
+    if (def->min <= def->max && (i < int_bound(def->min, 0) || i > int_bound(def->max, 1)))
+      return int_range_error(def, text, err, errlen);
     d = (double)i;
   } else if (def->type == SO_PARAM_DOUBLE) {
-    if (so__parse_double(text, &d)) {
+    if (so__parse_double(text, &d) && !overflows_double(text)) {
       snprintf(err, errlen, "--%s expects a number, not '%s'", def->name, text);
       return SO_EINVAL;
     }
-  }
-  if (def->type != SO_PARAM_STRING && def->type != SO_PARAM_FLAG && def->min <= def->max && (d < def->min || d > def->max)) {
-    snprintf(err, errlen, "--%s must be between %.15g and %.15g, not '%s'", def->name, def->min,
-             def->max, text);
-    return SO_EINVAL;
+    if (overflows_double(text) || (def->min <= def->max && (d < def->min || d > def->max))) {
+      if (def->min <= def->max)
+        snprintf(err, errlen, "--%s is out of range: it must be from %.15g to %.15g, not '%s'",
+                 def->name, def->min, def->max, text);
+      else
+        snprintf(err, errlen, "--%s is out of range: it must be a finite number, not '%s'",
+                 def->name, text);
+      return SO_EINVAL;
+    }
   }
   char *copy = strdup(text);
   if (!copy) {

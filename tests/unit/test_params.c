@@ -265,8 +265,42 @@ static void test_required(void) {
   so__params_free(p);
 }
 
+/* Integer ranges are checked in integers, and a number out of range is called that, with the
+ * range, not "not a whole number". */
+static const so_param_def range_params[] = {
+    {"seed", SO_PARAM_INT, "1", "up to 9e18", 0, 9e18},
+    {"free", SO_PARAM_INT, "0", "unbounded", 1, 0},
+    {"x", SO_PARAM_DOUBLE, "0", "unbounded", 1, 0},
+    {NULL, 0, NULL, NULL, 0, 0},
+};
+static const so_job range_job = {.name = "rjob", .summary = "s", .params = range_params};
+
+static void test_int_ranges(void) {
+  so_params *p = so__params_new(&range_job);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  char err[256] = "";
+  CU_ASSERT_EQUAL(so__params_set(p, "seed", "9000000000000000000", err, sizeof err), 0);
+  CU_ASSERT_EQUAL(so__params_int(p, "seed"), INT64_C(9000000000000000000));
+  /* One above the maximum: equal to it as a double, so a check in double let it through. */
+  set_bad(p, "seed", "9000000000000000001", "out of range: it must be from 0 to 9000000000000000000");
+  set_bad(p, "seed", "9_000_000_000_000_000_001", "out of range");
+  set_bad(p, "seed", "1e30", "out of range: it must be from 0 to 9000000000000000000");
+  set_bad(p, "seed", "-1", "out of range: it must be from 0 to 9000000000000000000");
+  set_bad(p, "seed", "99999999999999999999999", "out of range");
+  set_bad(p, "seed", "1e400", "out of range");
+  set_bad(p, "seed", "1.5", "expects a whole number");
+  CU_ASSERT_EQUAL(so__params_int(p, "seed"), INT64_C(9000000000000000000));
+  CU_ASSERT_EQUAL(so__params_set(p, "free", "-9223372036854775808", err, sizeof err), 0);
+  set_bad(p, "free", "9223372036854775808",
+          "out of range: it must be from -9223372036854775808 to 9223372036854775807");
+  set_bad(p, "x", "1e400", "out of range");
+  set_bad(p, "x", "1e4x", "expects a number");
+  so__params_free(p);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
+    {"integer ranges are exact and out-of-range values say so", test_int_ranges},
     {"so__parse_int accepts decimal, separators, exact exponents", test_parse_int_good},
     {"so__parse_int rejects everything else", test_parse_int_bad},
     {"so__parse_double accepts finite numbers", test_parse_double_good},
