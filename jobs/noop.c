@@ -1,9 +1,11 @@
 /* The noop job: empty tasks for benchmarking the dispatcher and checking exactly-once delivery. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobs_list.h"
 
@@ -24,16 +26,18 @@ typedef struct noop_state {
   uint8_t *seen;        /* bit per task id, NULL when there are too many tasks to track */
   uint64_t merged, distinct, duplicates;
   /* Worker side. */
-  FILE *trace;          /* NULL unless --trace was given */
+  int trace;            /* the trace file, -1 unless --trace was given */
+  int trace_errno;      /* why a write to it failed; every later task then fails too */
+  char path[4096];
 } noop_state;
 
-/* Closes the trace file (flushing it) and frees the state; copes with NULL and half-built state. */
+/* Closes the trace file and frees the state; copes with NULL and half-built state. */
 static void noop_fini(so_ctx *ctx) {
   noop_state *s = so_ctx_state(ctx);
   if (!s)
     return;
-  if (s->trace)
-    fclose(s->trace);
+  if (s->trace >= 0)
+    close(s->trace);
   free(s->seen);
   free(s);
   so_ctx_set_state(ctx, NULL);
@@ -52,6 +56,7 @@ static int noop_init(so_ctx *ctx) {
     so_ctx_errorf(ctx, "out of memory");
     return NOOP_ENOMEM;
   }
+  s->trace = -1;
   so_ctx_set_state(ctx, s);
   s->tasks = (uint64_t)so_ctx_int(ctx, "tasks");
   if (so_ctx_role(ctx) == SO_ROLE_MASTER) {
@@ -69,17 +74,16 @@ static int noop_init(so_ctx *ctx) {
   }
   const char *trace = so_ctx_string(ctx, "trace");
   if (trace && trace[0]) {
-    char path[4096];
-    int n = snprintf(path, sizeof path, "%s.%d", trace, so_ctx_rank(ctx));
-    if (n < 0 || (size_t)n >= sizeof path) {
+    int n = snprintf(s->path, sizeof s->path, "%s.%d", trace, so_ctx_rank(ctx));
+    if (n < 0 || (size_t)n >= sizeof s->path) {
       so_ctx_errorf(ctx, "--trace path is too long");
       noop_fini(ctx);
       return NOOP_EIO;
     }
     /* Append, so a worker that is restarted into the same file adds to what it wrote. */
-    s->trace = fopen(path, "a");
-    if (!s->trace) {
-      so_ctx_errorf(ctx, "cannot open trace file %s: %s", path, strerror(errno));
+    s->trace = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (s->trace < 0) {
+      so_ctx_errorf(ctx, "cannot open trace file %s: %s", s->path, strerror(errno));
       noop_fini(ctx);
       return NOOP_EIO;
     }
@@ -92,19 +96,33 @@ static int noop_next(so_ctx *ctx, so_task_out *task) {
   return task->id < s->tasks ? 1 : 0;
 }
 
+/* With --trace, a task succeeds only once its id is in the trace file: each id is one write(),
+ * unbuffered, so a full disk fails the very task whose line was lost (a buffered stream would
+ * fail some later task, or only fclose, and report lost lines as traced). After a failed or
+ * short write the file may end in half a line, so every later task of this worker fails too. */
 static int noop_run(so_ctx *ctx, const so_task *task, so_result *res) {
   noop_state *s = so_ctx_state(ctx);
-  if (s->trace && fprintf(s->trace, "%llu\n", (unsigned long long)task->id) < 0) {
-    so_ctx_errorf(ctx, "writing the trace of task %llu failed", (unsigned long long)task->id);
-    return NOOP_EIO;
+  if (s->trace < 0)
+    return 0;
+  if (!s->trace_errno) {
+    char line[24];
+    int n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)task->id);
+    ssize_t w = write(s->trace, line, (size_t)n);
+    if (w == n)
+      return 0;
+    s->trace_errno = w < 0 ? errno : ENOSPC;
   }
-  return 0;
+  so_ctx_errorf(ctx, "cannot write the trace of task %llu to %s: %s", (unsigned long long)task->id,
+                s->path, strerror(s->trace_errno));
+  return NOOP_EIO;
 }
 
 /* Runs millions of times a second on the master: a counter, and a bit test when tracking. */
 static int noop_merge(so_ctx *ctx, const so_task_result *res) {
   noop_state *s = so_ctx_state(ctx);
   s->merged++;
+  if (res->status != 0)
+    return 0; /* it did not run as asked: its id counts as missing, not as seen */
   if (!s->seen)
     return 0;
   uint64_t id = res->id;

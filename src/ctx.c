@@ -2,6 +2,7 @@
 #include "ctx.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,13 +20,20 @@ void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_ro
   ctx->workers = workers;
 }
 
-int so__ctx_fail(so_ctx *ctx, const char *what, int rc) {
+int so__ctx_failmsg(so_ctx *ctx, const char *what, int rc, char *msg, size_t len) {
   if (ctx->error[0])
-    so__errorf("job '%s': %s", ctx->job->name, ctx->error);
+    snprintf(msg, len, "job '%s': %s", ctx->job->name, ctx->error);
   else
-    so__errorf("job '%s': %s failed (code %d)", ctx->job->name, what, rc);
+    snprintf(msg, len, "job '%s': %s failed (code %d)", ctx->job->name, what, rc);
   /* A job that says its input is bad (SO_EINVAL) keeps that meaning: it decides the exit status. */
   return rc == SO_EINVAL ? SO_EINVAL : SO_EJOB;
+}
+
+int so__ctx_fail(so_ctx *ctx, const char *what, int rc) {
+  char msg[sizeof ctx->error + 64];
+  rc = so__ctx_failmsg(ctx, what, rc, msg, sizeof msg);
+  so__errorf("%s", msg);
+  return rc;
 }
 
 so_role so_ctx_role(const so_ctx *ctx) { return ctx->role; }

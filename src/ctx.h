@@ -61,6 +61,8 @@ void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_ro
 /* Calls a callback's error path: prints the job's message (or a generic one) naming the job and
  * what was being done, and returns SO_EINVAL when rc was SO_EINVAL (bad input), else SO_EJOB. */
 int so__ctx_fail(so_ctx *ctx, const char *what, int rc);
+/* The same without printing: the line goes into msg[len] (without the "scaleout: error: "). */
+int so__ctx_failmsg(so_ctx *ctx, const char *what, int rc, char *msg, size_t len);
 
 so_answer *so__answer_new(void);
 void so__answer_free(so_answer *a); /* accepts NULL */

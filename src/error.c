@@ -16,6 +16,7 @@ const char *so_strerror(int code) {
   case SO_EIO: return "an I/O error occurred";
   case SO_ENOWORKERS: return "there are no worker ranks";
   case SO_ESTOPPED: return "a stop signal ended the run";
+  case SO_ETASKS: return "some tasks failed";
   default: return "unknown error";
   }
 }

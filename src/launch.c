@@ -29,6 +29,7 @@
 
 #include "bind.h"
 #include "error.h"
+#include "outrelay.h"
 #include "signals.h"
 
 /* Names the private sockets of a direct run, for its ranks. */
@@ -397,7 +398,7 @@ static int relay_stdin(int to, char *buf, size_t *have, size_t cap) {
  * itself. If the master has not ended a signalled run grace + 30 s later, or has reported and
  * left workers stuck in run(), the parent ends it too. The stop signals stay blocked except
  * inside ppoll, so one that comes just before the call still wakes it. */
-static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
+static int wait_mpirun(watch *w, double grace, int relay_fd, so_outrelay *out, int *status) {
   sigset_t stops, old;
   sigemptyset(&stops);
   sigaddset(&stops, SIGTERM);
@@ -446,9 +447,10 @@ static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
       so__errorf("the run did not stop %.0f s after signal %d; ending it", grace + 30, w->stop_sig);
       end_run(w, 1);
     }
-    struct pollfd p[4] = {{.fd = pidfd, .events = POLLIN},
+    struct pollfd p[5] = {{.fd = pidfd, .events = POLLIN},
                           {.fd = w->listen_fd, .events = POLLIN},
                           {.fd = w->master_fd, .events = POLLIN},
+                          {.fd = -1},
                           {.fd = -1}};
     if (relay_fd >= 0) {
       p[3].fd = have > 0 ? relay_fd : STDIN_FILENO;
@@ -457,9 +459,11 @@ static int wait_mpirun(watch *w, double grace, int relay_fd, int *status) {
     /* Without a pidfd (Linux before 5.3), look every 2 ms; while ending the run, every 50 ms. */
     long ms = pidfd < 0 ? 2 : w->killing == 1 || finish_by || w->deadline ? 50 : -1;
     struct timespec ts = {0, ms * 1000000L};
-    int n = ppoll(p, 4, ms < 0 ? NULL : &ts, &old);
+    so__outrelay_poll(out, &p[4]);
+    int n = ppoll(p, 5, ms < 0 ? NULL : &ts, &old);
     if (n <= 0)
       continue;
+    so__outrelay_step(out, p[4].revents);
     if (p[1].revents)
       accept_master(w);
     if (p[2].revents)
@@ -572,6 +576,19 @@ int so__launch_local_run(int n, double grace, char **argv) {
   int relay[2] = {-1, -1};
   if (isatty(STDIN_FILENO) && pipe2(relay, O_CLOEXEC) != 0)
     relay[0] = relay[1] = -1;
+  so_outrelay out;
+  if (so__outrelay_open(&out) != 0) {
+    so__errorf("cannot make a pipe for the run's output: %s", strerror(errno));
+    free(args);
+    unsetenv(SO_DIRECT_ENV);
+    if (relay[0] >= 0) {
+      close(relay[0]);
+      close(relay[1]);
+    }
+    close(w.listen_fd);
+    close(life);
+    return SO_EIO;
+  }
   fflush(NULL);
   so__signals_catch();
   /* Ranks whose mpirun died come to this process, which can then end them. */
@@ -587,11 +604,16 @@ int so__launch_local_run(int n, double grace, char **argv) {
       _exit(127);
     if (relay[0] >= 0)
       dup2(relay[0], STDIN_FILENO);
+    so__outrelay_child(&out);
     execv(mpirun, args);
     fprintf(stderr, "scaleout: error: cannot run %s: %s\n", mpirun, strerror(errno));
     _exit(127);
   }
   int err = errno, status = 0, rc = 0;
+  so__outrelay_parent(&out);
+  /* A reader that went away is a write error to report, not a reason to die of SIGPIPE. */
+  struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe;
+  sigaction(SIGPIPE, &ign, &oldpipe);
   free(args);
   unsetenv(SO_DIRECT_ENV);
   if (relay[0] >= 0)
@@ -606,7 +628,7 @@ int so__launch_local_run(int n, double grace, char **argv) {
     setpgid(child, child); /* also here, so no signal finds it in our group meanwhile */
     if (relay[1] >= 0)
       fcntl(relay[1], F_SETFL, O_NONBLOCK);
-    if (wait_mpirun(&w, grace, relay[1], &status) != 0) { /* it closes relay[1] */
+    if (wait_mpirun(&w, grace, relay[1], &out, &status) != 0) { /* it closes relay[1] */
       so__errorf("lost track of %s: %s", mpirun, strerror(errno));
       rc = SO_EMPI;
     }
@@ -621,6 +643,9 @@ int so__launch_local_run(int n, double grace, char **argv) {
   if (w.master_fd >= 0)
     close(w.master_fd);
   close(life);
+  /* The ranks' output came through the pipe; what could not be written is a lost answer. */
+  int werr = so__outrelay_finish(&out);
+  sigaction(SIGPIPE, &oldpipe, NULL);
   if (child > 0 && rc == 0) {
     if (w.verdict_in) {
       rc = (int)w.verdict;
@@ -641,6 +666,10 @@ int so__launch_local_run(int n, double grace, char **argv) {
                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
       rc = SO_EMPI;
     }
+  }
+  if (werr && (rc >= 0 || rc == SO_ETASKS || rc == SO_ESTOPPED)) {
+    so__errorf("cannot write the run's output to standard output: %s", strerror(werr));
+    rc = SO_EIO;
   }
   return rc;
 }

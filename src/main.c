@@ -1,4 +1,5 @@
 /* The scaleout command: parse, start MPI (through mpirun for a direct run), run, report. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,12 @@
 #include "startcheck.h"
 #include "topo_cmd.h"
 
-/* Exit statuses: 0 success, 1 the run failed, 2 bad input; a job may choose others (the farm's
- * count failed commands, so its own errors are 103 and 104). */
-enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_STOPPED = 4 };
+/* Exit statuses of ordinary jobs: 0 every task ran and succeeded; 1 the run failed (a job
+ * callback, MPI, the runner, a lost answer); 2 bad input; 3 some tasks failed (the answer is
+ * incomplete); 4 a stop signal ended the run before every task ran (the answer is partial).
+ * A job may choose others through its so_job exit_* fields and its answer's exit_status (the
+ * farm counts failed commands, so its own are 102, 103 and 104). */
+enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_TASKS_FAILED = 3, EXIT_STOPPED = 4 };
 
 static int usage_status(const so_job *job) {
   return job && job->exit_usage ? job->exit_usage : EXIT_USAGE;
@@ -32,20 +36,36 @@ static int exit_status(const so_job *job, int rc) {
     return usage_status(job);
   if (rc == SO_ESTOPPED)
     return job && job->exit_stopped ? job->exit_stopped : EXIT_STOPPED;
+  if (rc == SO_ETASKS)
+    return EXIT_TASKS_FAILED;
   return job && job->exit_failure ? job->exit_failure : EXIT_RUN_FAILED;
 }
 
-/* The exit status a job asked for in its answer ("exit_status"), or 0. */
+/* The exit status a job asked for in its answer ("exit_status"), or -1 when it asked none. */
 static int answered_status(const so_report *rep) {
   for (size_t i = 0; rep->answer && i < rep->answer->n; i++)
     if (strcmp(rep->answer->items[i].name, "exit_status") == 0 &&
         rep->answer->items[i].kind == SO_ANSWER_INT)
       return (int)rep->answer->items[i].i;
-  return 0;
+  return -1;
 }
 
-/* Runs the job on comm and prints the master's report. Returns an SO_E* code; *abandoned says
- * the master left workers inside run() after a stop signal's grace (see so_run). */
+/* Flushes standard output and says whether everything written to it arrived: an answer lost to
+ * a full disk or a closed pipe is a failed run. Returns 0 or SO_EIO (printed). */
+static int stdout_check(void) {
+  errno = 0;
+  if (fflush(stdout) == 0 && !ferror(stdout))
+    return 0;
+  if (errno)
+    so__errorf("cannot write to standard output: %s", strerror(errno));
+  else
+    so__errorf("cannot write to standard output: part of the output is lost");
+  return SO_EIO;
+}
+
+/* Runs the job on comm and prints the master's report. Returns an SO_E* code or the job's own
+ * positive exit status; *abandoned says the master left workers inside run() after a stop
+ * signal's grace (see so_run). */
 static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
   so_report rep;
   memset(&rep, 0, sizeof rep);
@@ -57,19 +77,29 @@ static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
   *abandoned = rep.abandoned;
   int rank;
   MPI_Comm_rank(comm, &rank);
-  if (rank == 0 && rc == 0) {
+  /* A run that a stop signal ended has a report too: its partial answer, said to be partial. */
+  if (rank == 0 && (rc == 0 || rc == SO_ESTOPPED)) {
     /* A job that streams its tasks' output keeps stdout for it: the summary goes to stderr. */
     FILE *out = cli->job->start ? stderr : stdout;
     if (!cli->cfg.quiet || out == stdout)
       so__report_print(out, &rep, cli->job, &cli->cfg);
+    else
+      so__report_notice(out, &rep); /* -q hides the summary, never that the answer is partial */
     fflush(out);
-    if (cli->json)
-      rc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
-    if (rc == 0)
-      rc = answered_status(&rep);
-    /* A signal ended the run before every task ran: the answer is partial. */
-    if (rc == 0 && rep.stopped == SO_STOPPED_SIGNAL)
+    int wrc = stdout_check();
+    if (cli->json) {
+      int jrc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
+      wrc = wrc ? wrc : jrc;
+    }
+    int asked = answered_status(&rep);
+    if (wrc)
+      rc = wrc; /* the answer did not reach its reader */
+    else if (rc == 0 && rep.stopped == SO_STOPPED_SIGNAL)
       rc = SO_ESTOPPED;
+    else if (rc == 0 && asked >= 0)
+      rc = asked;
+    else if (rc == 0 && rep.failed)
+      rc = SO_ETASKS;
   }
   so_report_free(&rep);
   return rc;
@@ -103,9 +133,10 @@ static int run(so_cli *cli) {
   }
   if (cli->workers > 0 && cli->workers != size - 1) {
     if (rank == 0)
-      so__errorf("-n %d asks for %d workers, but the launcher started %d ranks (%d workers); "
+      so__errorf("-n %d asks for %d %s, but the launcher started %d ranks (%d %s); "
                  "drop -n or start %d ranks",
-                 cli->workers, cli->workers, size, size - 1, cli->workers + 1);
+                 cli->workers, cli->workers, cli->workers == 1 ? "worker" : "workers", size,
+                 size - 1, size == 2 ? "worker" : "workers", cli->workers + 1);
     return SO_EINVAL;
   }
   int rc = run_on(MPI_COMM_WORLD, cli, &abandoned);
@@ -136,13 +167,13 @@ int main(int argc, char **argv) {
   switch (cli.cmd) {
   case SO_CMD_HELP:
     so__cli_usage(stdout);
-    return 0;
+    return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_VERSION:
     printf("scaleout %s\n", SO_VERSION);
-    return 0;
+    return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_JOBS:
     so__cli_jobs(stdout, so_builtin_jobs);
-    return 0;
+    return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_TOPO:
     return so__topo_main(cli.sub_argc, cli.sub_argv, stdout);
   case SO_CMD_RUN:
@@ -156,7 +187,7 @@ int main(int argc, char **argv) {
         so__cli_run_usage(stdout, so_builtin_jobs);
     }
     so__cli_free(&cli);
-    return 0;
+    return stdout_check() ? EXIT_RUN_FAILED : 0;
   }
 
   /* Launcher variables (mpirun, srun) say whether this process is one rank of a started job. If

@@ -63,6 +63,9 @@ struct so_master {
   double halt_deadline;  /* a signalled stop turns into SO_HALT_NOW at this time */
   int orphaned;          /* the process that started the run is gone */
   int abandoned;         /* workers left inside run() after the grace */
+  unsigned notes_shown;  /* failed tasks whose reason was printed (TASKERR) */
+  int fail_shown;        /* a worker's FAIL message was printed */
+  unsigned fails_hidden; /* workers whose FAIL message was not printed (only counted) */
   so_outsink sink;
 };
 typedef struct so_master master;
@@ -371,6 +374,61 @@ static int on_request(master *m, const so_msg *msg) {
   return check_complete(m);
 }
 
+/* The first failed tasks of the run are printed with the job's reason; the rest are counted at
+ * the end (see report_hidden). */
+#define SO_NOTES_SHOWN 3
+
+static int on_taskerr(master *m, const so_msg *msg) {
+  so_taskerr_rec rec;
+  if (msg->len < sizeof rec)
+    return SO_EPROTO;
+  memcpy(&rec, msg->data, sizeof rec);
+  if (rec.len != msg->len - sizeof rec || rec.len > SO_NOTE_MAX)
+    return SO_EPROTO;
+  if (m->notes_shown >= SO_NOTES_SHOWN)
+    return 0;
+  m->notes_shown++;
+  const char *text = (const char *)msg->data + sizeof rec;
+  if (rec.len)
+    so__errorf("job '%s': task %llu failed on rank %d: %.*s", m->job->name,
+               (unsigned long long)rec.id, msg->src, (int)rec.len, text);
+  else
+    so__errorf("job '%s': task %llu failed on rank %d (code %d)", m->job->name,
+               (unsigned long long)rec.id, msg->src, (int)rec.status);
+  return 0;
+}
+
+/* A worker that cannot go on: its message, if it sent one, is printed for the first such worker
+ * only (they often fail alike, one line per worker says nothing more); the rest are counted. */
+static int on_fail(master *m, const so_msg *msg) {
+  so_fail_msg f = {SO_EJOB};
+  size_t n = 0;
+  if (msg->len >= sizeof f) {
+    memcpy(&f, msg->data, sizeof f);
+    n = msg->len - sizeof f;
+  }
+  if (n > SO_NOTE_MAX)
+    return SO_EPROTO;
+  if (n && !m->fail_shown) {
+    so__errorf("%.*s", (int)n, (const char *)msg->data + sizeof f);
+    m->fail_shown = 1;
+  } else if (n) {
+    m->fails_hidden++;
+  }
+  return f.code == SO_EINVAL ? SO_EINVAL : SO_EJOB;
+}
+
+/* Says how many failures were counted but not printed, once the run is over. */
+static void report_hidden(const master *m) {
+  if (m->fails_hidden)
+    so__errorf("job '%s': %u more %s failed too (the first failure is shown above)",
+               m->job->name, m->fails_hidden, m->fails_hidden == 1 ? "worker" : "workers");
+  if (m->notes_shown && m->failed > m->notes_shown)
+    so__errorf("job '%s': %llu more %s failed (the first %u are shown above)", m->job->name,
+               (unsigned long long)(m->failed - m->notes_shown),
+               m->failed - m->notes_shown == 1 ? "task" : "tasks", m->notes_shown);
+}
+
 static int on_message(master *m, const so_msg *msg) {
   if (msg->src < 1 || msg->src > m->nworkers)
     return SO_EPROTO;
@@ -384,11 +442,17 @@ static int on_message(master *m, const so_msg *msg) {
     return on_request(m, msg);
   case SO_TAG_OUTPUT:
     return so__outsink_take(&m->sink, msg->src, msg->data, msg->len);
-  case SO_TAG_FAIL:
-    /* The worker printed its own error; it now waits for STOP like a parked worker. */
+  case SO_TAG_FAIL: {
+    /* The worker now waits for STOP like a parked worker. */
     w->parked = 1;
-    abort_run(m, SO_EJOB);
+    int code = on_fail(m, msg);
+    if (code == SO_EPROTO)
+      return code;
+    abort_run(m, code);
     return w->stopped ? 0 : send_stop(m, msg->src);
+  }
+  case SO_TAG_TASKERR:
+    return w->final ? SO_EPROTO : on_taskerr(m, msg);
   case SO_TAG_FINAL:
     if (w->final || so__proto_fixed(msg->data, msg->len, &w->fin, sizeof w->fin))
       return SO_EPROTO;
@@ -490,9 +554,9 @@ static int check_total(master *m) {
     return SO_EINVAL;
   }
   if (m->ctx.total < (uint64_t)m->nworkers) {
-    so__errorf("%d workers but job '%s' has only %llu tasks; use at most %llu workers",
-               m->nworkers, m->job->name, (unsigned long long)m->ctx.total,
-               (unsigned long long)m->ctx.total);
+    so__errorf("%d workers but job '%s' has only %llu %s; use at most %llu %s", m->nworkers,
+               m->job->name, (unsigned long long)m->ctx.total, m->ctx.total == 1 ? "task" : "tasks",
+               (unsigned long long)m->ctx.total, m->ctx.total == 1 ? "worker" : "workers");
     return SO_EINVAL;
   }
   return 0;
@@ -613,6 +677,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
   if (signals)
     so__signals_restore();
   so__outsink_free(&m->sink);
+  report_hidden(m);
 
   m->ctx.stopped = m->stopped;
   if (m->rc == 0 && job->finish) {

@@ -18,7 +18,11 @@
  *                              number (`parts`), to refill a hand deeper than one batch.
  *   master -> worker  STOP     no more work (or the run is aborted); the worker answers FINAL.
  *   worker -> master  FINAL    the worker's totals and where it ran.
- *   worker -> master  FAIL     the worker cannot go on (its job init failed); text follows.
+ *   worker -> master  FAIL     the worker cannot go on (its job init failed): so_fail_msg, then
+ *                              the job's message (empty when the worker printed it itself).
+ *   worker -> master  TASKERR  one of the worker's first failed tasks: so_taskerr_rec, then the
+ *                              text the job gave so_ctx_errorf (possibly empty); the master
+ *                              prints the first few of the run and counts the rest.
  *   worker -> master  OUTPUT   output of running tasks, for the master's stdout/stderr.
  *   master -> worker  HALT     start no more tasks: give back those not started (status
  *                              SO_STATUS_UNRUN); with SO_HALT_NOW also cancel running ones.
@@ -41,11 +45,25 @@ enum {
   SO_TAG_FAIL = 0x5c05,
   SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so_output_rec) */
   SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so_halt_msg) */
-  SO_TAG_NOTICE = 0x5c08  /* master -> worker: the job's bytes for its notice() callback */
+  SO_TAG_NOTICE = 0x5c08,  /* master -> worker: the job's bytes for its notice() callback */
+  SO_TAG_TASKERR = 0x5c09  /* worker -> master: why a task failed (so_taskerr_rec) */
 };
 
 /* Longest notice: small, so notices travel on the ordered small channel. */
 #define SO_NOTICE_MAX 1024
+
+/* Text in FAIL and TASKERR messages is cut to this many bytes, so they stay small. */
+#define SO_NOTE_MAX 512
+
+typedef struct so_fail_msg {
+  int32_t code; /* SO_EINVAL when the job found its input bad, else SO_EJOB */
+} so_fail_msg;
+
+typedef struct so_taskerr_rec {
+  uint64_t id;
+  int32_t status; /* what run() returned */
+  uint32_t len;   /* bytes of text that follow */
+} so_taskerr_rec;
 
 /* The status of a task given back unrun because the run is halting: never merged. */
 #define SO_STATUS_UNRUN INT32_MIN

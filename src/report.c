@@ -68,8 +68,9 @@ static int answers_status(const so_report *rep) {
 int so__report_notice(FILE *out, const so_report *rep) {
   char buf[32];
   if (rep->stopped == SO_STOPPED_SIGNAL) {
-    fprintf(out, "stopped by %s before every task ran: the answer is partial (%llu tasks ran)\n",
-            so__signal_name(rep->signal, buf, sizeof buf), (unsigned long long)rep->tasks);
+    fprintf(out, "stopped by %s before every task ran: the answer is partial (%llu %s ran)\n",
+            so__signal_name(rep->signal, buf, sizeof buf), (unsigned long long)rep->tasks,
+            rep->tasks == 1 ? "task" : "tasks");
     return 1;
   }
   if (rep->failed && !answers_status(rep)) {

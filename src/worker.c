@@ -41,7 +41,12 @@ typedef struct worker {
   uint64_t busy_ns;   /* time in run() for the results in req */
   so_buf out;         /* the next OUTPUT message */
   uint64_t tasks, failed, busy_total;
+  unsigned notes;     /* failed tasks whose reason went to the master (TASKERR) */
 } worker;
+
+/* A worker tells the master why its first few failed tasks failed; the master prints the first
+ * few of the whole run and counts the rest, so a run of many failures sends little. */
+#define SO_NOTES_PER_WORKER 3
 
 static uint64_t mono_ns(void) {
   struct timespec ts;
@@ -210,6 +215,24 @@ static int on_message(worker *w, const so_msg *msg) {
   return 0;
 }
 
+/* Sends the master the reason for a failed task (the text the job gave so_ctx_errorf, if any),
+ * for the worker's first few failures; the text is cleared so it is never taken for a later
+ * task's. Returns 0 or an SO_E* code. */
+static int note_failure(worker *w, uint64_t id, int32_t status) {
+  int rc = 0;
+  if (w->notes < SO_NOTES_PER_WORKER) {
+    w->notes++;
+    unsigned char msg[sizeof(so_taskerr_rec) + SO_NOTE_MAX];
+    size_t n = strnlen(w->ctx.error, SO_NOTE_MAX);
+    so_taskerr_rec rec = {id, status, (uint32_t)n};
+    memcpy(msg, &rec, sizeof rec);
+    memcpy(msg + sizeof rec, w->ctx.error, n);
+    rc = so__send(w->t, 0, SO_TAG_TASKERR, msg, sizeof rec + n);
+  }
+  w->ctx.error[0] = 0;
+  return rc;
+}
+
 /* Runs tasks with run() until the hand is empty or it is time to look at the mailbox. Timing a
  * run of tasks rather than each one keeps the clock off the path of tiny tasks. */
 static int run_some(worker *w) {
@@ -226,6 +249,8 @@ static int run_some(worker *w) {
     if ((rc = so__proto_req_result_begin(&w->req, task.id, &off)) != 0)
       break;
     so_result res = {.buf = &w->req};
+    if (w->ctx.error[0])
+      w->ctx.error[0] = 0; /* left by a task that succeeded all the same */
     int status = w->job->run(&w->ctx, &task, &res);
     if (res.failed) {
       rc = SO_ENOMEM;
@@ -234,8 +259,12 @@ static int run_some(worker *w) {
     so__proto_req_result_end(&w->req, off, status);
     w->nresults++;
     w->tasks++;
-    w->failed += status != 0;
     w->in_hand--;
+    if (status != 0) {
+      w->failed++;
+      if ((rc = note_failure(w, task.id, status)) != 0)
+        break;
+    }
     if ((rc = batch_advance(w)) != 0)
       break;
     if (!w->outstanding && !w->starved && w->in_hand <= w->low)
@@ -373,12 +402,27 @@ static int loop(worker *w) {
 }
 
 /* After a failure: tell the master, then wait for its STOP so no message is left in flight. */
-static void fail_and_wait(worker *w) {
-  char note = 0;
-  if (!w->stopping && so__send(w->t, 0, SO_TAG_FAIL, &note, 1) == 0) {
-    so_msg msg;
-    while (!w->stopping && so__recv(w->t, &msg, -1) == 1)
-      if (msg.tag == SO_TAG_STOP)
+/* Tells the master this worker cannot go on, with the job's message when it has not printed it
+ * (msg is then non-empty: the master prints the first such message of the run and counts the
+ * others), and waits for STOP. */
+static void fail_and_wait(worker *w, int code, const char *msg) {
+  unsigned char buf[sizeof(so_fail_msg) + SO_NOTE_MAX];
+  size_t n = strnlen(msg, SO_NOTE_MAX);
+  so_fail_msg f = {code};
+  memcpy(buf, &f, sizeof f);
+  memcpy(buf + sizeof f, msg, n);
+  if (w->stopping) {
+    if (n)
+      so__errorf("%s", msg);
+    return;
+  }
+  if (so__send(w->t, 0, SO_TAG_FAIL, buf, sizeof f + n) != 0) {
+    if (n)
+      so__errorf("%s", msg); /* the master cannot hear it: say it here */
+  } else {
+    so_msg in;
+    while (!w->stopping && so__recv(w->t, &in, -1) == 1)
+      if (in.tag == SO_TAG_STOP)
         w->stopping = 1;
   }
 }
@@ -404,11 +448,13 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
   }
   int rc = so__proto_req_begin(&w.req);
   int ready = 0;
+  char msg[SO_NOTE_MAX] = "";
   if (rc == 0 && !w.async && !job->run) {
     so__errorf("job '%s' has neither run nor start/progress", job->name);
     rc = SO_EINVAL;
   } else if (rc == 0 && job->init && (rc = job->init(&w.ctx)) != 0) {
-    rc = so__ctx_fail(&w.ctx, "init", rc);
+    /* Every worker may fail the same way (an unwritable path): the master says it once. */
+    rc = so__ctx_failmsg(&w.ctx, "init", rc, msg, sizeof msg);
   } else if (rc == 0) {
     ready = 1;
   }
@@ -420,7 +466,7 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
       so__errorf("rank %d ran out of memory", t->rank);
   }
   if (rc)
-    fail_and_wait(&w);
+    fail_and_wait(&w, msg[0] && rc == SO_EINVAL ? SO_EINVAL : SO_EJOB, msg);
 
   so_final_msg fin;
   memset(&fin, 0, sizeof fin);

@@ -17,7 +17,8 @@ enum {
   SO_EHWLOC = -6,    /* topology discovery or binding failed */
   SO_EIO = -7,       /* reading or writing a file failed */
   SO_ENOWORKERS = -8, /* the communicator has no worker ranks */
-  SO_ESTOPPED = -9    /* a stop signal ended the run before every task had run */
+  SO_ESTOPPED = -9,   /* a stop signal ended the run before every task had run */
+  SO_ETASKS = -10     /* every task ran, but some failed: the answer is incomplete */
 };
 
 /* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. */

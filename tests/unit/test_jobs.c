@@ -307,13 +307,33 @@ static void test_primes_order(void) {
   CU_ASSERT_NOT_EQUAL(drive(&so_job_primes, p, 2, ORDER_SKIP_LAST, &a), 0);
   CU_ASSERT_PTR_NULL(a);
   so__params_free(p);
+
+  /* A failed task is a hole the engine reports (exit 3): the count of the rest, and the hole. */
+  p = params_of(&so_job_primes, "from", "0", "to", "100", "tasks", "4", NULL);
+  so_ctx m;
+  so__ctx_init(&m, &so_job_primes, p, SO_ROLE_MASTER, 0, 1);
+  m.answer = so__answer_new();
+  CU_ASSERT_EQUAL_FATAL(so_job_primes.init(&m), 0);
+  static const uint64_t counts[4] = {9, 6, 4, 6}; /* [0,25) [25,50) [50,75) [75,100) */
+  for (uint64_t id = 0; id < 4; id++) {
+    so_task_result r = {.id = id, .status = id == 2 ? 1 : 0, .data = &counts[id],
+                        .len = id == 2 ? 0 : sizeof counts[id]};
+    CU_ASSERT_EQUAL(so_job_primes.merge(&m, &r), 0);
+  }
+  CU_ASSERT_EQUAL(so_job_primes.finish(&m), 0);
+  CU_ASSERT_EQUAL(answer_int(m.answer, "primes"), 21);
+  CU_ASSERT_EQUAL(answer_int(m.answer, "missing_tasks"), 1);
+  so__answer_free(m.answer);
+  so_job_primes.fini(&m);
+  so__params_free(p);
 }
 
 static void test_primes_errors(void) {
   so_answer *a;
-  CU_ASSERT_NOT_EQUAL(SERIAL(a, &so_job_primes, "from", "10", "to", "10"), 0);
-  CU_ASSERT_NOT_EQUAL(SERIAL(a, &so_job_primes, "from", "20", "to", "10"), 0);
-  CU_ASSERT_NOT_EQUAL(SERIAL(a, &so_job_primes, "from", "0", "to", "10", "tasks", "11"), 0);
+  /* Bad input, said as SO_EINVAL so that the exit status is the bad-input one. */
+  CU_ASSERT_EQUAL(SERIAL(a, &so_job_primes, "from", "10", "to", "10"), SO_EINVAL);
+  CU_ASSERT_EQUAL(SERIAL(a, &so_job_primes, "from", "20", "to", "10"), SO_EINVAL);
+  CU_ASSERT_EQUAL(SERIAL(a, &so_job_primes, "from", "0", "to", "10", "tasks", "11"), SO_EINVAL);
   CU_ASSERT_EQUAL(SERIAL(a, &so_job_primes, "from", "0", "to", "10", "tasks", "10"), 0);
   CU_ASSERT_EQUAL(answer_int(a, "primes"), 4);
   so__answer_free(a);
@@ -360,7 +380,7 @@ static void test_pi_order_independent(void) {
 
 static void test_pi_errors(void) {
   so_answer *a;
-  CU_ASSERT_NOT_EQUAL(SERIAL(a, &so_job_pi, "samples", "10", "tasks", "11"), 0);
+  CU_ASSERT_EQUAL(SERIAL(a, &so_job_pi, "samples", "10", "tasks", "11"), SO_EINVAL);
   CU_ASSERT_PTR_NULL(a);
   /* As many tasks as samples is fine: one sample each, and the total stays exact. */
   CU_ASSERT_EQUAL(SERIAL(a, &so_job_pi, "samples", "10", "tasks", "10"), 0);
@@ -476,6 +496,22 @@ static void test_noop_accounting(void) {
   CU_ASSERT_PTR_NULL(m.state);
   so_job_noop.fini(&m); /* fini on a NULL state is harmless */
   so__params_free(p);
+
+  /* A task that failed did not run as asked: its id is missing, not seen. */
+  p = params_of(&so_job_noop, "tasks", "3", NULL);
+  so__ctx_init(&m, &so_job_noop, p, SO_ROLE_MASTER, 0, 1);
+  m.answer = so__answer_new();
+  CU_ASSERT_EQUAL_FATAL(so_job_noop.init(&m), 0);
+  for (uint64_t id = 0; id < 3; id++) {
+    so_task_result ok = {.id = id, .status = id == 1 ? 2 : 0};
+    CU_ASSERT_EQUAL(so_job_noop.merge(&m, &ok), 0);
+  }
+  CU_ASSERT_EQUAL(so_job_noop.finish(&m), 0);
+  CU_ASSERT_EQUAL(answer_int(m.answer, "distinct"), 2);
+  CU_ASSERT_EQUAL(answer_int(m.answer, "missing"), 1);
+  so__answer_free(m.answer);
+  so_job_noop.fini(&m);
+  so__params_free(p);
 }
 
 /* Above 10^9 tasks the master keeps no bitmap and reports only the count. */
@@ -519,6 +555,35 @@ static void test_noop_trace(void) {
   CU_ASSERT_NOT_EQUAL(SERIAL(a, &so_job_noop, "tasks", "5", "trace", "/nonexistent/dir/t"), 0);
 }
 
+/* A trace line that cannot be written fails its task, with the reason; nothing is buffered, so
+ * the very task whose line was lost is the one that fails. */
+static void test_noop_trace_full(void) {
+  char base[64], path[80];
+  snprintf(base, sizeof base, "/tmp/so_test_jobs_full_%ld", (long)getpid());
+  snprintf(path, sizeof path, "%s.1", base);
+  unlink(path);
+  CU_ASSERT_EQUAL_FATAL(symlink("/dev/full", path), 0);
+  so_params *p = params_of(&so_job_noop, "tasks", "4", "trace", base, NULL);
+  so_ctx w;
+  so__ctx_init(&w, &so_job_noop, p, SO_ROLE_WORKER, 1, 1);
+  CU_ASSERT_EQUAL_FATAL(so_job_noop.init(&w), 0);
+  so_buf out = SO_BUF_INIT;
+  for (uint64_t id = 0; id < 2; id++) {
+    so_task task = {.id = id};
+    so_result res = {.buf = &out};
+    w.error[0] = 0;
+    CU_ASSERT_NOT_EQUAL(so_job_noop.run(&w, &task, &res), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.error, "No space left on device"));
+    char want[32];
+    snprintf(want, sizeof want, "task %llu ", (unsigned long long)id);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.error, want));
+  }
+  so_job_noop.fini(&w);
+  so__buf_free(&out);
+  so__params_free(p);
+  unlink(path);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
       {"builtin_find", test_builtin_find},
@@ -534,6 +599,7 @@ int main(void) {
       {"noop_accounting", test_noop_accounting},
       {"noop_untracked", test_noop_untracked},
       {"noop_trace", test_noop_trace},
+      {"noop_trace_full", test_noop_trace_full},
       {NULL, NULL},
   };
   return so_test_run("jobs", cases);
