@@ -50,4 +50,5 @@ const so_job so_job_cmd = {
     .exit_stopped = SO_FARM_EXIT_SIGNAL,
     .keep_tasks = 1,
     .few_tasks_ok = 1,
+    .takes_args = 1,
 };

@@ -293,6 +293,11 @@ static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *
         snprintf(err, errlen, "':::' needs a job that takes arguments");
         return SO_EINVAL;
       }
+      if (!cli->job->takes_args) {
+        snprintf(err, errlen, "job '%s' takes no arguments after ':::' (only the command farm "
+                              "does: scaleout run --command TEMPLATE ::: ...)", cli->job->name);
+        return SO_EINVAL;
+      }
       so__params_set_args(cli->params, argc - i - 1, (const char *const *)argv + i + 1);
       break;
     }

@@ -73,24 +73,17 @@ static const char *option_value(int argc, char **argv, int *i, const char *attac
   if (attached)
     return attached;
   if (*i + 1 >= argc) {
-    so__errorf("option %s needs a value", argv[*i]);
+    so__errorf("option '%s' needs a value", argv[*i]);
     return NULL;
   }
   return argv[++*i];
 }
 
+/* Messages are worded and quoted as run's (options.c), so both commands speak alike. */
 static int parse_workers(const char *text, int *out) {
   int64_t v;
-  if (so__parse_int(text, &v) != 0) {
-    so__errorf("--workers \"%s\" is not a whole number", text);
-    return TOPO_USAGE;
-  }
-  if (v < 1) {
-    so__errorf("--workers must be at least 1, not %" PRId64, v);
-    return TOPO_USAGE;
-  }
-  if (v > TOPO_MAX_WORKERS) {
-    so__errorf("--workers %" PRId64 " is too many (at most %d)", v, TOPO_MAX_WORKERS);
+  if (so__parse_int(text, &v) != 0 || v < 1 || v > TOPO_MAX_WORKERS) {
+    so__errorf("--workers expects a whole number from 1 to %d, not '%s'", TOPO_MAX_WORKERS, text);
     return TOPO_USAGE;
   }
   *out = (int)v;
@@ -112,7 +105,7 @@ static int parse_args(int argc, char **argv, topo_opts *o) {
       if (!(val = option_value(argc, argv, &i, att)))
         return TOPO_USAGE;
       if (so__bind_policy_parse(val, &o->pol) != 0) {
-        so__errorf("--bind \"%s\" is not a policy (core, pu, numa, package or none)", val);
+        so__errorf("--bind must be core, pu, numa, package or none, not '%s'", val);
         return TOPO_USAGE;
       }
     } else if (is_option(arg, "--synthetic", &att)) {
@@ -122,10 +115,10 @@ static int parse_args(int argc, char **argv, topo_opts *o) {
       if (!(o->cpuset = option_value(argc, argv, &i, att)))
         return TOPO_USAGE;
     } else if (arg[0] == '-') {
-      so__errorf("unknown option \"%s\" for topo (see scaleout topo --help)", arg);
+      so__errorf("unknown option '%s' (see scaleout topo --help)", arg);
       return TOPO_USAGE;
     } else {
-      so__errorf("topo takes no arguments, but \"%s\" was given", arg);
+      so__errorf("topo takes no arguments, not '%s' (see scaleout topo --help)", arg);
       return TOPO_USAGE;
     }
   }
@@ -165,19 +158,19 @@ static int parse_region(hwloc_topology_t topo, const char *text, hwloc_bitmap_t 
     return TOPO_USAGE;
   }
   if (!cpulist_wellformed(text)) {
-    so__errorf("--cpuset \"%s\" is not a CPU list such as 0-3,8", text);
+    so__errorf("--cpuset expects a CPU list such as 0-3,8, not '%s'", text);
     return TOPO_USAGE;
   }
   hwloc_bitmap_t set = hwloc_bitmap_alloc();
   if (!set || hwloc_bitmap_list_sscanf(set, text) != 0) {
     hwloc_bitmap_free(set);
-    so__errorf("cannot read --cpuset \"%s\"", text);
+    so__errorf("cannot read --cpuset '%s'", text);
     return TOPO_FAILED;
   }
   if (!hwloc_bitmap_intersects(set, hwloc_topology_get_allowed_cpuset(topo))) {
     char allowed[256];
     so__bind_list(hwloc_topology_get_allowed_cpuset(topo), allowed, sizeof allowed);
-    so__errorf("--cpuset %s shares no PU with the allowed cpuset %s", text, allowed);
+    so__errorf("--cpuset '%s' shares no PU with the allowed cpuset %s", text, allowed);
     hwloc_bitmap_free(set);
     return TOPO_USAGE;
   }
@@ -372,8 +365,8 @@ int so__topo_main(int argc, char **argv, FILE *out) {
   hwloc_topology_t topo;
   if (so__bind_topology_load(&topo, o.synthetic) != 0) {
     if (o.synthetic) {
-      so__errorf("--synthetic \"%s\" is not a topology hwloc understands "
-                 "(try \"pack:2 core:4 pu:2\")", o.synthetic);
+      so__errorf("--synthetic expects a topology hwloc understands (such as 'pack:2 core:4 "
+                 "pu:2'), not '%s'", o.synthetic);
       return TOPO_USAGE;
     }
     so__errorf("cannot load this machine's topology with hwloc");

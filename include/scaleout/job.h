@@ -123,6 +123,10 @@ typedef struct so_job {
    * during the call), between the worker's other calls, in the order sent. 0, or <0: the worker
    * cannot go on. */
   int (*notice)(so_ctx *ctx, const void *data, size_t len);
+
+  /* 1: the job reads the words after ":::" (so_ctx_args); 0: a command line with ":::" is
+   * refused as bad input, since the job would silently ignore the words. */
+  int takes_args;
 } so_job;
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;

@@ -159,17 +159,32 @@ bad 2 tasks run noop --tasks 0
 bad 2 tasks run sleep --tasks 0
 bad 2 abc run pi --prefetch abc
 
+# Out of range, said so with the range: above an exact 64-bit maximum, beyond 64 bits.
+bad 2 "out of range.*9000000000000000000.*'9000000000000000001'" run pi --seed 9000000000000000001
+bad 2 "out of range.*from 1 to 1000000000000000000.*'1e30'" run pi --samples 1e30
+
+# A job's own checks of its parameters are bad input too.
+bad 2 'from.*below' run primes --from 5 --to 5
+bad 2 'tasks.*numbers' run primes --tasks 100 --to 50
+bad 2 'tasks.*samples' run pi --tasks 1e7 --samples 1e6
+
+# Words after ::: are for the farm only; another job would ignore them.
+bad 2 ":::" run pi --samples 1e6 ::: a b
+
 # Worker counts: none, not a number, more workers than tasks.
 bad 2 '-n|worker' run pi -n 0
 bad 2 abc run pi -n abc
 bad 2 '-n|worker' run sleep -n 4 --tasks 2
+bad 2 "only 1 task; use at most 1 worker$" run sleep -n 2 --tasks 1
 
 # Engine options with values outside their set.
 bad 2 bogus run pi --queue bogus
-bad 2 bogus run pi --bind bogus
+bad 2 "--bind must be core, pu, numa, package or none, not 'bogus'" run pi --bind bogus
 bad 2 bogus run pi --batch bogus
 bad 2 batch run pi --batch 0
-bad 2 bogus topo --bind bogus
+bad 2 "--bind must be core, pu, numa, package or none, not 'bogus'" topo --bind bogus
+bad 2 "--workers expects a whole number from 1 to [0-9]+, not 'abc'" topo -n abc
+bad 2 "unknown option '--bogus' \\(see scaleout topo --help\\)" topo --bogus
 
 # Options missing their value at the end of the line.
 bad 2 tasks run pi --tasks

@@ -257,6 +257,11 @@ static void test_bad_job(void) {
   REJECT(WORDS("run", "--foo=1", "pi"), "--foo", "'pi'");
   REJECT(WORDS("run", "pi", "--from", "3"), "--from"); /* primes' parameter, not pi's */
   REJECT(WORDS("run", "pi", "-x"), "'-x'");
+  /* Words after ::: are the farm's; pi would ignore them. */
+  REJECT(WORDS("run", "pi", "--samples", "1e6", ":::", "a", "b"), "'pi'", "':::'");
+  REJECT(WORDS("run", "noop", ":::"), "'noop'", "':::'");
+  ACCEPT("run", "--command", "echo {}", ":::", "a", "b");
+  so__cli_free(&cli);
 }
 
 static void test_missing_values(void) {
