@@ -144,7 +144,10 @@ int so_ctx_args(const so_ctx *ctx, const char *const **argv);
 void so_ctx_set_state(so_ctx *ctx, void *state);
 void *so_ctx_state(const so_ctx *ctx);
 
-/* Reports why the job failed; the engine prints it as one line on stderr. */
+/* Reports why the job failed; the engine prints it as one line on stderr. For a task whose
+ * run() fails, the first few failed tasks of the run are printed with their reasons and the
+ * rest counted; for init() on the workers, the first worker's message is printed and the others
+ * counted. */
 void so_ctx_errorf(so_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Master only, from check() or init(): the number of tasks next() will produce, when known.
