@@ -12,7 +12,7 @@
 #   - pi, jobs, help, version, run --help, run pi --help with stdout on /dev/full: exit 1 and one
 #     line "cannot write ... standard output"; the farm's: 104
 #   - a parameter with invalid UTF-8 (0xff): the JSON parses, the byte is U+FFFD
-#   - pi with --grace 2 and SIGTERM after 3 s: exit 4 within 60 s, the summary (even with -q)
+#   - pi with --grace 2 and SIGTERM 2 s after its ranks started: exit 4 within 60 s, the summary (even with -q)
 #     says "stopped by SIGTERM ... partial", the JSON has stopped true, signal "SIGTERM"
 set -euo pipefail
 
@@ -83,13 +83,19 @@ expect "invalid UTF-8: the byte is U+FFFD in the JSON" \
 echo "- a stop signal: exit 4 and a partial answer said to be partial"
 start sig env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run pi -n 2 -q --samples 1e11 --grace 2 --json "$tmp/sig.json"
 t0=$EPOCHREALTIME
-sleep 3
+# The parent, mpirun (its command line holds ours), the master and 2 workers: all 5 started, and
+# 2 s for the master to be running (a signal before that is the start-up path, not this check's).
+for ((i = 0; i < 600; i++)); do
+  (($(marked | grep -c " $SCALEOUT run pi") >= 5)) && break
+  sleep 0.1
+done
+sleep 2
 kill -TERM "$bg_pid"
 rc=0
 for ((i = 0; i < 600; i++)); do kill -0 "$bg_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$bg_pid" || rc=$?
 took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-echo "  (ended ${took}s after the run started; SIGTERM at 3 s, grace 2 s)"
+echo "  (ended ${took}s after the run started; SIGTERM 2 s after the ranks were up, grace 2 s)"
 expect "SIGTERM: exit status" "$rc" 4
 expect "SIGTERM: ended within 60 s" "$(awk -v t="$took" 'BEGIN { print (t < 60) }')" 1
 expect "SIGTERM: the summary's last line (under -q)" \
