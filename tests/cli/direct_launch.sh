@@ -66,9 +66,16 @@ if command -v script >/dev/null; then
   fi
 
   echo "- Ctrl-C on the terminal stops the run gracefully"
-  printf 'sleep 2; echo first\nsleep 2; echo second\n' >"$tmp/two.tasks"
+  # Ctrl-C once the first command runs: one during start-up ends the run before any command
+  # (cli.direct_stop checks that), which on a loaded machine can be well after 1.5 s.
+  printf 'touch %s; sleep 2; echo first\nsleep 2; echo second\n' "$tmp/first.started" >"$tmp/two.tasks"
   ttyrc=0
-  { sleep 1.5; printf '\003'; sleep 8; } |
+  {
+    for ((i = 0; i < 400; i++)); do [[ -e $tmp/first.started ]] && break; sleep 0.1; done
+    sleep 0.3
+    printf '\003'
+    sleep 8
+  } |
     SO_FARM_TEST_MARK="$mark" timeout -k 5 60 script -qfec \
       "exec $SCALEOUT run -n 1 --tasks $tmp/two.tasks" /dev/null >"$tmp/ctrlc.out" 2>&1 || ttyrc=$?
   out=$(tr -d '\r' <"$tmp/ctrlc.out")
