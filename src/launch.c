@@ -220,7 +220,8 @@ static pid_t parent_of(pid_t pid, int *zombie) {
 }
 
 /* Sends sig to every live descendant of this process (mpirun, the ranks, their commands, and the
- * orphans of a dead mpirun, which come to us as a child subreaper) but spare (or 0). Returns how
+ * orphans of a dead mpirun, which come to us as a child subreaper) but spare (or 0) and the
+ * processes between us and spare (mpirun, and a wrapper script around it). Returns how
  * many live ones it found. The ranks are each in a process group of their own (Open MPI's doing), so one kill
  * of mpirun's group would not reach them. */
 static int kill_descendants(int sig, pid_t spare) {
@@ -275,9 +276,17 @@ static int kill_descendants(int sig, pid_t spare) {
         }
     }
   }
-  for (size_t k = 1; marked && k < nmarked; k++)
-    if (marked[k] != spare && kill(marked[k], sig) == 0)
+  pid_t spared[10];
+  int nspared = 0;
+  for (pid_t p = spare; p > 1 && p != self && nspared < 10; p = parent_of(p, NULL))
+    spared[nspared++] = p;
+  for (size_t k = 1; marked && k < nmarked; k++) {
+    int keep = 0;
+    for (int i = 0; i < nspared; i++)
+      keep |= marked[k] == spared[i];
+    if (!keep && kill(marked[k], sig) == 0)
       found++;
+  }
   free(marked);
   free(pp);
   return found;
@@ -289,11 +298,13 @@ typedef struct watch {
   int listen_fd;    /* "<name>.master", until the master connected */
   int master_fd;    /* the master's connection */
   pid_t master;     /* its pid, once connected */
+  pid_t launcher;   /* its parent: mpirun itself, when a wrapper script stands between */
   char line[64];    /* the verdict as it arrives: "RC ABANDONED\n" */
   size_t have;
   int verdict_in;
   long verdict;
-  int abandoned;    /* the master left workers inside run(): end them at once (2 once done) */
+  int abandoned;    /* the master left workers inside run(): end them at once (2 once done, 3
+                       once the master is gone too) */
   int stop_sig;     /* the first stop signal the parent got */
   int passed;       /* and it went to the master */
   int killing;      /* 0, 1 once SIGTERM went to mpirun, 2 once SIGKILL went to the run */
@@ -322,6 +333,7 @@ static void accept_master(watch *w) {
         cred.uid == geteuid() && descends_from(cred.pid, w->mpirun)) {
       w->master_fd = fd;
       w->master = cred.pid;
+      w->launcher = parent_of(cred.pid, NULL);
       close(w->listen_fd);
       w->listen_fd = -1;
       return;
@@ -342,7 +354,7 @@ static void read_verdict(watch *w) {
       int ab;
       if (strchr(w->line, '\n') && sscanf(w->line, "%ld %d", &rc, &ab) == 2) {
         w->verdict = rc;
-        w->abandoned = ab;
+        w->abandoned = ab != 0; /* the master sends how many workers it left */
         w->verdict_in = 1;
       }
       if (w->have < sizeof w->line - 1 && !w->verdict_in)
@@ -434,9 +446,18 @@ static int wait_mpirun(watch *w, double grace, int relay_fd, so_outrelay *out, i
     }
     if (w->verdict_in && w->abandoned == 1 && !w->killing) {
       /* The workers stuck in run(): the master, which has printed its report, exits by itself,
-       * and mpirun passes its output on and ends when the others are gone. */
+       * and mpirun (spared too) passes its output on and ends when the others are gone. */
       kill_descendants(SIGKILL, w->master);
       w->abandoned = 2;
+      /* mpirun takes seconds to see the job's end: it is ended 0.2 s after the master (time
+       * enough to pass on its last output), or a second from now at the latest. */
+      finish_by = now + 1;
+    }
+    int zombie = 0;
+    if (w->abandoned == 2 && (parent_of(w->master, &zombie) < 0 || zombie)) {
+      w->abandoned = 3;
+      if (finish_by > now + 0.2)
+        finish_by = now + 0.2;
     }
     /* After its verdict the master only finalizes MPI; a run that hangs there is ended. */
     if (w->verdict_in && !finish_by)
@@ -635,8 +656,11 @@ int so__launch_local_run(int n, double grace, char **argv) {
   }
   if (child > 0 && !w.verdict_in)
     end_leftovers();
-  if (child > 0 && (w.killing == 2 || WIFSIGNALED(status)))
+  if (child > 0 && (w.killing == 2 || WIFSIGNALED(status))) {
     remove_session_dir(child);
+    if (w.launcher > 0 && w.launcher != child)
+      remove_session_dir(w.launcher);
+  }
   so__signals_restore();
   if (w.listen_fd >= 0)
     close(w.listen_fd);
