@@ -171,7 +171,9 @@ int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, siz
 /* Worker only: sends output to the master's standard output (stream 1) or error (stream 2).
  * The master writes whole lines only, so lines from different workers never mix; pass partial
  * = 1 when data ends inside a line that a later call completes (for the same task and stream).
- * Output is streamed, never gathered whole. Returns 0 or an SO_E* code. */
+ * A call with partial = 0 ends the held line as it is, without adding a newline (an empty one
+ * does that when a task's output ended inside a line). Output is streamed, never gathered whole.
+ * Returns 0 or an SO_E* code. */
 int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size_t len,
                   int partial);
 

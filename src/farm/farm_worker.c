@@ -195,10 +195,12 @@ static int forward(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
 
 static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   running *r = find(w, ev->id);
-  /* Output that ended inside a line gets its newline, so the next task's output starts a line. */
+  /* Output that ended inside a line is complete now: an empty closing piece lets the master write
+   * the held part as it is. No newline is added, so output stays byte for byte what the command
+   * wrote (GNU parallel's --group does the same). */
   for (int s = 0; r && s < 2; s++)
     if (!r->line_start[s]) {
-      int rc = so_ctx_output(ctx, ev->id, s + 1, "\n", 1, 0);
+      int rc = so_ctx_output(ctx, ev->id, s + 1, "", 0, 0);
       if (rc)
         return rc;
       r->line_start[s] = 1;

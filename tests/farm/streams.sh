@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The farm's streams: commands' output byte for byte, standard input read as a stream, a stop
+# signal while the master waits on an idle standard input, and ::: lists too long for a command
+# line of mpirun.
+#
+# Usage: streams.sh            (ctest runs it as farm.streams; direct runs of 1 and 2 workers)
+# Expects:
+#   - output is never changed: `printf %s` of a b c gives exactly "abc" on stdout (and on stderr);
+#     a 1,000,000-byte random file through `cat {}` comes out identical (cmp) with 1 worker and
+#     in --results; two 1,000,000-byte files with lines and no final newline, run at once on 2
+#     workers, come out as an interleaving of their whole lines, every byte once, with nothing
+#     added, without and with --tag (where each line, the unterminated last one too, starts with
+#     its argument and a tab)
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" streams
+
+# Helpers of this script's pycheck programs (tests/farm/lib.sh runs them).
+pylib=$(
+  cat <<'EOF'
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+def lines_of(data, prefix=b""):
+    """A command's output as the farm may print it: its lines (the last may lack a newline),
+    each with prefix in front."""
+    parts = data.split(b"\n")
+    out = [prefix + p + b"\n" for p in parts[:-1]]
+    if parts[-1]:
+        out.append(prefix + parts[-1])
+    return out
+
+def unmix(out, sources):
+    """Takes out apart into whole lines of the sources (lists of lines), each source's in its
+    order. Returns None when it works, else where and why it does not."""
+    pos, idx = 0, [0] * len(sources)
+    while pos < len(out):
+        for j, src in enumerate(sources):
+            if idx[j] < len(src) and out.startswith(src[idx[j]], pos):
+                pos += len(src[idx[j]])
+                idx[j] += 1
+                break
+        else:
+            return f"at byte {pos} the output is no command's next line: {out[pos:pos + 40]!r}"
+    left = [len(src) - i for src, i in zip(sources, idx)]
+    return f"lines never printed: {left}" if any(left) else None
+EOF
+)
+
+echo "farm streams: mark $mark"
+
+# ---------------------------------------------------------------------------------------------
+echo "- output byte for byte (issue 8, item 5)"
+run printf 60 "$SCALEOUT" run -q -n 1 --command 'printf %s {}' ::: a b c
+expect "printf %s of a b c: exit status" "$rc" 0
+expect "printf %s of a b c: stdout (od -c)" "$(od -An -c "$tmp/printf.out" | tr -s ' ')" " a b c"
+run printf_err 60 "$SCALEOUT" run -q -n 1 --command 'printf %s {} >&2' ::: a b c
+expect "printf %s of a b c to stderr: stderr (od -c)" "$(od -An -c "$tmp/printf_err.err" | tr -s ' ')" " a b c"
+
+head -c 1000000 /dev/urandom >"$tmp/random.bin"
+if [[ $(tail -c 1 "$tmp/random.bin" | od -An -c | tr -d ' ') == '\n' ]]; then
+  printf x >>"$tmp/random.bin" # (1 in 256) the point is a last line without a newline
+fi
+run cat1 60 "$SCALEOUT" run -q -n 1 --command 'cat {}' ::: "$tmp/random.bin"
+expect "cat of a random file: exit status" "$rc" 0
+if cmp -s "$tmp/random.bin" "$tmp/cat1.out"; then
+  pass "cat of a $(stat -c %s "$tmp/random.bin")-byte random file: stdout is the file (cmp)"
+else
+  fail "cat of a random file: stdout differs: $(stat -c %s "$tmp/cat1.out") bytes, $(cmp "$tmp/random.bin" "$tmp/cat1.out" 2>&1 | head -1)"
+fi
+run results 60 "$SCALEOUT" run -q -n 2 --results "$tmp/res" --command 'cat {}' ::: "$tmp/random.bin" "$tmp/random.bin"
+expect "--results: exit status" "$rc" 0
+for k in 1 2; do
+  if cmp -s "$tmp/random.bin" "$tmp/res/0/$k/stdout"; then
+    pass "--results: task $k's stdout file is the file (cmp)"
+  else
+    fail "--results: task $k's stdout file differs from the file"
+  fi
+done
+
+# Two files of lines whose bytes come from disjoint ranges (so every line tells which file it is
+# from), no empty line, and no newline at the end.
+python3 - "$tmp/lo.bin" "$tmp/hi.bin" <<'EOF'
+import random, sys
+rng = random.Random(8)
+for path, alphabet in ((sys.argv[1], [b for b in range(0, 128) if b != 10]), (sys.argv[2], list(range(128, 256)))):
+    data = bytearray(rng.choice(alphabet) for _ in range(1000000))
+    i = rng.randint(1, 160)
+    while i < len(data) - 2:
+        data[i] = 10
+        i += rng.randint(2, 160)
+    open(path, "wb").write(bytes(data))
+EOF
+for tag in "" --tag; do
+  run mix 60 "$SCALEOUT" run -q -n 2 $tag --command 'cat {}' ::: "$tmp/lo.bin" "$tmp/hi.bin"
+  expect "cat of two files on 2 workers${tag:+ with $tag}: exit status" "$rc" 0
+  pycheck "$tmp/mix.out" "$tmp/lo.bin" "$tmp/hi.bin" "$tag" <<'EOF'
+out, lo, hi, tag = read_bytes(sys.argv[1]), read_bytes(sys.argv[2]), read_bytes(sys.argv[3]), sys.argv[4]
+pre = lambda path: (path.encode() + b"\t") if tag else b""
+srcs = [lines_of(lo, pre(sys.argv[2])), lines_of(hi, pre(sys.argv[3]))]
+want = sum(len(l) for s in srcs for l in s)
+why = unmix(out, srcs)
+check(why is None and len(out) == want,
+      f"2 workers{' --tag' if tag else ''}: stdout is the two files' whole lines interleaved, "
+      f"{want} bytes, nothing added ({len(out)} bytes; {why or 'every line once'})")
+EOF
+done
+
+finish
