@@ -20,9 +20,15 @@
 /* After the grace, results already on their way get this long before workers still inside run()
  * are given up on. */
 #define SO_ABANDON_SLACK_S 0.25
+/* How often a source that had nothing ready (SO_NEXT_LATER) is asked again while a worker waits
+ * for work: a line arriving on a pipe starts within this, and the master wakes 500 times a
+ * second only in that state. */
+#define SO_SOURCE_POLL_MS 2
 
 typedef struct worker_state {
   int parked;           /* its request waits for work */
+  int starved;          /* its request was answered empty while it held tasks, because the
+                           source had nothing ready: it asks again only once told (MORE) */
   int asking;           /* a request of its is being answered (an error now must still stop it) */
   int stopped;          /* STOP has been sent */
   int final;            /* FINAL has arrived */
@@ -45,6 +51,8 @@ struct so_master {
   uint32_t window;
   uint64_t next_id;     /* tasks generated so far */
   int gen_done;         /* next() said there are no more */
+  int gen_later;        /* next() said SO_NEXT_LATER at its last call */
+  int nparked, nstarved; /* workers parked, workers starved (see worker_state) */
   uint64_t outstanding; /* handed out, not yet merged */
   int holding;          /* workers with tasks handed out and not yet reported */
   uint64_t done, failed, messages;
@@ -70,10 +78,22 @@ struct so_master {
 };
 typedef struct so_master master;
 
+/* Marks rank parked or not, keeping the count the source polling looks at. */
+static void set_parked(master *m, int rank, int on) {
+  m->nparked += on - m->w[rank].parked;
+  m->w[rank].parked = on;
+}
+
+static void set_starved(master *m, int rank, int on) {
+  m->nstarved += on - m->w[rank].starved;
+  m->w[rank].starved = on;
+}
+
 static int send_stop(master *m, int rank) {
   so_stop_msg s = {.abort = m->aborting};
   m->w[rank].stopped = 1;
-  m->w[rank].parked = 0;
+  set_parked(m, rank, 0);
+  set_starved(m, rank, 0);
   return so__send(m->t, rank, SO_TAG_STOP, &s, sizeof s);
 }
 
@@ -100,6 +120,9 @@ static int generate(master *m, so_task_out *t) {
   int r = m->job->next(&m->ctx, t);
   if (r < 0)
     return so__ctx_fail(&m->ctx, "next", r);
+  m->gen_later = r == SO_NEXT_LATER;
+  if (r == SO_NEXT_LATER)
+    return 0; /* nothing now; poll_source asks again */
   if (r == 0) {
     m->gen_done = 1;
     return 0;
@@ -227,7 +250,7 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   if (want == 0 || m->halt) {
     /* A halting worker reports its last results and waits for the end. */
     if (in_hand == 0) {
-      w->parked = 1;
+      set_parked(m, rank, 1);
       return check_complete(m);
     }
     if (want == 0)
@@ -264,11 +287,13 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
     /* No work now. If the worker still holds tasks it will report again; reply at once so it
      * is not left waiting on us. If it holds none, it waits here until work or the end. */
     if (in_hand > 0) {
+      /* It will not ask again before it runs dry, unless told that work came (poll_source). */
+      set_starved(m, rank, m->gen_later);
       so__proto_tasks_finish(&m->parts[0], 0, low);
       m->messages++;
       return so__send(m->t, rank, SO_TAG_TASKS, m->parts[0].data, m->parts[0].len);
     }
-    w->parked = 1;
+    set_parked(m, rank, 1);
     return check_complete(m);
   }
   /* Build every message first, so each can say how many there are. */
@@ -296,12 +321,52 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
 static int wake_parked(master *m) {
   for (int r = 1; r <= m->nworkers && m->retries.n; r++)
     if (m->w[r].parked && !m->w[r].stopped) {
-      m->w[r].parked = 0;
+      set_parked(m, r, 0);
       int rc = serve(m, r, UINT32_MAX, 0);
       if (rc)
         return rc;
     }
   return 0;
+}
+
+/* The source had nothing ready (SO_NEXT_LATER) and workers wait: asks it again, and hands what
+ * comes to the parked workers; a starved worker, which holds running tasks and so cannot be
+ * answered unasked, is told to ask (MORE) while a task waits in the queue for it. */
+static int poll_source(master *m) {
+  while (!m->gen_done && !m->halt && !m->aborting && !m->complete &&
+         (m->nparked || m->nstarved)) {
+    if (so__queue_len(&m->queue) == 0) {
+      so_task_out t;
+      int r = generate(m, &t);
+      if (r < 0)
+        return r;
+      if (r == 0)
+        break; /* still nothing, or the end (check_complete below) */
+      r = so__queue_push(&m->queue, t.id, t.type, t.priority, m->data.data, (uint32_t)m->data.len);
+      if (r)
+        return r;
+    }
+    int r = 1;
+    while (r <= m->nworkers && !(m->w[r].parked && !m->w[r].stopped))
+      r++;
+    if (r <= m->nworkers) {
+      set_parked(m, r, 0);
+      int rc = serve(m, r, UINT32_MAX, 0); /* takes the queued task, and more if there are */
+      if (rc)
+        return rc;
+      continue;
+    }
+    for (r = 1; r <= m->nworkers; r++)
+      if (m->w[r].starved && !m->w[r].stopped) {
+        set_starved(m, r, 0);
+        char note = 0;
+        int rc = so__send(m->t, r, SO_TAG_MORE, &note, 1);
+        if (rc)
+          return rc;
+      }
+    break; /* the queued task goes to whoever asks first */
+  }
+  return check_complete(m);
 }
 
 static int on_request(master *m, const so_msg *msg) {
@@ -310,6 +375,7 @@ static int on_request(master *m, const so_msg *msg) {
   worker_state *w = &m->w[msg->src];
   if (so__proto_req_open(&rd, msg->data, msg->len, &h))
     return SO_EPROTO;
+  set_starved(m, msg->src, 0); /* it asks again by itself */
   for (uint32_t i = 0; i < h.nresults; i++) {
     so_result_rec rec;
     const void *data;
@@ -444,7 +510,7 @@ static int on_message(master *m, const so_msg *msg) {
     return so__outsink_take(&m->sink, msg->src, msg->data, msg->len);
   case SO_TAG_FAIL: {
     /* The worker now waits for STOP like a parked worker. */
-    w->parked = 1;
+    set_parked(m, msg->src, 1);
     int code = on_fail(m, msg);
     if (code == SO_EPROTO)
       return code;
@@ -644,14 +710,19 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
     so__signals_catch();
   while (m->nfinal < m->nworkers) {
     so_msg msg;
-    /* With signals watched, look up at least every 100 ms; a signal also cuts a wait short. */
-    int got = so__recv(t, &msg, signals ? 100 : -1);
+    /* With signals watched, look up at least every 100 ms; a signal also cuts a wait short. A
+     * source with nothing ready is asked again every few milliseconds while workers wait. */
+    int polling = !m->gen_done && !m->halt && !m->aborting && !m->complete &&
+                  (m->nparked || m->nstarved);
+    int got = so__recv(t, &msg, polling ? SO_SOURCE_POLL_MS : signals ? 100 : -1);
     if (got < 0) {
       /* The transport itself failed: nothing more can be said to the workers. */
       m->rc = m->rc ? m->rc : got;
       break;
     }
     int rc = signals ? watch_signals(m) : 0;
+    if (!rc && polling)
+      rc = poll_source(m);
     if (rc)
       abort_run(m, rc);
     if (signals && !m->aborting && (m->abandoned = stuck_workers(m)) > 0) {

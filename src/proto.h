@@ -31,6 +31,9 @@
  *   master -> worker  NOTICE   the job's own bytes (so_ctx_notify) for its notice() callback,
  *                              at most SO_NOTICE_MAX of them. Sent unasked, at any time; no
  *                              answer. Notices reach a worker in the order they were sent.
+ *   master -> worker  MORE     work came from a source that had none (SO_NEXT_LATER) after this
+ *                              worker's request got an empty answer: it may ask again at once
+ *                              instead of waiting until it runs dry. Sent unasked; one byte.
  *
  * A worker has at most one REQUEST outstanding. A REQUEST with in_hand == 0 may be parked by
  * the master until work appears; one with in_hand > 0 is always answered at once (perhaps with
@@ -46,7 +49,8 @@ enum {
   SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so_output_rec) */
   SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so_halt_msg) */
   SO_TAG_NOTICE = 0x5c08,  /* master -> worker: the job's bytes for its notice() callback */
-  SO_TAG_TASKERR = 0x5c09  /* worker -> master: why a task failed (so_taskerr_rec) */
+  SO_TAG_TASKERR = 0x5c09, /* worker -> master: why a task failed (so_taskerr_rec) */
+  SO_TAG_MORE = 0x5c0a     /* master -> worker: work came, ask again (one byte) */
 };
 
 /* Longest notice: small, so notices travel on the ordered small channel. */

@@ -173,6 +173,10 @@ static int on_message(worker *w, const so_msg *msg) {
       return SO_EPROTO;
     return on_halt(w, h.how);
   }
+  if (msg->tag == SO_TAG_MORE) {
+    w->starved = 0; /* the next loop asks, if it still has room */
+    return 0;
+  }
   if (msg->tag != SO_TAG_TASKS || !w->outstanding)
     return SO_EPROTO;
   if (w->count == w->cap) {

@@ -76,6 +76,12 @@ typedef struct so_task_result {
   size_t task_len;
 } so_task_result;
 
+/* What next() returns when it has no task ready yet but more may come (a stream it must not wait
+ * on, such as a pipe whose writer is slow). The master goes on answering its workers and asks
+ * again every few milliseconds while a worker waits for work; a task produced then is handed
+ * out at once. */
+#define SO_NEXT_LATER 2
+
 typedef struct so_job {
   const char *name;
   const char *summary;      /* one line for `scaleout jobs` */
@@ -88,7 +94,8 @@ typedef struct so_job {
    * master before init(). Returns 0, or nonzero after so_ctx_errorf: the input is bad (exit 2). */
   int (*check)(so_ctx *ctx);
   int (*init)(so_ctx *ctx);                     /* every rank, optional */
-  int (*next)(so_ctx *ctx, so_task_out *task);  /* master: 1 produced, 0 no more, <0 error */
+  int (*next)(so_ctx *ctx, so_task_out *task);  /* master: 1 produced, 0 no more, <0 error,
+                                                   or SO_NEXT_LATER */
   int (*run)(so_ctx *ctx, const so_task *task, so_result *res); /* worker */
   int (*merge)(so_ctx *ctx, const so_task_result *res);         /* master, optional */
   int (*finish)(so_ctx *ctx);                   /* master: report the answer, optional */

@@ -120,7 +120,8 @@ static int parse_halt(so_ctx *ctx, farm_master *m, const char *h) {
 
 /* --- The source: a task file, an argument file, or the ::: list --- */
 
-/* Returns 1 with the next command or argument, 0 at the end, -1 on error (reported). */
+/* Returns 1 with the next command or argument, 0 at the end, SO_LINES_LATER when a stream has
+ * no whole line yet, -1 on error (reported). */
 static int source_next(so_ctx *ctx, farm_master *m, const char **text, size_t *len,
                        uint64_t *lineno) {
   if (!m->tf) {
@@ -178,9 +179,10 @@ static int skip_seq(const farm_master *m, uint64_t seq) {
 
 /* Reads a re-readable source once before the run: it checks the whole source (a bad line fails
  * the run before anything starts), counts the tasks for progress and the worker check, and,
- * when resuming, checks the fingerprints without writing. Standard input is not pre-read. */
+ * when resuming, checks the fingerprints without writing. A stream (standard input, a pipe) is
+ * not pre-read: it can be read only once, and its lines are to run as they arrive. */
 static int prescan(so_ctx *ctx, farm_master *m, const char *sidecar) {
-  if (m->tasks[0] ? strcmp(m->tasks, "-") == 0 : (m->args[0] ? strcmp(m->args, "-") == 0 : 0))
+  if (m->tf && !so__taskfile_rereadable(m->tf))
     return 0;
   char err[512];
   so_srcprint *check = NULL;
@@ -431,6 +433,8 @@ int so__farm_next(so_ctx *ctx, so_task_out *task) {
   char err[512];
   for (;;) {
     int r = source_next(ctx, m, &text, &len, &lineno);
+    if (r == SO_LINES_LATER)
+      return SO_NEXT_LATER; /* the engine asks again while it answers its workers */
     if (r <= 0) {
       if (r == 0 && m->sp && so__srcprint_finish(m->sp, err, sizeof err) < 0)
         return FAIL(ctx, "%s (use --force to run the changed source anyway)", err);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,19 @@ static int keep(so_lines *lr, const unsigned char *p, size_t n) {
   return 0;
 }
 
+/* 1 when a read() of fd would not wait: data, end of file or an error is there. */
+static int ready(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int n = poll(&p, 1, 0);
+  return n != 0 && !(n < 0 && errno == EINTR);
+}
+
 int so__lines_next(so_lines *lr, char **line, size_t *len) {
-  so__buf_clear(&lr->line);
-  lr->line_offset = lr->consumed;
+  if (!lr->midline) {
+    so__buf_clear(&lr->line);
+    lr->line_offset = lr->consumed;
+  }
+  lr->midline = 0;
   for (;;) {
     if (lr->chunk_pos < lr->chunk_len) {
       unsigned char *p = lr->chunk + lr->chunk_pos;
@@ -89,6 +100,10 @@ int so__lines_next(so_lines *lr, char **line, size_t *len) {
       lr->complete = 0;
       return 1;
     }
+    if (lr->poll_first && !ready(lr->fd)) {
+      lr->midline = 1;
+      return SO_LINES_LATER;
+    }
     ssize_t r;
     do
       r = read(lr->fd, lr->chunk, CHUNK);
@@ -105,6 +120,7 @@ struct so_taskfile {
   char *name;     /* for messages */
   int fd;
   int own_fd;     /* 0 for standard input, which is not ours to close */
+  int regular;    /* a regular file: read twice, and never waited on */
   so_taskfile_mode mode;
   so_lines lines;
   int error;      /* a sticky error code, repeated with msg by later calls */
@@ -143,6 +159,10 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
   }
   if (so__lines_init(&tf->lines, tf->fd, SO_TASKFILE_MAX_LINE))
     goto fail_alloc;
+  /* A pipe or terminal may hold half a line for as long as its writer likes: the master that reads
+   * it must not wait in read() while its workers wait for answers. */
+  tf->regular = fstat(tf->fd, &st) == 0 && S_ISREG(st.st_mode);
+  tf->lines.poll_first = !tf->regular;
   *out = tf;
   return 0;
 
@@ -179,6 +199,8 @@ int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t 
     char *line;
     size_t n;
     int rc = so__lines_next(&tf->lines, &line, &n);
+    if (rc == SO_LINES_LATER)
+      return rc;
     uint64_t at = tf->lines.lineno;
     if (rc == SO_EINVAL) {
       snprintf(tf->msg, sizeof tf->msg,
@@ -212,6 +234,8 @@ int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t 
     return 1;
   }
 }
+
+int so__taskfile_rereadable(const so_taskfile *tf) { return tf->regular; }
 
 const char *so__taskfile_name(const so_taskfile *tf) { return tf->name; }
 

@@ -29,6 +29,8 @@ typedef struct so_lines {
   size_t chunk_len, chunk_pos;
   so_buf line;            /* a line that straddles chunks */
   int eof;
+  int midline;            /* lr->line holds the start of a line that SO_LINES_LATER left */
+  int poll_first;         /* public, set by the owner: never block (see so__lines_next) */
   uint64_t lineno;        /* public: 1-based number of the line last returned (or too long) */
   uint64_t line_offset;   /* public: file offset where that line starts */
   uint64_t consumed;      /* public: bytes consumed so far */
@@ -42,12 +44,18 @@ int so__lines_init(so_lines *lr, int fd, size_t max);
 /* Frees lr's buffers; accepts a zeroed or already freed so_lines. */
 void so__lines_free(so_lines *lr);
 
+/* What so__lines_next and so__taskfile_next return when no whole line is there yet and reading
+ * now would wait (a pipe or terminal whose writer is still writing). */
+#define SO_LINES_LATER 2
+
 /*
  * Reads the next line. Returns 1 and sets *line and *len (without the '\n'; the byte after the
  * line is a NUL that len does not count; valid until the next call), 0 at end of file,
  * SO_EINVAL when the line is longer than max (lr->lineno names it), or SO_EIO when read()
  * failed (errno is kept). After an error the reader must only be freed. A CR before the '\n'
  * is not removed.
+ * With lr->poll_first set, it reads only when poll() says the descriptor is ready, and returns
+ * SO_LINES_LATER instead of waiting; the part of a line read so far is kept for the next call.
  */
 int so__lines_next(so_lines *lr, char **line, size_t *len);
 
@@ -68,7 +76,9 @@ typedef enum so_taskfile_mode {
 typedef struct so_taskfile so_taskfile;
 
 /*
- * Opens path ("-" is standard input, which is read but never closed) in the given mode.
+ * Opens path ("-" is standard input, which is read but never closed) in the given mode. A source
+ * that is not a regular file (standard input, a pipe, a terminal) is read as a stream that is
+ * never waited on: see SO_LINES_LATER below.
  * Returns 0 and sets *out (free with so__taskfile_close), or an error with a sentence naming the
  * file in err and *out NULL: SO_EIO when it is missing, unreadable, or a directory; SO_EINVAL
  * for an unknown mode; SO_ENOMEM.
@@ -79,8 +89,10 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
 /*
  * Returns the next command or argument: 1, setting *text, *len and *lineno (the 1-based line in
  * the file; text is NUL-terminated and valid until the next call), 0 when the source is
- * exhausted (at once for an empty one: like GNU parallel and xargs -r, no task is no error), or
- * an error with a sentence naming the file and line in err:
+ * exhausted (at once for an empty one: like GNU parallel and xargs -r, no task is no error),
+ * SO_LINES_LATER when a stream has no whole line ready yet (call again later: the reader never
+ * blocks, so a master reading it can go on answering its workers), or an error with a sentence
+ * naming the file and line in err:
  *   SO_EINVAL  a NUL byte on the line, or a line longer than SO_TASKFILE_MAX_LINE;
  *   SO_EIO     read() failed;
  *   SO_ENOMEM.
@@ -91,6 +103,9 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
  */
 int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
                       char *err, size_t errlen);
+
+/* 1 when the source is a regular file, which can be read twice (a check before the run). */
+int so__taskfile_rereadable(const so_taskfile *tf);
 
 /* The name used in messages: the path, or "standard input" for "-". */
 const char *so__taskfile_name(const so_taskfile *tf);

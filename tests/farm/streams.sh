@@ -11,6 +11,12 @@
 #     workers, come out as an interleaving of their whole lines, every byte once, with nothing
 #     added, without and with --tag (where each line, the unterminated last one too, starts with
 #     its argument and a tab)
+#   - standard input as a stream: with the pipe kept open, lines written 1 s apart each start
+#     within 1 s of being written, on 2 workers and on 1 worker of 3 slots whose first command
+#     runs on (the next lines take the free slots)
+#   - SIGINT while the master waits on that open, idle pipe: exit 102 within 5 s (with --grace 1
+#     where a command still runs); the joblog holds every line read before the stop; no process
+#     is left
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -49,6 +55,9 @@ def unmix(out, sources):
 EOF
 )
 
+# Direct runs make their private directory here, so the end can check none is left.
+export TMPDIR=$tmp/rundirs
+mkdir -p "$TMPDIR"
 echo "farm streams: mark $mark"
 
 # ---------------------------------------------------------------------------------------------
@@ -107,5 +116,110 @@ check(why is None and len(out) == want,
       f"{want} bytes, nothing added ({len(out)} bytes; {why or 'every line once'})")
 EOF
 done
+
+# ---------------------------------------------------------------------------------------------
+# feed_start TAG ARGS...: starts scaleout run ARGS (marked) with its standard input on a FIFO that
+# this script holds open for writing as fd $feed, so the producer never closes; bg_pid is the
+# scaleout process. feed LINE: writes LINE and records the time it was written in $tmp/TAG.sent.
+feed_start() {
+  local tag=$1
+  shift
+  feed_tag=$tag
+  rm -f "$tmp/$tag.fifo" "$tmp/$tag.sent"
+  mkfifo "$tmp/$tag.fifo"
+  echo "\$ $SCALEOUT run $* < (a pipe kept open) &"
+  (
+    trap - INT QUIT
+    exec env SO_FARM_TEST_MARK="$mark" "$SCALEOUT" run "$@"
+  ) <"$tmp/$tag.fifo" >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
+  bg_pid=$!
+  exec {feed}>"$tmp/$tag.fifo"
+}
+feed() {
+  printf '%s\n' "$1" >&"$feed"
+  echo "$EPOCHREALTIME" >>"$tmp/$feed_tag.sent"
+}
+# wait_file PATH SECONDS: waits until PATH exists; status 1 if it does not in time.
+wait_file() {
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    [[ -e $1 ]] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# starter TAG K [CMD]: a command that writes its start time (date +%s.%N) to $tmp/TAG.start.K.
+starter() { echo "date +%s.%N >$tmp/$1.start.$2${3:+; $3}"; }
+
+# streamed TAG N: checks that the commands 2..N (fed 1 s apart, after command 1 had started) each
+# started within 1 s of being written, and prints the delays.
+streamed() {
+  pycheck "$tmp" "$1" "$2" <<'EOF'
+d, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sent = [float(x) for x in open(f"{d}/{tag}.sent").read().split()]
+late = []
+for k in range(2, n + 1):
+    p = f"{d}/{tag}.start.{k}"
+    start = float(open(p).read()) if os.path.exists(p) else None
+    late.append(None if start is None else round(start - sent[k - 1], 3))
+note(f"start minus arrival, lines 2..{n} (s): {late}")
+check(all(x is not None and -0.05 < x < 1.0 for x in late),
+      f"{tag}: each line written to the open pipe started within 1 s of arriving")
+EOF
+}
+
+# stopped TAG: sends SIGINT to bg_pid (the pipe stays open and idle) and checks the run ends
+# with 102 within 5 s.
+stopped() {
+  local t0=$EPOCHREALTIME took
+  kill -INT "$bg_pid"
+  wait_bg "$1" 30
+  took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  expect "$1: exit status after SIGINT with standard input open and idle" "$rc" 102
+  if awk -v t="$took" 'BEGIN { exit !(t < 5) }'; then
+    pass "$1: the run stopped ${took}s after SIGINT (bound 5 s)"
+  else
+    fail "$1: the run took ${took}s to stop after SIGINT (bound 5 s)"
+  fi
+  exec {feed}>&-
+}
+
+echo "- standard input is a stream (issue 8, item 6), and SIGINT while it is idle (item 7)"
+n=6
+feed_start pipe -n 2 --tasks - --joblog "$tmp/pipe.log"
+feed "$(starter pipe 1)"
+if wait_file "$tmp/pipe.start.1" 30; then
+  for ((k = 2; k <= n; k++)); do
+    sleep 1
+    feed "$(starter pipe $k)"
+  done
+  sleep 1.5
+  streamed pipe $n
+else
+  fail "pipe: the first command did not start within 30 s"
+fi
+stopped pipe
+pycheck "$tmp/pipe.log" "$n" <<'EOF'
+lines = open(sys.argv[1]).read().splitlines()[1:]
+check(len(lines) == int(sys.argv[2]),
+      f"pipe: the joblog has the {sys.argv[2]} commands read before the stop ({len(lines)})")
+EOF
+
+# One worker with 3 slots busy with a long first command: later lines take the free slots as
+# they come rather than wait for the long one; SIGINT then stops it after --grace.
+feed_start slots -n 1 --threads 3 --grace 1 --tasks -
+feed "$(starter slots 1 'sleep 60')"
+if wait_file "$tmp/slots.start.1" 30; then
+  for ((k = 2; k <= 4; k++)); do
+    sleep 1
+    feed "$(starter slots $k)"
+  done
+  sleep 1.5
+  streamed slots 4
+else
+  fail "slots: the first command did not start within 30 s"
+fi
+stopped slots
+no_leftovers "after the stops"
 
 finish

@@ -25,6 +25,9 @@ typedef struct waiter {
   int halt_how;
   int lines;           /* each task prints this many lines, the last in two partial pieces */
   int wait_notice;     /* tasks but id 0 wait (3 s at most) for the notice the first merge sends */
+  double every;        /* task i becomes ready (i + 1) * every seconds after t0 (0: at once) */
+  double t0;
+  int first_ms;        /* task 0 waits this long instead of ms (0: ms) */
   /* observed */
   pthread_mutex_t lock;
   int started_on[MAX_TASKS];  /* how often each id was started */
@@ -33,6 +36,7 @@ typedef struct waiter {
   unsigned merged_attempts[MAX_TASKS];
   int32_t merged_status[MAX_TASKS];
   unsigned max_running[MAX_RANKS];
+  double started_at[MAX_TASKS]; /* seconds after t0 */
   uint64_t nmerged;
   int notices[MAX_RANKS];     /* notices each rank received */
   int notify_rc, worker_notify_rc, long_notify_rc;
@@ -64,6 +68,9 @@ static void w_fini(so_ctx *ctx) { free(so_ctx_state(ctx)); }
 
 static int w_next(so_ctx *ctx, so_task_out *t) {
   (void)ctx;
+  /* A streamed source: the next task is not there before its time. */
+  if (t->id < W.tasks && W.every > 0 && mono() < W.t0 + (double)(t->id + 1) * W.every)
+    return SO_NEXT_LATER;
   return t->id < W.tasks;
 }
 
@@ -71,9 +78,11 @@ static int w_start(so_ctx *ctx, const so_task *t) {
   wstate *s = so_ctx_state(ctx);
   if (s->n >= so_ctx_slots(ctx) || s->n >= 16)
     return -1; /* the engine started more than it may */
-  s->running[s->n++] = (slot){t->id, W.wait_notice && t->id ? mono() + 3 : mono() + W.ms / 1000.0};
+  int ms = t->id == 0 && W.first_ms ? W.first_ms : W.ms;
+  s->running[s->n++] = (slot){t->id, W.wait_notice && t->id ? mono() + 3 : mono() + ms / 1000.0};
   pthread_mutex_lock(&W.lock);
   W.started_on[t->id]++;
+  W.started_at[t->id] = mono() - W.t0;
   int r = so_ctx_rank(ctx);
   if (s->n > W.max_running[r])
     W.max_running[r] = s->n;
@@ -308,6 +317,56 @@ static void test_halt_now_cancels_running(void) {
   so_report_free(&rep);
 }
 
+/* Checks that each task of a streamed source started after it became ready and within late
+ * seconds of that, and ran once. */
+static void check_streamed(uint64_t n, double late) {
+  int once = 1, early = 0, delayed = 0;
+  double worst = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    once &= W.merged[i] == 1 && W.started_on[i] == 1;
+    double d = W.started_at[i] - (double)(i + 1) * W.every;
+    early += d < 0;
+    delayed += d > late;
+    worst = d > worst ? d : worst;
+  }
+  CU_ASSERT(once);
+  CU_ASSERT_EQUAL(early, 0);
+  CU_ASSERT_EQUAL(delayed, 0);
+  if (delayed)
+    printf("\n  a task started %.3f s after it was ready (allowed: %.3f s)\n", worst, late);
+}
+
+/* A source whose tasks come one by one (next() says SO_NEXT_LATER in between, as a pipe that is
+ * still being written): each task starts as it comes, on whichever worker waits. */
+static void test_streamed_source_starts_each_as_it_comes(void) {
+  reset(8, 20);
+  W.every = 0.06;
+  so_config cfg = config(1);
+  so_report rep;
+  W.t0 = mono();
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 2, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.tasks, 8);
+  /* The master asks the source again every 2 ms; the rest is thread scheduling. */
+  check_streamed(8, 0.1);
+  so_report_free(&rep);
+}
+
+/* The same with one worker of 3 slots busy with a long first task: its request was answered
+ * empty while it held that task, and it must hear that work came (MORE) rather than wait until
+ * the long task ends. */
+static void test_streamed_source_fills_free_slots(void) {
+  reset(5, 20);
+  W.every = 0.1;
+  W.first_ms = 800;
+  so_config cfg = config(3);
+  so_report rep;
+  W.t0 = mono();
+  CU_ASSERT_EQUAL(harness_run(&waiter_job, 1, &cfg, &rep), 0);
+  CU_ASSERT_EQUAL(rep.tasks, 5);
+  check_streamed(5, 0.1); /* the long task would hold them 0.5 s and more */
+  so_report_free(&rep);
+}
+
 /* Output reaches the master's stream in whole lines, never two tasks mixed within a line. */
 static void test_output_whole_lines(void) {
   reset(64, 2);
@@ -359,6 +418,8 @@ int main(void) {
       {"halt soon: running tasks finish, none lost or doubled", test_halt_soon_lets_running_finish},
       {"halt now: running tasks are cancelled at once", test_halt_now_cancels_running},
       {"output arrives in whole lines", test_output_whole_lines},
+      {"a streamed source: each task starts as it comes", test_streamed_source_starts_each_as_it_comes},
+      {"a streamed source fills free slots of a busy worker", test_streamed_source_fills_free_slots},
       {NULL, NULL}};
   return so_test_run("engine_async", cases);
 }

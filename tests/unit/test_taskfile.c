@@ -319,6 +319,53 @@ static void test_stdin(void) {
   close(saved);
 }
 
+static void expect_later(so_taskfile *tf) {
+  const char *text;
+  size_t len;
+  uint64_t at;
+  char err[512] = "";
+  CU_ASSERT_EQUAL(so__taskfile_next(tf, &text, &len, &at, err, sizeof err), SO_LINES_LATER);
+}
+
+static void put(int fd, const char *s) { CU_ASSERT_EQUAL(write(fd, s, strlen(s)), (ssize_t)strlen(s)); }
+
+/* A pipe whose writer is slow is never waited on: a line is returned once it is whole, and until
+ * then SO_LINES_LATER, keeping the part read so far (across several reads). */
+static void test_pipe_never_waits(void) {
+  int p[2];
+  CU_ASSERT_FATAL(pipe(p) == 0);
+  int saved = dup(0);
+  CU_ASSERT_FATAL(saved >= 0);
+  dup2(p[0], 0);
+  close(p[0]);
+  so_taskfile *tf = open_ok("-", SO_TASKFILE_COMMANDS);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
+  CU_ASSERT_EQUAL(so__taskfile_rereadable(tf), 0);
+  alarm(10); /* a reader that waits in read() ends the program here instead of hanging */
+  expect_later(tf); /* nothing written yet: a blocking read would hang here */
+  put(p[1], "echo one\necho t");
+  expect(tf, "echo one", 1);
+  expect_later(tf);
+  put(p[1], "w");
+  expect_later(tf);
+  put(p[1], "o\n# a comment\n\n");
+  expect(tf, "echo two", 2);
+  expect_later(tf);
+  put(p[1], "echo three");
+  expect_later(tf);
+  close(p[1]); /* end of input: the last line needs no newline */
+  expect(tf, "echo three", 5);
+  expect_end(tf);
+  alarm(0);
+  so__taskfile_close(tf);
+  dup2(saved, 0);
+  close(saved);
+  MAKE_LITERAL("regular.txt", "echo x\n");
+  tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  CU_ASSERT_EQUAL(so__taskfile_rereadable(tf), 1);
+  so__taskfile_close(tf);
+}
+
 int main(void) {
   if (!mkdtemp(dir))
     return 2;
@@ -333,6 +380,7 @@ int main(void) {
       {"read errors", test_read_error},
       {"args files", test_args_mode},
       {"standard input", test_stdin},
+      {"a pipe is never waited on", test_pipe_never_waits},
       {NULL, NULL}};
   int rc = so_test_run("taskfile", cases);
   char cmd[600];
