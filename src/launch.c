@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "argfile.h"
 #include "bind.h"
 #include "error.h"
 #include "outrelay.h"
@@ -541,7 +542,7 @@ static void remove_session_dir(pid_t mpirun) {
   rmdir(top); /* only when empty: other runs may share it */
 }
 
-int so__launch_local_run(int n, double grace, char **argv) {
+int so__launch_local_run(int n, double grace, char **argv, int list_at) {
   char exe[PATH_MAX], mpirun[PATH_MAX], name[64];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) {
@@ -573,6 +574,18 @@ int so__launch_local_run(int n, double grace, char **argv) {
   int argc = 0;
   while (argv[argc])
     argc++;
+  /* The words after ::: reach the ranks apart from mpirun's command line (argfile.h). */
+  int words_fd = -1;
+  if (list_at > 0 && list_at + 1 < argc) {
+    char e[256];
+    if ((words_fd = so__argfile_offer(argc - list_at - 1, argv + list_at + 1, e, sizeof e)) < 0) {
+      so__errorf("%s", e);
+      close(w.listen_fd);
+      close(life);
+      return SO_EIO;
+    }
+    argc = list_at + 1;
+  }
   char np[32], hosts[48];
   snprintf(np, sizeof np, "%d", n + 1);
   snprintf(hosts, sizeof hosts, "localhost:%d", n + 1);
@@ -586,6 +599,9 @@ int so__launch_local_run(int n, double grace, char **argv) {
   if (!args) {
     close(w.listen_fd);
     close(life);
+    if (words_fd >= 0)
+      close(words_fd);
+    unsetenv(SO_ARGFILE_ENV);
     return SO_ENOMEM;
   }
   for (size_t i = 0; i < npre; i++)
@@ -608,6 +624,9 @@ int so__launch_local_run(int n, double grace, char **argv) {
     }
     close(w.listen_fd);
     close(life);
+    if (words_fd >= 0)
+      close(words_fd);
+    unsetenv(SO_ARGFILE_ENV);
     return SO_EIO;
   }
   fflush(NULL);
@@ -637,6 +656,7 @@ int so__launch_local_run(int n, double grace, char **argv) {
   sigaction(SIGPIPE, &ign, &oldpipe);
   free(args);
   unsetenv(SO_DIRECT_ENV);
+  unsetenv(SO_ARGFILE_ENV);
   if (relay[0] >= 0)
     close(relay[0]);
   w.mpirun = child;
@@ -670,6 +690,8 @@ int so__launch_local_run(int n, double grace, char **argv) {
   /* The ranks' output came through the pipe; what could not be written is a lost answer. */
   int werr = so__outrelay_finish(&out);
   sigaction(SIGPIPE, &oldpipe, NULL);
+  if (words_fd >= 0)
+    close(words_fd);
   if (child > 0 && rc == 0) {
     if (w.verdict_in) {
       rc = (int)w.verdict;

@@ -30,7 +30,8 @@ int so__launch_default_workers(int bind_pu);
 
 /* A direct run (`scaleout run` typed without a launcher), in the process the user started: runs
  * Open MPI's mpirun with n+1 ranks of this same program and these arguments (argv[1..]) on this
- * machine, waits for it asleep, and returns the run's SO_E* code or exit status, which the master
+ * machine (when argv[list_at] is the ":::" of an argument list, its words reach the ranks through
+ * argfile.h instead; list_at 0 when there is none), waits for it asleep, and returns the run's SO_E* code or exit status, which the master
  * reports over a private abstract socket. No MPI in this process.
  *
  * Why mpirun rather than MPI_Comm_spawn from a singleton: the ranks of one job talk over shared
@@ -48,7 +49,7 @@ int so__launch_default_workers(int bind_pu);
  * process hangs up, see signals.h). If mpirun dies, the ranks are ended (this process is their
  * subreaper). A terminal on standard input is relayed to mpirun through a pipe (a background
  * process group may not read it). */
-int so__launch_local_run(int n, double grace, char **argv);
+int so__launch_local_run(int n, double grace, char **argv, int list_at);
 
 /* In a rank: true when a direct run's parent started this job (and waits for the master's
  * verdict). Call once, first thing after MPI_Init: it also starts watching the parent and mpirun

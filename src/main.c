@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "argfile.h"
 #include "builtin.h"
 #include "ctx.h"
 #include "error.h"
@@ -155,6 +156,15 @@ int main(int argc, char **argv) {
     return so__shepherd_main(argc, argv);
   so_cli cli;
   char err[512];
+  /* A direct run's ranks get the words after ::: from their parent (argfile.h). */
+  so_argv av = {.argc = argc, .argv = argv};
+  if (so__launched() && so__argfile_splice(argc, argv, &av, err, sizeof err)) {
+    if (so__launch_rank() <= 0)
+      so__errorf("%s", err);
+    return EXIT_RUN_FAILED;
+  }
+  argc = av.argc;
+  argv = av.argv;
   int rc = so__cli_parse(argc, argv, so_builtin_find, so_builtin_jobs, &cli, err, sizeof err);
   if (rc) {
     /* Under a launcher every rank parses the same arguments; one of them says what is wrong. */
@@ -204,7 +214,7 @@ int main(int argc, char **argv) {
     /* What the command line alone can refuse is refused before any rank starts. */
     rc = so__startcheck_direct(&cli, &n);
     if (rc == 0)
-      rc = so__launch_local_run(n, grace, argv);
+      rc = so__launch_local_run(n, grace, argv, cli.list ? (int)(cli.list - argv) : 0);
     int status = exit_status(cli.job, rc);
     so__cli_free(&cli);
     return status;
@@ -213,6 +223,7 @@ int main(int argc, char **argv) {
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
     so__errorf("MPI could not start");
     so__cli_free(&cli);
+    so__argv_free(&av);
     return EXIT_RUN_FAILED;
   }
   so__launch_nodelay();
@@ -224,5 +235,6 @@ int main(int argc, char **argv) {
   MPI_Finalize();
   int status = exit_status(cli.job, rc);
   so__cli_free(&cli);
+  so__argv_free(&av);
   return status;
 }

@@ -299,6 +299,7 @@ static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *
         return SO_EINVAL;
       }
       so__params_set_args(cli->params, argc - i - 1, (const char *const *)argv + i + 1);
+      cli->list = argv + i;
       break;
     }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

@@ -23,6 +23,7 @@ typedef struct so_cli {
   const char *json;   /* --json FILE, or NULL */
   int oversubscribe;  /* --oversubscribe: a direct run may start any number of workers */
   int help;           /* run --help or run JOB --help */
+  char **list;        /* run: where ":::" stands in argv (its words follow), or NULL */
   int sub_argc;       /* topo: the arguments after the subcommand */
   char **sub_argv;
 } so_cli;

@@ -17,6 +17,9 @@
 #   - SIGINT while the master waits on that open, idle pipe: exit 102 within 5 s (with --grace 1
 #     where a command still runs); the joblog holds every line read before the stop; no process
 #     is left
+#   - ::: lists too long for mpirun's command line (its OMPI_ARGV variable holds at most 128 KiB):
+#     2,700 words of 54 bytes (`::: *.log`) and 1,400 of 700 (about 1 MB): exit 0, every command
+#     ran once; no run directory is left in TMPDIR
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -221,5 +224,33 @@ else
 fi
 stopped slots
 no_leftovers "after the stops"
+
+# ---------------------------------------------------------------------------------------------
+echo "- ::: lists longer than mpirun's command line takes (issue 8, item 9)"
+# list_case TAG COUNT BYTES: COUNT distinct words of BYTES bytes each after :::, echoed by the
+# commands; every one must come out once.
+list_case() {
+  local tag=$1 count=$2 bytes=$3 words
+  mapfile -t words < <(python3 -c "
+import sys
+n, b = int(sys.argv[1]), int(sys.argv[2])
+for i in range(n):
+    print(f'{i:06d}'.ljust(b - 4, 'x') + '.log')" "$count" "$bytes")
+  echo "\$ $SCALEOUT run -q -n 2 --command 'echo {}' ::: <$count words of $bytes bytes> ($((count * (bytes + 1))) bytes)"
+  run "$tag" 120 "$SCALEOUT" run -q -n 2 --command 'echo {}' ::: "${words[@]}" >/dev/null
+  expect "$tag: exit status" "$rc" 0
+  printf '%s\n' "${words[@]}" | sort >"$tmp/$tag.want"
+  sort "$tmp/$tag.out" >"$tmp/$tag.got"
+  if cmp -s "$tmp/$tag.want" "$tmp/$tag.got"; then
+    pass "$tag: all $count commands ran, each once ($(wc -l <"$tmp/$tag.got") lines, ${elapsed}s)"
+  else
+    fail "$tag: commands missing or doubled: $(comm -3 "$tmp/$tag.want" "$tmp/$tag.got" | wc -l) lines differ"
+  fi
+}
+list_case list_2700 2700 54
+list_case list_1mb 1400 700
+no_leftovers "after the long lists"
+left=$(ls -A "$TMPDIR")
+expect "run directories (and files of ::: arguments) left in TMPDIR" "${left:-none}" none
 
 finish
