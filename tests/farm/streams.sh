@@ -18,7 +18,7 @@
 #     where a command still runs); the joblog holds every line read before the stop; no process
 #     is left
 #   - ::: lists too long for mpirun's command line (its OMPI_ARGV variable holds at most 128 KiB):
-#     2,700 words of 54 bytes (`::: *.log`) and 1,400 of 700 (about 1 MB): exit 0, every command
+#     2,700 words of 54 bytes (`::: *.log`) and 500 of 2,000 (about 1 MB): exit 0, every command
 #     ran once; no run directory is left in TMPDIR
 set -euo pipefail
 
@@ -248,7 +248,7 @@ for i in range(n):
   fi
 }
 list_case list_2700 2700 54
-list_case list_1mb 1400 700
+list_case list_1mb 500 2000
 no_leftovers "after the long lists"
 left=$(ls -A "$TMPDIR")
 expect "run directories (and files of ::: arguments) left in TMPDIR" "${left:-none}" none
