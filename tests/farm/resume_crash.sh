@@ -8,8 +8,8 @@
 # Part 1, direct runs: a run where tasks 2 and 5 fail (exit 2, the sidecar JOBLOG.source
 # written); --resume on it runs nothing (6 skipped); --resume-failed reruns tasks 2 and 5 only,
 # which now succeed; --resume on a joblog that does not exist yet runs everything.
-# Part 2, ITERATIONS (default 16, four of each kind) crash rounds (a round whose run ended before the kill is
-# repeated), taking turns killing mpirun, rank 0, a random worker rank (ranks found by
+# Part 2, ITERATIONS (default 16, four of each kind) crash rounds (a round whose run ended
+# before the kill is repeated), taking turns killing mpirun, rank 0, a random worker rank (ranks found by
 # OMPI_COMM_WORLD_RANK among mpirun's children) and the shepherd of a random worker rank (its
 # child running __shepherd) with SIGKILL after a random 0.3-2.0 s, in a run of 60 tasks
 # `sh -c "sleep 0.05..0.20; echo K >> SIDE"` (2 threads each; the nested shell is what a killed
