@@ -274,6 +274,17 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
    * signal then finds no task started after it was decided. */
   if (m->job->start && m->batch.mean_ns < 0)
     low = 0;
+  if (low == 0 && in_hand > 0 && !m->job->start) {
+    /* It asked under an older mark (the tasks turned out long, or few are left) while it still
+     * holds one: the task goes to a worker that runs dry first. An empty answer closes the
+     * request; the worker asks again once it has nothing left. */
+    int rc = so__proto_tasks_begin(&m->parts[0]);
+    if (rc)
+      return rc;
+    so__proto_tasks_finish(&m->parts[0], 0, 0);
+    m->messages++;
+    return so__send(m->t, rank, SO_TAG_TASKS, m->parts[0].data, m->parts[0].len);
+  }
   uint64_t hand = (uint64_t)size + low;
   uint64_t count = in_hand < hand ? (hand - in_hand) / size : 0;
   if (count < 1)

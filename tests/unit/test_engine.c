@@ -19,6 +19,7 @@ typedef struct probe {
   int use_priority;        /* priority = id % 7 */
   uint32_t payload;        /* bytes of payload per task, filled with the id */
   unsigned run_ms;         /* each run() sleeps this long */
+  unsigned first_extra_ms; /* ... and task 0 this much longer */
   /* what happened */
   unsigned char *seen;     /* results per id */
   uint64_t generated, merged, max_ahead;
@@ -66,7 +67,8 @@ static int probe_run(so_ctx *ctx, const so_task *t, so_result *res) {
     if (((const unsigned char *)t->data)[i] != (t->id & 0xff))
       return 98;
   if (P.run_ms) {
-    struct timespec ts = {P.run_ms / 1000, (long)(P.run_ms % 1000) * 1000000L};
+    unsigned ms = t->id == 0 ? P.run_ms + P.first_extra_ms : P.run_ms;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
       ;
   }
@@ -308,6 +310,25 @@ static void test_check_refuses_before_init(void) {
   so_report_free(&rep);
 }
 
+/* Four long tasks on two workers: the second worker to ask holds one task ahead (the first had
+ * work), and when it asks again still holding that one, the tasks have turned out long: the last
+ * task must wait for the worker that runs dry first (two each), not join the queue behind the
+ * held one (one and three, a third longer). Task 0, the first worker's, takes 150 ms, the others
+ * 100 ms, so the second worker asks first. */
+static void test_long_tasks_not_taken_while_holding(void) {
+  so_config cfg;
+  so_config_default(&cfg);
+  so_report rep;
+  probe_reset(4);
+  P.run_ms = 100;
+  P.first_extra_ms = 50;
+  CU_ASSERT_EQUAL(run_engine(2, &cfg, &rep), 0);
+  check_each_once(&rep);
+  CU_ASSERT_EQUAL(rep.workers[0].tasks, 2);
+  CU_ASSERT_EQUAL(rep.workers[1].tasks, 2);
+  so_report_free(&rep);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
       {"every task runs exactly once (3 disciplines x 3 batch modes)", test_every_task_once},
@@ -321,6 +342,7 @@ int main(void) {
       {"--prefetch 0 holds no task in advance", test_prefetch_zero_holds_none},
       {"as many tasks as workers: one each", test_tasks_equal_workers},
       {"the parameter check refuses before init", test_check_refuses_before_init},
+      {"long tasks wait for a dry worker, not one that holds a task", test_long_tasks_not_taken_while_holding},
       {NULL, NULL}};
   int rc = so_test_run("engine", cases);
   free(P.seen);
