@@ -346,7 +346,7 @@ static void test_streamed_source_starts_each_as_it_comes(void) {
   W.t0 = mono();
   CU_ASSERT_EQUAL(harness_run(&waiter_job, 2, &cfg, &rep), 0);
   CU_ASSERT_EQUAL(rep.tasks, 8);
-  /* The master asks the source again every 2 ms; the rest is thread scheduling. */
+  /* The master asks the source again every 10 ms; the rest is thread scheduling. */
   check_streamed(8, 0.1);
   so_report_free(&rep);
 }
