@@ -344,18 +344,26 @@ stop_and_resume() {
   else
     start "$tag" mpirun -n $((workers + 1)) "${cmd[@]}"
   fi
+  # Under mpirun, find rank 0 first: the /proc scan can take seconds on a loaded machine, and
+  # done after the wait below it let every task finish before the signal came.
+  target=$bg_pid
+  if [[ $launch != direct ]]; then
+    target=
+    for ((i = 0; i < 200 && ${#target} == 0; i++)); do
+      target=$(rank_pid "$bg_pid" 0)
+      [[ -n $target ]] || sleep 0.1
+    done
+    if [[ -z $target ]]; then
+      fail "$tag: no rank 0 found among mpirun's children"
+      target=$bg_pid
+    fi
+  fi
   # Wait until some tasks have finished (their lines are in the log) but not all.
   for ((i = 0; i < 200; i++)); do
     n=$(grep -ac $'^[0-9]' "$tmp/$tag.log" 2>/dev/null || true)
     ((${n:-0} < 4)) || break
     sleep 0.05
   done
-  target=$bg_pid
-  [[ $launch == direct ]] || target=$(rank_pid "$bg_pid" 0)
-  if [[ -z $target ]]; then
-    fail "$tag: no rank 0 found among mpirun's children"
-    target=$bg_pid
-  fi
   echo "  ($n tasks logged; kill -$sig $target)"
   kill "-$sig" "$target" 2>/dev/null || true
   wait_bg "$tag" 40
