@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bind.h"
@@ -104,6 +105,29 @@ static int pin(MPI_Comm comm, int rank, const so_config *cfg, binding *b, so_wor
   return rc;
 }
 
+/*
+ * MPI_Bcast of one int from rank 0 that sleeps while it waits. Collective over comm. Open MPI's
+ * blocking collectives busy-poll, and the ranks can wait here a long time: for the master's
+ * init (a farm waiting with --wait-joblog for another run's joblog) and for its verdict at the
+ * end. Pauses double from 1 us to 1 ms, so a quick broadcast costs no more than before.
+ */
+static int bcast_int_idle(int *value, MPI_Comm comm) {
+  MPI_Request req;
+  int rc = MPI_Ibcast(value, 1, MPI_INT, 0, comm, &req);
+  long pause_ns = 1000;
+  while (rc == MPI_SUCCESS) {
+    int done = 0;
+    rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS || done)
+      break;
+    struct timespec ts = {0, pause_ns};
+    nanosleep(&ts, NULL);
+    if (pause_ns < 1000000L)
+      pause_ns *= 2;
+  }
+  return rc;
+}
+
 int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_config *cfg,
            so_report *rep) {
   MPI_Comm dup;
@@ -125,7 +149,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
    * more workers than tasks) ends before any worker is pinned or asked for work. */
   so_master *m = NULL;
   int ready = rank == 0 ? so__master_init(&m, job, params, cfg, size - 1) : 0;
-  if (MPI_Bcast(&ready, 1, MPI_INT, 0, dup) != MPI_SUCCESS && ready == 0)
+  if (bcast_int_idle(&ready, dup) != MPI_SUCCESS && ready == 0)
     ready = SO_EMPI;
   if (ready) {
     so__master_free(m);
@@ -167,7 +191,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
 
   /* Every rank leaves with the master's verdict, so launchers see one consistent exit status. */
   int verdict = rc;
-  if (MPI_Bcast(&verdict, 1, MPI_INT, 0, dup) == MPI_SUCCESS && rank != 0)
+  if (bcast_int_idle(&verdict, dup) == MPI_SUCCESS && rank != 0)
     rc = verdict;
   if (b.topo)
     hwloc_topology_destroy(b.topo);

@@ -99,6 +99,40 @@ if wait_for "--resume --wait-joblog says it waits" 20 waiting; then
 fi
 alive "$w_pid" && pass "--resume --wait-joblog is still waiting while A runs" ||
   fail "--resume --wait-joblog ended while A still ran"
+# The waiting run's processes (parent, mpirun, master, worker) sleep while they wait: a worker
+# that spun in MPI_Bcast until the master had the joblog took a whole core.
+waiting_cpu() {
+  python3 - "$mark" <<'EOF'
+import os, sys, time
+want = b"SO_FARM_TEST_MARK=" + sys.argv[1].encode()
+def ticks():
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if want not in open(f"/proc/{d}/environ", "rb").read().split(b"\0"):
+                continue
+            if b"--wait-joblog" not in open(f"/proc/{d}/cmdline", "rb").read():
+                continue
+            st = open(f"/proc/{d}/stat", "rb").read()
+            f = st[st.rindex(b")") + 2:].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+t0, c0 = time.monotonic(), ticks()
+time.sleep(2)
+t1, c1 = time.monotonic(), ticks()
+print(f"{(c1 - c0) / os.sysconf('SC_CLK_TCK') / (t1 - t0):.2f}")
+EOF
+}
+wcpu=$(waiting_cpu)
+if awk -v c="$wcpu" 'BEGIN { exit !(c < 0.3) }'; then
+  pass "--resume --wait-joblog: its processes use ${wcpu} of a CPU while they wait"
+else
+  fail "--resume --wait-joblog: its processes use ${wcpu} of a CPU while they wait (a rank spins)"
+fi
 touch "$d/gate"
 bg_pid=$bg_a
 wait_bg A 60
