@@ -159,15 +159,20 @@ static int abstract_addr(const char *name, const char *suffix, struct sockaddr_u
   return 0;
 }
 
+/* A non-blocking socket with the address of NAME.SUFFIX in the abstract namespace, or -1.
+ * Non-blocking: with more ranks than the listener's backlog a connect would otherwise wait. */
+static int abstract_socket(const char *name, const char *suffix, struct sockaddr_un *a,
+                           socklen_t *len) {
+  if (abstract_addr(name, suffix, a, len) != 0)
+    return -1;
+  return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
+
 static int listen_abstract(const char *name, const char *suffix) {
   struct sockaddr_un a;
   socklen_t len;
-  if (abstract_addr(name, suffix, &a, &len) != 0)
-    return -1;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return -1;
-  if (bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+  int fd = abstract_socket(name, suffix, &a, &len);
+  if (fd >= 0 && (bind(fd, (struct sockaddr *)&a, len) != 0 || listen(fd, SOMAXCONN) != 0)) {
     close(fd);
     return -1;
   }
@@ -177,13 +182,8 @@ static int listen_abstract(const char *name, const char *suffix) {
 static int connect_abstract(const char *name, const char *suffix) {
   struct sockaddr_un a;
   socklen_t len;
-  if (abstract_addr(name, suffix, &a, &len) != 0)
-    return -1;
-  /* Non-blocking: with more ranks than the listener's backlog a connect would otherwise wait. */
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return -1;
-  if (connect(fd, (struct sockaddr *)&a, len) != 0) {
+  int fd = abstract_socket(name, suffix, &a, &len);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, len) != 0) {
     close(fd);
     return -1;
   }
