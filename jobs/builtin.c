@@ -6,15 +6,15 @@
 #include "jobs_list.h"
 
 /* Listed in the order `scaleout jobs` prints them. */
-const so_job *const so_builtin_jobs[] = {&so_job_pi,   &so_job_primes, &so_job_sleep,
+const so_job *const so__builtin_jobs[] = {&so_job_pi,   &so_job_primes, &so_job_sleep,
                                          &so_job_noop, &so_job_cmd,
                                          NULL};
 
-const so_job *so_builtin_find(const char *name) {
+const so_job *so__builtin_find(const char *name) {
   if (!name)
     return NULL;
-  for (size_t i = 0; so_builtin_jobs[i]; i++)
-    if (strcmp(so_builtin_jobs[i]->name, name) == 0)
-      return so_builtin_jobs[i];
+  for (size_t i = 0; so__builtin_jobs[i]; i++)
+    if (strcmp(so__builtin_jobs[i]->name, name) == 0)
+      return so__builtin_jobs[i];
   return NULL;
 }

@@ -5,9 +5,9 @@
 #include "scaleout/job.h"
 
 /* Returns the built-in job with that name, or NULL. */
-const so_job *so_builtin_find(const char *name);
+const so_job *so__builtin_find(const char *name);
 
 /* The built-in jobs, terminated by NULL. */
-extern const so_job *const so_builtin_jobs[];
+extern const so_job *const so__builtin_jobs[];
 
 #endif

@@ -77,7 +77,7 @@ static char *slurp(const char *path, size_t *len) {
   return buf;
 }
 
-int so__argfile_splice(int argc, char **argv, so_argv *out, char *err, size_t errlen) {
+int so__argfile_splice(int argc, char **argv, so__argv *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   out->argc = argc;
   out->argv = argv;
@@ -125,7 +125,7 @@ int so__argfile_splice(int argc, char **argv, so_argv *out, char *err, size_t er
   return 0;
 }
 
-void so__argv_free(so_argv *a) {
+void so__argv_free(so__argv *a) {
   free(a->owned);
   free(a->data);
   a->owned = NULL;

@@ -22,12 +22,12 @@
 int so__argfile_offer(int n, char *const *words, char *err, size_t errlen);
 
 /* The argument vector a rank runs with: the one it was given, or that with the words read back. */
-typedef struct so_argv {
+typedef struct so__argv {
   int argc;
   char **argv;
   char *data;   /* owned: the file's bytes, which the added words point into */
   char **owned; /* owned: the vector, when it was rebuilt */
-} so_argv;
+} so__argv;
 
 /*
  * In a rank, before parsing: when SO_ARGFILE_ENV names a file, checks that argv ends with ":::",
@@ -36,7 +36,7 @@ typedef struct so_argv {
  * out is argc and argv unchanged. Returns 0, or -1 after putting a sentence in err.
  * Free out with so__argv_free.
  */
-int so__argfile_splice(int argc, char **argv, so_argv *out, char *err, size_t errlen);
-void so__argv_free(so_argv *a);
+int so__argfile_splice(int argc, char **argv, so__argv *out, char *err, size_t errlen);
+void so__argv_free(so__argv *a);
 
 #endif

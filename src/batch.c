@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-void so__batch_init(so_batch *b, int nworkers, uint32_t fixed, uint32_t prefetch) {
+void so__batch_init(so__batch *b, int nworkers, uint32_t fixed, uint32_t prefetch) {
   b->fixed = fixed;
   b->prefetch = prefetch;
   b->nworkers = nworkers > 0 ? nworkers : 1;
@@ -12,7 +12,7 @@ void so__batch_init(so_batch *b, int nworkers, uint32_t fixed, uint32_t prefetch
   b->last = 0;
 }
 
-void so__batch_observe(so_batch *b, uint64_t ntasks, uint64_t busy_ns) {
+void so__batch_observe(so__batch *b, uint64_t ntasks, uint64_t busy_ns) {
   if (ntasks == 0)
     return;
   double sample = (double)busy_ns / (double)ntasks;
@@ -33,7 +33,7 @@ static uint32_t clamp_size(double v) {
   return (uint32_t)v;
 }
 
-uint32_t so__batch_size(so_batch *b, uint64_t remaining) {
+uint32_t so__batch_size(so__batch *b, uint64_t remaining) {
   if (b->fixed)
     return b->fixed;
   uint32_t size;
@@ -57,7 +57,7 @@ uint32_t so__batch_size(so_batch *b, uint64_t remaining) {
   return size;
 }
 
-uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining, int idle) {
+uint32_t so__batch_low(const so__batch *b, uint32_t size, uint64_t remaining, int idle) {
   if (b->prefetch != SO_PREFETCH_AUTO)
     return b->prefetch;
   /* Nothing left to spread: holding work back would only idle someone else. */

@@ -28,7 +28,7 @@
 #define SO_BATCH_GROWTH 16
 #define SO_BATCH_HAND_MIN 64 /* a hand may hold this many tasks even when batches are smaller */
 
-typedef struct so_batch {
+typedef struct so__batch {
   uint32_t fixed;     /* user-fixed batch size; 0 = adaptive */
   uint32_t prefetch;  /* user-fixed low-water mark (0: nothing held in advance), or
                          SO_PREFETCH_AUTO */
@@ -36,21 +36,21 @@ typedef struct so_batch {
   double mean_ns;     /* running estimate of one task's duration; < 0 until measured */
   uint64_t measured;  /* tasks behind the estimate */
   uint32_t last;      /* the previous adaptive size, for the growth limit */
-} so_batch;
+} so__batch;
 
 /* fixed: a batch size, 0 to adapt it; prefetch: a low-water mark, or SO_PREFETCH_AUTO. */
-void so__batch_init(so_batch *b, int nworkers, uint32_t fixed, uint32_t prefetch);
+void so__batch_init(so__batch *b, int nworkers, uint32_t fixed, uint32_t prefetch);
 
 /* Adds a worker's report: ntasks finished, busy_ns spent inside them. */
-void so__batch_observe(so_batch *b, uint64_t ntasks, uint64_t busy_ns);
+void so__batch_observe(so__batch *b, uint64_t ntasks, uint64_t busy_ns);
 
 /* The size of the next batch. remaining is the number of tasks not yet handed out, or
  * UINT64_MAX when unknown. Never 0. */
-uint32_t so__batch_size(so_batch *b, uint64_t remaining);
+uint32_t so__batch_size(so__batch *b, uint64_t remaining);
 
 /* The low-water mark to send with a batch of the given size. remaining is as for
  * so__batch_size (counted before this batch); idle is the number of other workers that hold no
  * task, each of which will want one. */
-uint32_t so__batch_low(const so_batch *b, uint32_t size, uint64_t remaining, int idle);
+uint32_t so__batch_low(const so__batch *b, uint32_t size, uint64_t remaining, int idle);
 
 #endif

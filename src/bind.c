@@ -168,7 +168,7 @@ static void write_warning(hwloc_topology_t topo, int depth, so_bind_policy pol, 
 }
 
 int so__bind_plan_make(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bind_policy pol,
-                       int n, so_bind_plan *plan, char *warn, size_t warnlen) {
+                       int n, so__bind_plan *plan, char *warn, size_t warnlen) {
   if (warn && warnlen > 0)
     warn[0] = '\0';
   if (!plan)
@@ -238,7 +238,7 @@ fail_region:
   return rc;
 }
 
-void so__bind_plan_free(so_bind_plan *plan) {
+void so__bind_plan_free(so__bind_plan *plan) {
   if (!plan)
     return;
   if (plan->sets)

@@ -12,13 +12,13 @@
  * A binding plan: which cpuset each worker gets. Created by so__bind_plan_make, released by
  * so__bind_plan_free. Worker w (0-based here; the engine's rank w+1) takes sets[w].
  */
-typedef struct so_bind_plan {
+typedef struct so__bind_plan {
   int n;                /* workers planned */
   hwloc_bitmap_t *sets; /* n cpusets, one per worker (for SO_BIND_NONE: each is the whole region) */
   int nobjs;            /* objects of the policy's type inside the region (PUs for SO_BIND_NONE) */
   int oversubscribed;   /* more workers than CPUs to run on: n > nobjs for core and pu, n > the
                            region's PUs for numa, package and none */
-} so_bind_plan;
+} so__bind_plan;
 
 /*
  * Loads a topology into *topo: the real machine when synthetic is NULL, else hwloc's synthetic
@@ -46,10 +46,10 @@ int so__bind_topology_load(hwloc_topology_t *topo, const char *synthetic);
  * cpuset, a bad policy), SO_ENOMEM or SO_EHWLOC.
  */
 int so__bind_plan_make(hwloc_topology_t topo, hwloc_const_cpuset_t region, so_bind_policy pol,
-                       int n, so_bind_plan *plan, char *warn, size_t warnlen);
+                       int n, so__bind_plan *plan, char *warn, size_t warnlen);
 
 /* Frees the sets and zeroes the plan; accepts NULL and a zeroed plan, so calling it twice is safe. */
-void so__bind_plan_free(so_bind_plan *plan);
+void so__bind_plan_free(so__bind_plan *plan);
 
 /*
  * Counts the objects a plan under pol would spread over inside region (same rules as

@@ -5,7 +5,7 @@
 
 #include "scaleout/scaleout.h"
 
-int so__buf_reserve(so_buf *b, size_t extra) {
+int so__buf_reserve(so__buf *b, size_t extra) {
   if (extra <= b->cap - b->len)
     return 0;
   size_t want = b->len + extra;
@@ -25,7 +25,7 @@ int so__buf_reserve(so_buf *b, size_t extra) {
   return 0;
 }
 
-int so__buf_append(so_buf *b, const void *data, size_t len) {
+int so__buf_append(so__buf *b, const void *data, size_t len) {
   int rc = so__buf_reserve(b, len);
   if (rc)
     return rc;
@@ -33,7 +33,7 @@ int so__buf_append(so_buf *b, const void *data, size_t len) {
   return 0;
 }
 
-void so__buf_free(so_buf *b) {
+void so__buf_free(so__buf *b) {
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;

@@ -6,28 +6,28 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct so_buf {
+typedef struct so__buf {
   unsigned char *data;
   size_t len; /* bytes in use */
   size_t cap; /* bytes allocated */
-} so_buf;
+} so__buf;
 
-/* An empty buffer needs no allocation: so_buf b = SO_BUF_INIT; */
+/* An empty buffer needs no allocation: so__buf b = SO_BUF_INIT; */
 #define SO_BUF_INIT {NULL, 0, 0}
 
 /* Makes room for at least extra more bytes. Returns 0 or SO_ENOMEM (the buffer is unchanged). */
-int so__buf_reserve(so_buf *b, size_t extra);
+int so__buf_reserve(so__buf *b, size_t extra);
 
 /* Appends len bytes. Returns 0 or SO_ENOMEM. */
-int so__buf_append(so_buf *b, const void *data, size_t len);
+int so__buf_append(so__buf *b, const void *data, size_t len);
 
 /* Frees the storage and leaves an empty buffer; accepts an empty buffer. */
-void so__buf_free(so_buf *b);
+void so__buf_free(so__buf *b);
 
-static inline void so__buf_clear(so_buf *b) { b->len = 0; }
+static inline void so__buf_clear(so__buf *b) { b->len = 0; }
 
 /* Appends without checking the capacity; the caller reserved it. */
-static inline void so__buf_put(so_buf *b, const void *data, size_t len) {
+static inline void so__buf_put(so__buf *b, const void *data, size_t len) {
   if (len)
     memcpy(b->data + b->len, data, len);
   b->len += len;

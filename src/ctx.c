@@ -124,13 +124,13 @@ void so__answer_free(so_answer *a) {
   free(a);
 }
 
-static so_answer_item *answer_add(so_ctx *ctx, const char *name, so_answer_kind kind) {
+static so__answer_item *answer_add(so_ctx *ctx, const char *name, so__answer_kind kind) {
   so_answer *a = ctx->answer;
   if (!a)
     return NULL;
   if (a->n == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
-    so_answer_item *p = realloc(a->items, cap * sizeof *p);
+    so__answer_item *p = realloc(a->items, cap * sizeof *p);
     if (!p) {
       a->failed = 1;
       return NULL;
@@ -138,7 +138,7 @@ static so_answer_item *answer_add(so_ctx *ctx, const char *name, so_answer_kind 
     a->items = p;
     a->cap = cap;
   }
-  so_answer_item *it = &a->items[a->n++];
+  so__answer_item *it = &a->items[a->n++];
   memset(it, 0, sizeof *it);
   snprintf(it->name, sizeof it->name, "%s", name);
   it->kind = kind;
@@ -146,19 +146,19 @@ static so_answer_item *answer_add(so_ctx *ctx, const char *name, so_answer_kind 
 }
 
 void so_answer_int(so_ctx *ctx, const char *name, int64_t value) {
-  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_INT);
+  so__answer_item *it = answer_add(ctx, name, SO_ANSWER_INT);
   if (it)
     it->i = value;
 }
 
 void so_answer_double(so_ctx *ctx, const char *name, double value) {
-  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_DOUBLE);
+  so__answer_item *it = answer_add(ctx, name, SO_ANSWER_DOUBLE);
   if (it)
     it->d = value;
 }
 
 void so_answer_string(so_ctx *ctx, const char *name, const char *value) {
-  so_answer_item *it = answer_add(ctx, name, SO_ANSWER_STRING);
+  so__answer_item *it = answer_add(ctx, name, SO_ANSWER_STRING);
   if (!it)
     return;
   it->s = strdup(value ? value : "");
@@ -170,7 +170,7 @@ void so_answer_string(so_ctx *ctx, const char *name, const char *value) {
 
 void so__answer_print(FILE *out, const so_answer *a) {
   for (size_t i = 0; a && i < a->n; i++) {
-    const so_answer_item *it = &a->items[i];
+    const so__answer_item *it = &a->items[i];
     switch (it->kind) {
     case SO_ANSWER_INT: fprintf(out, "%s = %lld\n", it->name, (long long)it->i); break;
     case SO_ANSWER_DOUBLE: fprintf(out, "%s = %.15g\n", it->name, it->d); break;
@@ -183,7 +183,7 @@ void so__answer_print(FILE *out, const so_answer *a) {
 
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {
   so_ctx m, w;
-  so_buf data = SO_BUF_INIT, out = SO_BUF_INIT;
+  so__buf data = SO_BUF_INIT, out = SO_BUF_INIT;
   int rc = 0, minit = 0, winit = 0;
   so__ctx_init(&m, job, params, SO_ROLE_MASTER, 0, 1);
   so__ctx_init(&w, job, params, SO_ROLE_WORKER, 1, 1);

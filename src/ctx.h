@@ -7,20 +7,20 @@
 #include "buf.h"
 #include "scaleout/scaleout.h"
 
-typedef enum so_answer_kind { SO_ANSWER_INT, SO_ANSWER_DOUBLE, SO_ANSWER_STRING } so_answer_kind;
+typedef enum so__answer_kind { SO_ANSWER_INT, SO_ANSWER_DOUBLE, SO_ANSWER_STRING } so__answer_kind;
 
-typedef struct so_answer_item {
+typedef struct so__answer_item {
   char name[32];
-  so_answer_kind kind;
+  so__answer_kind kind;
   int64_t i;
   double d;
   char *s;
-} so_answer_item;
+} so__answer_item;
 
 /* The job's named figures, in the order the job added them. */
 typedef struct so_answer {
   size_t n, cap;
-  so_answer_item *items;
+  so__answer_item *items;
   int failed; /* an item could not be stored (out of memory) */
 } so_answer;
 
@@ -33,7 +33,7 @@ struct so_ctx {
   void *state;
   uint64_t total;     /* tasks next() will produce, when has_total */
   int has_total;
-  so_buf *task_data;  /* master: where so_task_set_data() puts the payload of the task in next() */
+  so__buf *task_data;  /* master: where so_task_set_data() puts the payload of the task in next() */
   so_answer *answer;  /* master: where finish() puts its figures */
   char error[512];    /* the job's own account of its failure */
   unsigned slots;     /* worker: tasks an asynchronous job may run at once */
@@ -50,7 +50,7 @@ struct so_ctx {
 
 /* The result being written: bytes go straight into the outgoing message buffer. */
 struct so_result {
-  so_buf *buf;
+  so__buf *buf;
   int failed; /* an append ran out of memory */
 };
 

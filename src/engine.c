@@ -42,7 +42,7 @@ static void where(void *arg, int *pu, int *core) {
  * kept and reported. If they are all the same, that set is the region the batch system, cgroup or
  * taskset gave the job, and scaleout plans its workers inside it.
  */
-static int pin(MPI_Comm comm, int rank, const so_config *cfg, binding *b, so_worker_info *info) {
+static int pin(MPI_Comm comm, int rank, const so_config *cfg, binding *b, so__worker_info *info) {
   MPI_Comm node;
   int rc = so__mpi_check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node),
                          "MPI_Comm_split_type");
@@ -82,7 +82,7 @@ static int pin(MPI_Comm comm, int rank, const so_config *cfg, binding *b, so_wor
     /* The master, when on this node, has node rank 0 (ranks are ordered by world rank). A plan
      * is made under --bind none too: it applies nothing, but warns of oversubscription alike. */
     int index = nrank - master_here, nlocal = nsize - master_here;
-    so_bind_plan plan;
+    so__bind_plan plan;
     char warn[256] = "";
     int prc = so__bind_plan_make(b->topo, cur, cfg->bind, nlocal, &plan, warn, sizeof warn);
     if (cfg->bind == SO_BIND_NONE) {
@@ -147,7 +147,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
 
   /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
    * more workers than tasks) ends before any worker is pinned or asked for work. */
-  so_master *m = NULL;
+  so__master *m = NULL;
   int ready = rank == 0 ? so__master_init(&m, job, params, cfg, size - 1) : 0;
   if (bcast_int_idle(&ready, dup) != MPI_SUCCESS && ready == 0)
     ready = SO_EMPI;
@@ -158,7 +158,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
   }
 
   binding b = {NULL};
-  so_worker_info info;
+  so__worker_info info;
   memset(&info, 0, sizeof info);
   if (gethostname(info.host, sizeof info.host - 1) != 0)
     snprintf(info.host, sizeof info.host, "unknown");
@@ -169,7 +169,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
   /* The master shares the cores with the workers: it spins briefly (requests from busy workers
    * come close together anyway), then sleeps. A worker waiting for its batch spins on its own
    * core much longer. */
-  so_transport *t = rc ? NULL : so__transport_mpi(dup, rank == 0 ? 50000L : 4000000L);
+  so__transport *t = rc ? NULL : so__transport_mpi(dup, rank == 0 ? 50000L : 4000000L);
   if (!rc && !t)
     rc = SO_ENOMEM;
   if (!rc) {

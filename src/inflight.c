@@ -6,9 +6,9 @@
 
 #include "scaleout/errors.h"
 
-void so__inflight_init(so_inflight *f) { memset(f, 0, sizeof *f); }
+void so__inflight_init(so__inflight *f) { memset(f, 0, sizeof *f); }
 
-void so__inflight_free(so_inflight *f) {
+void so__inflight_free(so__inflight *f) {
   for (size_t i = 0; i < f->cap; i++)
     if (f->used[i])
       free(f->slots[i].data);
@@ -24,16 +24,16 @@ static size_t home(uint64_t id, size_t cap) {
   return (size_t)id & (cap - 1);
 }
 
-static size_t find(const so_inflight *f, uint64_t id) {
+static size_t find(const so__inflight *f, uint64_t id) {
   size_t i = home(id, f->cap);
   while (f->used[i] && f->slots[i].id != id)
     i = (i + 1) & (f->cap - 1);
   return i;
 }
 
-static int grow(so_inflight *f) {
+static int grow(so__inflight *f) {
   size_t cap = f->cap ? f->cap * 2 : 64;
-  so_inflight nf = {calloc(cap, sizeof(so_flight)), calloc(cap, 1), cap, 0};
+  so__inflight nf = {calloc(cap, sizeof(so__flight)), calloc(cap, 1), cap, 0};
   if (!nf.slots || !nf.used) {
     free(nf.slots);
     free(nf.used);
@@ -52,7 +52,7 @@ static int grow(so_inflight *f) {
   return 0;
 }
 
-int so__inflight_put(so_inflight *f, so_flight *e) {
+int so__inflight_put(so__inflight *f, so__flight *e) {
   if ((f->n + 1) * 4 > f->cap * 3 && grow(f))
     return SO_ENOMEM;
   size_t i = find(f, e->id);
@@ -66,14 +66,14 @@ int so__inflight_put(so_inflight *f, so_flight *e) {
   return 0;
 }
 
-so_flight *so__inflight_get(so_inflight *f, uint64_t id) {
+so__flight *so__inflight_get(so__inflight *f, uint64_t id) {
   if (!f->cap)
     return NULL;
   size_t i = find(f, id);
   return f->used[i] ? &f->slots[i] : NULL;
 }
 
-int so__inflight_take(so_inflight *f, uint64_t id, so_flight *out) {
+int so__inflight_take(so__inflight *f, uint64_t id, so__flight *out) {
   if (!f->cap)
     return 0;
   size_t i = find(f, id);
@@ -97,10 +97,10 @@ int so__inflight_take(so_inflight *f, uint64_t id, so_flight *out) {
   return 1;
 }
 
-int so__retry_push(so_retry_list *r, so_flight *e) {
+int so__retry_push(so__retry_list *r, so__flight *e) {
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 16;
-    so_flight *p = realloc(r->items, cap * sizeof *p);
+    so__flight *p = realloc(r->items, cap * sizeof *p);
     if (!p)
       return SO_ENOMEM;
     r->items = p;
@@ -111,7 +111,7 @@ int so__retry_push(so_retry_list *r, so_flight *e) {
   return 0;
 }
 
-int so__retry_pop(so_retry_list *r, int rank, int avoid, so_flight *out) {
+int so__retry_pop(so__retry_list *r, int rank, int avoid, so__flight *out) {
   for (size_t i = 0; i < r->n; i++)
     if (!avoid || r->items[i].worker != rank) {
       *out = r->items[i];
@@ -122,7 +122,7 @@ int so__retry_pop(so_retry_list *r, int rank, int avoid, so_flight *out) {
   return 0;
 }
 
-void so__retry_free(so_retry_list *r) {
+void so__retry_free(so__retry_list *r) {
   for (size_t i = 0; i < r->n; i++)
     free(r->items[i].data);
   free(r->items);

@@ -411,7 +411,7 @@ static int relay_stdin(int to, char *buf, size_t *have, size_t cap) {
  * itself. If the master has not ended a signalled run grace + 30 s later, or has reported and
  * left workers stuck in run(), the parent ends it too. The stop signals stay blocked except
  * inside ppoll, so one that comes just before the call still wakes it. */
-static int wait_mpirun(watch *w, double grace, int relay_fd, so_outrelay *out, int *status) {
+static int wait_mpirun(watch *w, double grace, int relay_fd, so__outrelay *out, int *status) {
   sigset_t stops, old;
   sigemptyset(&stops);
   sigaddset(&stops, SIGTERM);
@@ -613,7 +613,7 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
   int relay[2] = {-1, -1};
   if (isatty(STDIN_FILENO) && pipe2(relay, O_CLOEXEC) != 0)
     relay[0] = relay[1] = -1;
-  so_outrelay out;
+  so__outrelay out;
   if (so__outrelay_open(&out) != 0) {
     so__errorf("cannot make a pipe for the run's output: %s", strerror(errno));
     free(args);

@@ -67,7 +67,7 @@ static int stdout_check(void) {
 /* Runs the job on comm and prints the master's report. Returns an SO_E* code or the job's own
  * positive exit status; *abandoned says the master left workers inside run() after a stop
  * signal's grace (see so_run). */
-static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
+static int run_on(MPI_Comm comm, so__cli *cli, int *abandoned) {
   so_report rep;
   memset(&rep, 0, sizeof rep);
   *abandoned = 0;
@@ -107,7 +107,7 @@ static int run_on(MPI_Comm comm, so_cli *cli, int *abandoned) {
 }
 
 /* Everything after MPI_Init. Returns an SO_E* code. */
-static int run(so_cli *cli) {
+static int run(so__cli *cli) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -154,10 +154,10 @@ int main(int argc, char **argv) {
   /* A farm worker's shepherd is this same program started with a marker argument. */
   if (argc > 1 && strcmp(argv[1], SO_SHEPHERD_ARG) == 0)
     return so__shepherd_main(argc, argv);
-  so_cli cli;
+  so__cli cli;
   char err[512];
   /* A direct run's ranks get the words after ::: from their parent (argfile.h). */
-  so_argv av = {.argc = argc, .argv = argv};
+  so__argv av = {.argc = argc, .argv = argv};
   if (so__launched() && so__argfile_splice(argc, argv, &av, err, sizeof err)) {
     if (so__launch_rank() <= 0)
       so__errorf("%s", err);
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
   }
   argc = av.argc;
   argv = av.argv;
-  int rc = so__cli_parse(argc, argv, so_builtin_find, so_builtin_jobs, &cli, err, sizeof err);
+  int rc = so__cli_parse(argc, argv, so__builtin_find, so__builtin_jobs, &cli, err, sizeof err);
   if (rc) {
     /* Under a launcher every rank parses the same arguments; one of them says what is wrong. */
     if (so__launch_rank() <= 0)
@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
     printf("scaleout %s\n", SO_VERSION);
     return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_JOBS:
-    so__cli_jobs(stdout, so_builtin_jobs);
+    so__cli_jobs(stdout, so__builtin_jobs);
     return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_TOPO:
     return so__topo_main(cli.sub_argc, cli.sub_argv, stdout);
@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
       if (cli.job)
         so__cli_job_usage(stdout, cli.job);
       else
-        so__cli_run_usage(stdout, so_builtin_jobs);
+        so__cli_run_usage(stdout, so__builtin_jobs);
     }
     so__cli_free(&cli);
     return stdout_check() ? EXIT_RUN_FAILED : 0;

@@ -35,20 +35,20 @@ typedef struct worker_state {
   int final;            /* FINAL has arrived */
   uint64_t outstanding; /* tasks handed to it and not yet reported */
   uint64_t tasks, failed;
-  so_final_msg fin;
+  so__final_msg fin;
 } worker_state;
 
-struct so_master {
-  so_transport *t;
+struct so__master {
+  so__transport *t;
   const so_job *job;
   const so_config *cfg;
   so_ctx ctx;
   int ctx_ready; /* job init succeeded, so fini is owed */
-  so_queue queue;
-  so_batch batch;
-  so_buf out;   /* the message being built */
-  so_buf parts[SO_MAX_PARTS]; /* the messages of one answer */
-  so_buf data;  /* the payload of the task being generated */
+  so__queue queue;
+  so__batch batch;
+  so__buf out;   /* the message being built */
+  so__buf parts[SO_MAX_PARTS]; /* the messages of one answer */
+  so__buf data;  /* the payload of the task being generated */
   uint32_t window;
   uint64_t next_id;     /* tasks generated so far */
   int gen_done;         /* next() said there are no more */
@@ -64,8 +64,8 @@ struct so_master {
   int nfinal;
   worker_state *w; /* indexed by rank; entry 0 unused */
   int keep;              /* keep payloads of tasks in flight (retries or keep_tasks) */
-  so_inflight flights;   /* tasks in flight, when keep */
-  so_retry_list retries; /* failed tasks waiting for another run */
+  so__inflight flights;   /* tasks in flight, when keep */
+  so__retry_list retries; /* failed tasks waiting for another run */
   int halt;              /* SO_HALT_SOON / SO_HALT_NOW once the run is halting */
   int stopped;           /* what the report says: 0, SO_HALT_*, SO_STOPPED_SIGNAL */
   int signal;            /* the stop signal caught */
@@ -75,9 +75,9 @@ struct so_master {
   unsigned notes_shown;  /* failed tasks whose reason was printed (TASKERR) */
   int fail_shown;        /* a worker's FAIL message was printed */
   unsigned fails_hidden; /* workers whose FAIL message was not printed (only counted) */
-  so_outsink sink;
+  so__outsink sink;
 };
-typedef struct so_master master;
+typedef struct so__master master;
 
 /* Marks rank parked or not, keeping the count the source polling looks at. */
 static void set_parked(master *m, int rank, int on) {
@@ -91,7 +91,7 @@ static void set_starved(master *m, int rank, int on) {
 }
 
 static int send_stop(master *m, int rank) {
-  so_stop_msg s = {.abort = m->aborting};
+  so__stop_msg s = {.abort = m->aborting};
   m->w[rank].stopped = 1;
   set_parked(m, rank, 0);
   set_starved(m, rank, 0);
@@ -163,7 +163,7 @@ static int remember(master *m, int rank, uint64_t id, uint32_t type, const void 
                     uint32_t attempts) {
   if (!m->keep)
     return 0;
-  so_flight f = {.id = id, .type = type, .attempts = attempts, .worker = rank, .len = len};
+  so__flight f = {.id = id, .type = type, .attempts = attempts, .worker = rank, .len = len};
   if (len && !(f.data = malloc(len)))
     return SO_ENOMEM;
   if (len)
@@ -176,14 +176,14 @@ static int remember(master *m, int rank, uint64_t id, uint32_t type, const void 
 /* Builds a batch of up to size tasks for rank into out: reruns first (on a worker other than
  * the one that failed them, when there is another), then the queue, then fresh tasks.
  * Returns the count or an error. */
-static int64_t fill_batch(master *m, int rank, uint32_t size, so_buf *out) {
+static int64_t fill_batch(master *m, int rank, uint32_t size, so__buf *out) {
   int rc = so__proto_tasks_begin(out);
   if (rc)
     return rc;
   uint32_t n = 0;
   while (n < size && !m->halt) {
-    so_flight f;
-    so_qtask q;
+    so__flight f;
+    so__qtask q;
     if (m->retries.n && so__retry_pop(&m->retries, rank, m->nworkers > 1, &f)) {
       rc = so__proto_tasks_add(out, f.id, f.type, f.data, f.len);
       f.worker = rank;
@@ -381,15 +381,15 @@ static int poll_source(master *m) {
   return check_complete(m);
 }
 
-static int on_request(master *m, const so_msg *msg) {
-  so_reader rd;
-  so_req_hdr h;
+static int on_request(master *m, const so__msg *msg) {
+  so__reader rd;
+  so__req_hdr h;
   worker_state *w = &m->w[msg->src];
   if (so__proto_req_open(&rd, msg->data, msg->len, &h))
     return SO_EPROTO;
   set_starved(m, msg->src, 0); /* it asks again by itself */
   for (uint32_t i = 0; i < h.nresults; i++) {
-    so_result_rec rec;
+    so__result_rec rec;
     const void *data;
     if (so__proto_req_next(&rd, &rec, &data))
       return SO_EPROTO;
@@ -398,7 +398,7 @@ static int on_request(master *m, const so_msg *msg) {
     if (--w->outstanding == 0)
       m->holding--;
     m->outstanding--;
-    so_flight f = {.id = rec.id, .attempts = 1, .worker = msg->src};
+    so__flight f = {.id = rec.id, .attempts = 1, .worker = msg->src};
     int kept = m->keep && so__inflight_take(&m->flights, rec.id, &f);
     if (rec.status == SO_STATUS_UNRUN) {
       /* Given back unrun by a halting worker: neither done nor failed, never merged. */
@@ -456,8 +456,8 @@ static int on_request(master *m, const so_msg *msg) {
  * the end (see report_hidden). */
 #define SO_NOTES_SHOWN 3
 
-static int on_taskerr(master *m, const so_msg *msg) {
-  so_taskerr_rec rec;
+static int on_taskerr(master *m, const so__msg *msg) {
+  so__taskerr_rec rec;
   if (msg->len < sizeof rec)
     return SO_EPROTO;
   memcpy(&rec, msg->data, sizeof rec);
@@ -478,8 +478,8 @@ static int on_taskerr(master *m, const so_msg *msg) {
 
 /* A worker that cannot go on: its message, if it sent one, is printed for the first such worker
  * only (they often fail alike, one line per worker says nothing more); the rest are counted. */
-static int on_fail(master *m, const so_msg *msg) {
-  so_fail_msg f = {SO_EJOB};
+static int on_fail(master *m, const so__msg *msg) {
+  so__fail_msg f = {SO_EJOB};
   size_t n = 0;
   if (msg->len >= sizeof f) {
     memcpy(&f, msg->data, sizeof f);
@@ -507,7 +507,7 @@ static void report_hidden(const master *m) {
                m->failed - m->notes_shown == 1 ? "task" : "tasks", m->notes_shown);
 }
 
-static int on_message(master *m, const so_msg *msg) {
+static int on_message(master *m, const so__msg *msg) {
   if (msg->src < 1 || msg->src > m->nworkers)
     return SO_EPROTO;
   worker_state *w = &m->w[msg->src];
@@ -553,7 +553,7 @@ static int start_halt(master *m, int how) {
     m->stopped = how;
   so__retry_free(&m->retries);
   so__queue_free(&m->queue);
-  so_halt_msg h = {how};
+  so__halt_msg h = {how};
   for (int r = 1; r <= m->nworkers; r++)
     if (!m->w[r].stopped && !m->w[r].final) {
       int rc = so__send(m->t, r, SO_TAG_HALT, &h, sizeof h);
@@ -665,7 +665,7 @@ static void fill_report(master *m, so_report *rep, double wall, double cpu) {
   }
 }
 
-int so__master_init(so_master **out, const so_job *job, const so_params *params,
+int so__master_init(so__master **out, const so_job *job, const so_params *params,
                     const so_config *cfg, int nworkers) {
   master *m = calloc(1, sizeof *m);
   *out = m;
@@ -707,7 +707,7 @@ int so__master_init(so_master **out, const so_job *job, const so_params *params,
   return check_total(m);
 }
 
-int so__master_run(so_master *m, so_transport *t, so_report *rep) {
+int so__master_run(so__master *m, so__transport *t, so_report *rep) {
   const so_job *job = m->job;
   memset(rep, 0, sizeof *rep);
   m->t = t;
@@ -721,7 +721,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
   if (signals)
     so__signals_catch();
   while (m->nfinal < m->nworkers) {
-    so_msg msg;
+    so__msg msg;
     /* With signals watched, look up at least every 100 ms; a signal also cuts a wait short. A
      * source with nothing ready is asked again every few milliseconds while workers wait. */
     int polling = !m->gen_done && !m->halt && !m->aborting && !m->complete &&
@@ -779,7 +779,7 @@ int so__master_run(so_master *m, so_transport *t, so_report *rep) {
   return m->rc;
 }
 
-void so__master_free(so_master *m) {
+void so__master_free(so__master *m) {
   if (!m)
     return;
   if (m->ctx_ready && m->job->fini)

@@ -91,12 +91,12 @@ void so__cli_jobs(FILE *out, const so_job *const *jobs) {
   }
 }
 
-void so__cli_free(so_cli *cli) {
+void so__cli_free(so__cli *cli) {
   so__params_free(cli->params);
   cli->params = NULL;
 }
 
-static int parse_workers(const char *v, so_cli *cli, char *err, size_t errlen) {
+static int parse_workers(const char *v, so__cli *cli, char *err, size_t errlen) {
   int64_t n;
   if (so__parse_int(v, &n) || n < 1 || n > SO_MAX_WORKERS) {
     snprintf(err, errlen, "--workers expects a whole number from 1 to %d, not '%s'", SO_MAX_WORKERS, v);
@@ -106,7 +106,7 @@ static int parse_workers(const char *v, so_cli *cli, char *err, size_t errlen) {
   return 0;
 }
 
-static int parse_queue(const char *v, so_cli *cli, char *err, size_t errlen) {
+static int parse_queue(const char *v, so__cli *cli, char *err, size_t errlen) {
   if (strcmp(v, "fifo") == 0)
     cli->cfg.discipline = SO_QUEUE_FIFO;
   else if (strcmp(v, "lifo") == 0)
@@ -133,7 +133,7 @@ static int parse_count(const char *opt, const char *v, int64_t lo, int64_t hi, u
 }
 
 /* Handles one run option that takes a value. Returns 1 if name is not a run option. */
-static int run_option(const char *name, const char *v, so_cli *cli, char *err, size_t errlen) {
+static int run_option(const char *name, const char *v, so__cli *cli, char *err, size_t errlen) {
   if (strcmp(name, "workers") == 0)
     return parse_workers(v, cli, err, errlen);
   if (strcmp(name, "queue") == 0)
@@ -266,8 +266,8 @@ static const char *find_job(int argc, char **argv, const so_job *const *jobs, in
   return NULL;
 }
 
-static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
-                     so_cli *cli, char *err, size_t errlen) {
+static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job *const *jobs,
+                     so__cli *cli, char *err, size_t errlen) {
   int farm;
   const char *jobname = find_job(argc, argv, jobs, &farm);
   if (jobname) {
@@ -359,8 +359,8 @@ static int parse_run(int argc, char **argv, so_job_lookup lookup, const so_job *
   return rc;
 }
 
-int so__cli_parse(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
-                  so_cli *cli, char *err, size_t errlen) {
+int so__cli_parse(int argc, char **argv, so__job_lookup lookup, const so_job *const *jobs,
+                  so__cli *cli, char *err, size_t errlen) {
   memset(cli, 0, sizeof *cli);
   so_config_default(&cli->cfg);
   cli->workers = -1;

@@ -14,7 +14,7 @@ typedef enum so_cmd {
   SO_CMD_VERSION
 } so_cmd;
 
-typedef struct so_cli {
+typedef struct so__cli {
   so_cmd cmd;
   const so_job *job;  /* run: the job */
   so_params *params;  /* run: its parameters (owned) */
@@ -26,15 +26,15 @@ typedef struct so_cli {
   char **list;        /* run: where ":::" stands in argv (its words follow), or NULL */
   int sub_argc;       /* topo: the arguments after the subcommand */
   char **sub_argv;
-} so_cli;
+} so__cli;
 
-typedef const so_job *(*so_job_lookup)(const char *name);
+typedef const so_job *(*so__job_lookup)(const char *name);
 
 /* Parses argv. Returns 0, or SO_EINVAL with a one-line message in err (without the
  * "scaleout: error:" prefix), or SO_ENOMEM. Never prints, never exits. Free with so__cli_free. */
-int so__cli_parse(int argc, char **argv, so_job_lookup lookup, const so_job *const *jobs,
-                  so_cli *cli, char *err, size_t errlen);
-void so__cli_free(so_cli *cli);
+int so__cli_parse(int argc, char **argv, so__job_lookup lookup, const so_job *const *jobs,
+                  so__cli *cli, char *err, size_t errlen);
+void so__cli_free(so__cli *cli);
 
 void so__cli_usage(FILE *out);
 void so__cli_run_usage(FILE *out, const so_job *const *jobs);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int so__outrelay_open(so_outrelay *r) {
+int so__outrelay_open(so__outrelay *r) {
   int fds[2];
   memset(r, 0, sizeof *r);
   r->rd = r->wr = -1;
@@ -19,12 +19,12 @@ int so__outrelay_open(so_outrelay *r) {
   return 0;
 }
 
-void so__outrelay_child(so_outrelay *r) {
+void so__outrelay_child(so__outrelay *r) {
   if (r->wr >= 0)
     dup2(r->wr, STDOUT_FILENO); /* dup2 clears close-on-exec on the copy */
 }
 
-void so__outrelay_parent(so_outrelay *r) {
+void so__outrelay_parent(so__outrelay *r) {
   if (r->wr >= 0)
     close(r->wr);
   r->wr = -1;
@@ -32,7 +32,7 @@ void so__outrelay_parent(so_outrelay *r) {
     fcntl(r->rd, F_SETFL, O_NONBLOCK);
 }
 
-void so__outrelay_poll(const so_outrelay *r, struct pollfd *p) {
+void so__outrelay_poll(const so__outrelay *r, struct pollfd *p) {
   p->revents = 0;
   if (r->have > r->off) {
     p->fd = STDOUT_FILENO;
@@ -44,7 +44,7 @@ void so__outrelay_poll(const so_outrelay *r, struct pollfd *p) {
 }
 
 /* Writes one piece of the buffer; drops the rest once a write has failed. */
-static void put(so_outrelay *r) {
+static void put(so__outrelay *r) {
   size_t n = r->have - r->off;
   if (n > PIPE_BUF)
     n = PIPE_BUF;
@@ -61,7 +61,7 @@ static void put(so_outrelay *r) {
 }
 
 /* Reads what the pipe holds now into the empty buffer. Returns 1 when it read something. */
-static int get(so_outrelay *r) {
+static int get(so__outrelay *r) {
   ssize_t n = read(r->rd, r->buf, sizeof r->buf);
   if (n > 0) {
     r->have = (size_t)n;
@@ -73,7 +73,7 @@ static int get(so_outrelay *r) {
   return 0;
 }
 
-void so__outrelay_step(so_outrelay *r, short revents) {
+void so__outrelay_step(so__outrelay *r, short revents) {
   if (!revents)
     return;
   if (r->have > r->off)
@@ -82,7 +82,7 @@ void so__outrelay_step(so_outrelay *r, short revents) {
     get(r);
 }
 
-int so__outrelay_finish(so_outrelay *r) {
+int so__outrelay_finish(so__outrelay *r) {
   if (r->rd < 0)
     return r->err;
   /* mpirun has exited, so the pipe holds all it will get (a writer still holding it open would

@@ -13,27 +13,27 @@
  * says stdout can take them, so the parent's wait loop never blocks on a slow reader. After the
  * first failed write the rest is read and dropped, so mpirun is never held up.
  */
-typedef struct so_outrelay {
+typedef struct so__outrelay {
   int rd, wr;      /* the pipe; wr is mpirun's standard output, closed in the parent */
   char buf[65536];
   size_t have, off;
   int eof;
   int err;         /* errno of the first failed write to stdout, 0 if none */
-} so_outrelay;
+} so__outrelay;
 
 /* Makes the pipe. Returns 0, or -1 with errno set. */
-int so__outrelay_open(so_outrelay *r);
+int so__outrelay_open(so__outrelay *r);
 /* In the child, before exec: the pipe becomes standard output. */
-void so__outrelay_child(so_outrelay *r);
+void so__outrelay_child(so__outrelay *r);
 /* In the parent, after fork: closes the child's end. */
-void so__outrelay_parent(so_outrelay *r);
+void so__outrelay_parent(so__outrelay *r);
 /* Fills a poll entry for the next step: the pipe to read, or stdout to write; fd -1 when the
  * relay has nothing left to do. */
-void so__outrelay_poll(const so_outrelay *r, struct pollfd *p);
+void so__outrelay_poll(const so__outrelay *r, struct pollfd *p);
 /* Moves what poll said could move. */
-void so__outrelay_step(so_outrelay *r, short revents);
+void so__outrelay_step(so__outrelay *r, short revents);
 /* Once mpirun has ended: copies what is left in the pipe and closes it. Returns the errno of the
  * first failed write, or 0 when everything reached stdout. */
-int so__outrelay_finish(so_outrelay *r);
+int so__outrelay_finish(so__outrelay *r);
 
 #endif

@@ -7,7 +7,7 @@
 #include "proto.h"
 #include "scaleout/errors.h"
 
-int so__outsink_init(so_outsink *s, int nranks, FILE *out, FILE *err) {
+int so__outsink_init(so__outsink *s, int nranks, FILE *out, FILE *err) {
   s->nranks = nranks;
   s->out = out;
   s->err = err;
@@ -16,7 +16,7 @@ int so__outsink_init(so_outsink *s, int nranks, FILE *out, FILE *err) {
 }
 
 /* The held partial line of (task, stream) on rank r, created when create is set; NULL if none. */
-static so_outsink_hold *hold_of(so_outsink_rank *r, uint64_t task, int stream, int create) {
+static so__outsink_hold *hold_of(so__outsink_rank *r, uint64_t task, int stream, int create) {
   for (size_t i = 0; i < r->n; i++)
     if (r->holds[i].task == task && r->holds[i].stream == stream)
       return &r->holds[i];
@@ -24,31 +24,31 @@ static so_outsink_hold *hold_of(so_outsink_rank *r, uint64_t task, int stream, i
     return NULL;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 4;
-    so_outsink_hold *p = realloc(r->holds, cap * sizeof *p);
+    so__outsink_hold *p = realloc(r->holds, cap * sizeof *p);
     if (!p)
       return NULL;
     r->holds = p;
     r->cap = cap;
   }
-  so_outsink_hold *h = &r->holds[r->n++];
+  so__outsink_hold *h = &r->holds[r->n++];
   h->task = task;
   h->stream = stream;
-  h->line = (so_buf)SO_BUF_INIT;
+  h->line = (so__buf)SO_BUF_INIT;
   return h;
 }
 
-static void drop_hold(so_outsink_rank *r, so_outsink_hold *h) {
+static void drop_hold(so__outsink_rank *r, so__outsink_hold *h) {
   so__buf_free(&h->line);
   *h = r->holds[--r->n];
 }
 
-int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
+int so__outsink_take(so__outsink *s, int rank, const void *msg, size_t len) {
   const unsigned char *p = msg, *end = p + len;
   if (rank < 0 || rank >= s->nranks)
     return SO_EPROTO;
-  so_outsink_rank *r = &s->ranks[rank];
+  so__outsink_rank *r = &s->ranks[rank];
   while (p < end) {
-    so_output_rec rec;
+    so__output_rec rec;
     if ((size_t)(end - p) < sizeof rec)
       return SO_EPROTO;
     memcpy(&rec, p, sizeof rec);
@@ -56,7 +56,7 @@ int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
     if ((size_t)(end - p) < rec.len || (rec.stream != 1 && rec.stream != 2))
       return SO_EPROTO;
     FILE *f = rec.stream == 1 ? s->out : s->err;
-    so_outsink_hold *h = hold_of(r, rec.task, rec.stream, rec.partial);
+    so__outsink_hold *h = hold_of(r, rec.task, rec.stream, rec.partial);
     if (rec.partial && !h)
       return SO_ENOMEM;
     if (rec.partial && h->line.len + rec.len <= SO_OUTSINK_HOLD) {
@@ -75,17 +75,17 @@ int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len) {
   return 0;
 }
 
-void so__outsink_flush_rank(so_outsink *s, int rank) {
-  so_outsink_rank *r = &s->ranks[rank];
+void so__outsink_flush_rank(so__outsink *s, int rank) {
+  so__outsink_rank *r = &s->ranks[rank];
   while (r->n) {
-    so_outsink_hold *h = &r->holds[r->n - 1];
+    so__outsink_hold *h = &r->holds[r->n - 1];
     if (h->line.len)
       fwrite(h->line.data, 1, h->line.len, h->stream == 1 ? s->out : s->err);
     drop_hold(r, h);
   }
 }
 
-void so__outsink_free(so_outsink *s) {
+void so__outsink_free(so__outsink *s) {
   if (!s->ranks)
     return;
   for (int r = 0; r < s->nranks; r++) {

@@ -13,29 +13,29 @@
  * held. */
 #define SO_OUTSINK_HOLD (1u << 20)
 
-typedef struct so_outsink_hold {
+typedef struct so__outsink_hold {
   uint64_t task;
   int stream;
-  so_buf line;
-} so_outsink_hold;
+  so__buf line;
+} so__outsink_hold;
 
-typedef struct so_outsink_rank {
-  so_outsink_hold *holds;
+typedef struct so__outsink_rank {
+  so__outsink_hold *holds;
   size_t n, cap;
-} so_outsink_rank;
+} so__outsink_rank;
 
-typedef struct so_outsink {
+typedef struct so__outsink {
   int nranks;
-  so_outsink_rank *ranks;
+  so__outsink_rank *ranks;
   FILE *out, *err;
-} so_outsink;
+} so__outsink;
 
 /* Returns 0 or SO_ENOMEM. */
-int so__outsink_init(so_outsink *s, int nranks, FILE *out, FILE *err);
+int so__outsink_init(so__outsink *s, int nranks, FILE *out, FILE *err);
 /* Takes one OUTPUT message from rank. Returns 0, SO_EPROTO or SO_ENOMEM. */
-int so__outsink_take(so_outsink *s, int rank, const void *msg, size_t len);
+int so__outsink_take(so__outsink *s, int rank, const void *msg, size_t len);
 /* Writes whatever partial lines rank left (its output ended without a newline). */
-void so__outsink_flush_rank(so_outsink *s, int rank);
-void so__outsink_free(so_outsink *s); /* flushes every rank first */
+void so__outsink_flush_rank(so__outsink *s, int rank);
+void so__outsink_free(so__outsink *s); /* flushes every rank first */
 
 #endif

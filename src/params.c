@@ -11,18 +11,18 @@
 
 #include "error.h"
 
-typedef struct so_param_value {
+typedef struct so__param_value {
   const so_param_def *def;
   char *text; /* what the user typed (or the default); owned */
   int64_t i;
   double d;
   int given;
-} so_param_value;
+} so__param_value;
 
 struct so_params {
   const so_job *job;
   size_t n;
-  so_param_value *v;
+  so__param_value *v;
   int argc;                /* words after ":::" */
   const char *const *argv; /* not owned: they point into the program's argv */
 };
@@ -88,7 +88,7 @@ int so__parse_double(const char *text, double *out) {
   return 0;
 }
 
-static so_param_value *lookup(const so_params *p, const char *name) {
+static so__param_value *lookup(const so_params *p, const char *name) {
   for (size_t i = 0; i < p->n; i++)
     if (strcmp(p->v[i].def->name, name) == 0)
       return &p->v[i];
@@ -126,7 +126,7 @@ static int int_range_error(const so_param_def *def, const char *text, char *err,
   return SO_EINVAL;
 }
 
-static int assign(so_param_value *v, const char *text, char *err, size_t errlen) {
+static int assign(so__param_value *v, const char *text, char *err, size_t errlen) {
   const so_param_def *def = v->def;
   int64_t i = 0;
   double d = 0;
@@ -213,7 +213,7 @@ void so__params_free(so_params *p) {
 }
 
 int so__params_set(so_params *p, const char *name, const char *text, char *err, size_t errlen) {
-  so_param_value *v = lookup(p, name);
+  so__param_value *v = lookup(p, name);
   if (!v) {
     snprintf(err, errlen, "job '%s' has no parameter --%s", p->job->name, name);
     return SO_EINVAL;
@@ -234,12 +234,12 @@ int so__params_check(const so_params *p, char *err, size_t errlen) {
 }
 
 const so_param_def *so__params_find(const so_params *p, const char *name) {
-  so_param_value *v = lookup(p, name);
+  so__param_value *v = lookup(p, name);
   return v ? v->def : NULL;
 }
 
-static so_param_value *typed(const so_params *p, const char *name, so_param_type type) {
-  so_param_value *v = lookup(p, name);
+static so__param_value *typed(const so_params *p, const char *name, so_param_type type) {
+  so__param_value *v = lookup(p, name);
   if (!v || v->def->type != type) {
     so__errorf("job '%s' read parameter '%s' with the wrong name or type", p->job->name, name);
     return NULL;
@@ -248,7 +248,7 @@ static so_param_value *typed(const so_params *p, const char *name, so_param_type
 }
 
 int64_t so__params_int(const so_params *p, const char *name) {
-  so_param_value *v = lookup(p, name);
+  so__param_value *v = lookup(p, name);
   if (v && v->def->type == SO_PARAM_FLAG)
     return v->i;
   v = typed(p, name, SO_PARAM_INT);
@@ -266,19 +266,19 @@ int so__params_args(const so_params *p, const char *const **argv) {
 }
 
 double so__params_double(const so_params *p, const char *name) {
-  so_param_value *v = typed(p, name, SO_PARAM_DOUBLE);
+  so__param_value *v = typed(p, name, SO_PARAM_DOUBLE);
   return v ? v->d : 0.0;
 }
 
 const char *so__params_string(const so_params *p, const char *name) {
-  so_param_value *v = typed(p, name, SO_PARAM_STRING);
+  so__param_value *v = typed(p, name, SO_PARAM_STRING);
   return v ? v->text : NULL;
 }
 
 const so_job *so__params_job(const so_params *p) { return p->job; }
 
 const char *so__params_text(const so_params *p, const char *name) {
-  so_param_value *v = lookup(p, name);
+  so__param_value *v = lookup(p, name);
   return v ? v->text : NULL;
 }
 

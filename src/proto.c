@@ -3,35 +3,35 @@
 
 #include "scaleout/scaleout.h"
 
-int so__proto_req_begin(so_buf *b) {
+int so__proto_req_begin(so__buf *b) {
   so__buf_clear(b);
-  int rc = so__buf_reserve(b, sizeof(so_req_hdr));
+  int rc = so__buf_reserve(b, sizeof(so__req_hdr));
   if (rc == 0)
-    b->len = sizeof(so_req_hdr);
+    b->len = sizeof(so__req_hdr);
   return rc;
 }
 
-int so__proto_req_result_begin(so_buf *b, uint64_t id, size_t *rec_off) {
-  int rc = so__buf_reserve(b, sizeof(so_result_rec));
+int so__proto_req_result_begin(so__buf *b, uint64_t id, size_t *rec_off) {
+  int rc = so__buf_reserve(b, sizeof(so__result_rec));
   if (rc)
     return rc;
-  so_result_rec rec = {.id = id};
+  so__result_rec rec = {.id = id};
   *rec_off = b->len;
   so__buf_put(b, &rec, sizeof rec);
   return 0;
 }
 
-void so__proto_req_result_end(so_buf *b, size_t rec_off, int32_t status) {
-  so_result_rec rec;
+void so__proto_req_result_end(so__buf *b, size_t rec_off, int32_t status) {
+  so__result_rec rec;
   memcpy(&rec, b->data + rec_off, sizeof rec);
   rec.status = status;
   rec.len = (uint32_t)(b->len - rec_off - sizeof rec);
   memcpy(b->data + rec_off, &rec, sizeof rec);
 }
 
-void so__proto_req_finish(so_buf *b, uint32_t nresults, uint32_t want, uint64_t in_hand,
+void so__proto_req_finish(so__buf *b, uint32_t nresults, uint32_t want, uint64_t in_hand,
                           uint64_t busy_ns) {
-  so_req_hdr h;
+  so__req_hdr h;
   h.nresults = nresults;
   h.want = want;
   h.in_hand = in_hand;
@@ -39,41 +39,41 @@ void so__proto_req_finish(so_buf *b, uint32_t nresults, uint32_t want, uint64_t 
   memcpy(b->data, &h, sizeof h);
 }
 
-int so__proto_tasks_begin(so_buf *b) {
+int so__proto_tasks_begin(so__buf *b) {
   so__buf_clear(b);
-  int rc = so__buf_reserve(b, sizeof(so_tasks_hdr));
+  int rc = so__buf_reserve(b, sizeof(so__tasks_hdr));
   if (rc == 0) {
-    so_tasks_hdr h = {0, 0, 0, 0};
+    so__tasks_hdr h = {0, 0, 0, 0};
     so__buf_put(b, &h, sizeof h);
   }
   return rc;
 }
 
-int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len) {
-  int rc = so__buf_reserve(b, sizeof(so_task_rec) + len);
+int so__proto_tasks_add(so__buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len) {
+  int rc = so__buf_reserve(b, sizeof(so__task_rec) + len);
   if (rc)
     return rc;
-  so_task_rec rec = {.id = id, .type = type, .len = len};
+  so__task_rec rec = {.id = id, .type = type, .len = len};
   so__buf_put(b, &rec, sizeof rec);
   so__buf_put(b, data, len);
   return 0;
 }
 
-void so__proto_tasks_set_parts(so_buf *b, uint32_t parts) {
-  so_tasks_hdr h;
+void so__proto_tasks_set_parts(so__buf *b, uint32_t parts) {
+  so__tasks_hdr h;
   memcpy(&h, b->data, sizeof h);
   h.parts = parts;
   memcpy(b->data, &h, sizeof h);
 }
 
-void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low) {
-  so_tasks_hdr h = {0, 0, 0, 0};
+void so__proto_tasks_finish(so__buf *b, uint32_t ntasks, uint32_t low) {
+  so__tasks_hdr h = {0, 0, 0, 0};
   h.ntasks = ntasks;
   h.low = low;
   memcpy(b->data, &h, sizeof h);
 }
 
-static int take(so_reader *r, void *out, size_t size) {
+static int take(so__reader *r, void *out, size_t size) {
   if ((size_t)(r->end - r->p) < size)
     return SO_EPROTO;
   memcpy(out, r->p, size);
@@ -81,13 +81,13 @@ static int take(so_reader *r, void *out, size_t size) {
   return 0;
 }
 
-int so__proto_req_open(so_reader *r, const void *msg, size_t len, so_req_hdr *hdr) {
+int so__proto_req_open(so__reader *r, const void *msg, size_t len, so__req_hdr *hdr) {
   r->p = msg;
   r->end = r->p + len;
   return take(r, hdr, sizeof *hdr);
 }
 
-int so__proto_req_next(so_reader *r, so_result_rec *rec, const void **data) {
+int so__proto_req_next(so__reader *r, so__result_rec *rec, const void **data) {
   if (take(r, rec, sizeof *rec) || (size_t)(r->end - r->p) < rec->len)
     return SO_EPROTO;
   *data = r->p;
@@ -95,13 +95,13 @@ int so__proto_req_next(so_reader *r, so_result_rec *rec, const void **data) {
   return 0;
 }
 
-int so__proto_tasks_open(so_reader *r, const void *msg, size_t len, so_tasks_hdr *hdr) {
+int so__proto_tasks_open(so__reader *r, const void *msg, size_t len, so__tasks_hdr *hdr) {
   r->p = msg;
   r->end = r->p + len;
   return take(r, hdr, sizeof *hdr);
 }
 
-int so__proto_tasks_next(so_reader *r, so_task_rec *rec, const void **data) {
+int so__proto_tasks_next(so__reader *r, so__task_rec *rec, const void **data) {
   if (take(r, rec, sizeof *rec) || (size_t)(r->end - r->p) < rec->len)
     return SO_EPROTO;
   *data = r->p;
@@ -109,7 +109,7 @@ int so__proto_tasks_next(so_reader *r, so_task_rec *rec, const void **data) {
   return 0;
 }
 
-int so__proto_done(const so_reader *r) { return r->p == r->end ? 0 : SO_EPROTO; }
+int so__proto_done(const so__reader *r) { return r->p == r->end ? 0 : SO_EPROTO; }
 
 int so__proto_fixed(const void *msg, size_t len, void *out, size_t size) {
   if (len != size)

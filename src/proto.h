@@ -18,9 +18,9 @@
  *                              number (`parts`), to refill a hand deeper than one batch.
  *   master -> worker  STOP     no more work (or the run is aborted); the worker answers FINAL.
  *   worker -> master  FINAL    the worker's totals and where it ran.
- *   worker -> master  FAIL     the worker cannot go on (its job init failed): so_fail_msg, then
+ *   worker -> master  FAIL     the worker cannot go on (its job init failed): so__fail_msg, then
  *                              the job's message (empty when the worker printed it itself).
- *   worker -> master  TASKERR  one of the worker's first failed tasks: so_taskerr_rec, then the
+ *   worker -> master  TASKERR  one of the worker's first failed tasks: so__taskerr_rec, then the
  *                              text the job gave so_ctx_errorf (possibly empty); the master
  *                              prints the first few of the run and counts the rest.
  *   worker -> master  OUTPUT   output of running tasks, for the master's stdout/stderr.
@@ -46,10 +46,10 @@ enum {
   SO_TAG_STOP = 0x5c03,
   SO_TAG_FINAL = 0x5c04,
   SO_TAG_FAIL = 0x5c05,
-  SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so_output_rec) */
-  SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so_halt_msg) */
+  SO_TAG_OUTPUT = 0x5c06, /* worker -> master: task output, whole lines (see so__output_rec) */
+  SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so__halt_msg) */
   SO_TAG_NOTICE = 0x5c08,  /* master -> worker: the job's bytes for its notice() callback */
-  SO_TAG_TASKERR = 0x5c09, /* worker -> master: why a task failed (so_taskerr_rec) */
+  SO_TAG_TASKERR = 0x5c09, /* worker -> master: why a task failed (so__taskerr_rec) */
   SO_TAG_MORE = 0x5c0a     /* master -> worker: work came, ask again (one byte) */
 };
 
@@ -59,15 +59,15 @@ enum {
 /* Text in FAIL and TASKERR messages is cut to this many bytes, so they stay small. */
 #define SO_NOTE_MAX 512
 
-typedef struct so_fail_msg {
+typedef struct so__fail_msg {
   int32_t code; /* SO_EINVAL when the job found its input bad, else SO_EJOB */
-} so_fail_msg;
+} so__fail_msg;
 
-typedef struct so_taskerr_rec {
+typedef struct so__taskerr_rec {
   uint64_t id;
   int32_t status; /* what run() returned */
   uint32_t len;   /* bytes of text that follow */
-} so_taskerr_rec;
+} so__taskerr_rec;
 
 /* The status of a task given back unrun because the run is halting: never merged. */
 #define SO_STATUS_UNRUN INT32_MIN
@@ -76,49 +76,49 @@ typedef struct so_taskerr_rec {
  * together with FINAL and can never overtake or be overtaken by it. */
 #define SO_OUTPUT_MAX 8192
 
-typedef struct so_output_rec {
+typedef struct so__output_rec {
   uint64_t task;
   uint16_t stream;  /* 1 stdout, 2 stderr */
   uint16_t partial; /* 1: the data ends inside a line that a later record completes */
   uint32_t len;     /* bytes that follow */
-} so_output_rec;
+} so__output_rec;
 
-typedef struct so_halt_msg {
+typedef struct so__halt_msg {
   int32_t how; /* SO_HALT_SOON or SO_HALT_NOW */
-} so_halt_msg;
+} so__halt_msg;
 
-typedef struct so_req_hdr {
+typedef struct so__req_hdr {
   uint32_t want;     /* tasks wanted; 0 = only reporting */
   uint32_t nresults; /* result records that follow */
   uint64_t in_hand;  /* tasks the worker still holds, not yet reported */
   uint64_t busy_ns;  /* time inside run() for the reported tasks */
-} so_req_hdr;
+} so__req_hdr;
 
-typedef struct so_result_rec {
+typedef struct so__result_rec {
   uint64_t id;
   int32_t status;
   uint32_t len; /* bytes of result data that follow */
-} so_result_rec;
+} so__result_rec;
 
-typedef struct so_tasks_hdr {
+typedef struct so__tasks_hdr {
   uint32_t ntasks;
   uint32_t low;  /* ask again when holding this many or fewer */
   uint32_t parts; /* messages answering the same request (0 means 1); they may arrive in any
                      order, since large and small messages travel apart */
   uint32_t reserved;
-} so_tasks_hdr;
+} so__tasks_hdr;
 
-typedef struct so_task_rec {
+typedef struct so__task_rec {
   uint64_t id;
   uint32_t type;
   uint32_t len; /* bytes of task data that follow */
-} so_task_rec;
+} so__task_rec;
 
-typedef struct so_stop_msg {
+typedef struct so__stop_msg {
   int32_t abort; /* 0: all work done; 1: the run failed, stop at once */
-} so_stop_msg;
+} so__stop_msg;
 
-typedef struct so_final_msg {
+typedef struct so__final_msg {
   uint64_t tasks;
   uint64_t failed;
   uint64_t busy_ns;
@@ -127,40 +127,40 @@ typedef struct so_final_msg {
   char host[64];
   char cpuset[128];
   char bound_by[16];
-} so_final_msg;
+} so__final_msg;
 
 /* --- Building messages: start with the header, append records, done. --- */
 
 /* Starts a REQUEST in b (cleared first). Returns 0 or SO_ENOMEM. */
-int so__proto_req_begin(so_buf *b);
+int so__proto_req_begin(so__buf *b);
 /* Starts one result record; the caller then appends its data to b and calls ..._end with the
  * offset this returned, which patches the record's length. Returns 0 or SO_ENOMEM. */
-int so__proto_req_result_begin(so_buf *b, uint64_t id, size_t *rec_off);
-void so__proto_req_result_end(so_buf *b, size_t rec_off, int32_t status);
+int so__proto_req_result_begin(so__buf *b, uint64_t id, size_t *rec_off);
+void so__proto_req_result_end(so__buf *b, size_t rec_off, int32_t status);
 /* Fills in the header of a REQUEST built in b; the caller counted the records it added. */
-void so__proto_req_finish(so_buf *b, uint32_t nresults, uint32_t want, uint64_t in_hand,
+void so__proto_req_finish(so__buf *b, uint32_t nresults, uint32_t want, uint64_t in_hand,
                           uint64_t busy_ns);
 
-int so__proto_tasks_begin(so_buf *b);
-int so__proto_tasks_add(so_buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len);
+int so__proto_tasks_begin(so__buf *b);
+int so__proto_tasks_add(so__buf *b, uint64_t id, uint32_t type, const void *data, uint32_t len);
 /* Fills in the header of a TASKS message built in b; the caller counted the tasks it added. */
-void so__proto_tasks_finish(so_buf *b, uint32_t ntasks, uint32_t low);
+void so__proto_tasks_finish(so__buf *b, uint32_t ntasks, uint32_t low);
 /* Sets how many TASKS messages answer the same request, in a finished one. */
-void so__proto_tasks_set_parts(so_buf *b, uint32_t parts);
+void so__proto_tasks_set_parts(so__buf *b, uint32_t parts);
 
 /* --- Reading messages: a cursor that checks every length against the message's size. --- */
 
-typedef struct so_reader {
+typedef struct so__reader {
   const unsigned char *p, *end;
-} so_reader;
+} so__reader;
 
 /* Each returns 0, or SO_EPROTO when the message is shorter or longer than its header says. */
-int so__proto_req_open(so_reader *r, const void *msg, size_t len, so_req_hdr *hdr);
-int so__proto_req_next(so_reader *r, so_result_rec *rec, const void **data);
-int so__proto_tasks_open(so_reader *r, const void *msg, size_t len, so_tasks_hdr *hdr);
-int so__proto_tasks_next(so_reader *r, so_task_rec *rec, const void **data);
+int so__proto_req_open(so__reader *r, const void *msg, size_t len, so__req_hdr *hdr);
+int so__proto_req_next(so__reader *r, so__result_rec *rec, const void **data);
+int so__proto_tasks_open(so__reader *r, const void *msg, size_t len, so__tasks_hdr *hdr);
+int so__proto_tasks_next(so__reader *r, so__task_rec *rec, const void **data);
 /* After the last record: SO_EPROTO if bytes remain. */
-int so__proto_done(const so_reader *r);
+int so__proto_done(const so__reader *r);
 
 /* Fixed-size messages are copied whole; these check the size. */
 int so__proto_fixed(const void *msg, size_t len, void *out, size_t size);

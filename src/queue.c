@@ -4,23 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-void so__queue_init(so_queue *q, so_discipline discipline) {
+void so__queue_init(so__queue *q, so_discipline discipline) {
   memset(q, 0, sizeof *q);
   q->discipline = discipline;
 }
 
-void so__qtask_release(so_qtask *t) {
+void so__qtask_release(so__qtask *t) {
   if (t->len > SO_QTASK_INLINE)
     free(t->u.heap_data);
   t->len = 0;
 }
 
-static so_qtask *slot(so_queue *q, size_t i) {
+static so__qtask *slot(so__queue *q, size_t i) {
   /* Only fifo uses the ring offset; lifo and the heap keep head at 0. */
   return &q->items[(q->head + i) % q->cap];
 }
 
-void so__queue_free(so_queue *q) {
+void so__queue_free(so__queue *q) {
   for (size_t i = 0; i < q->n; i++)
     so__qtask_release(slot(q, i));
   free(q->items);
@@ -28,9 +28,9 @@ void so__queue_free(so_queue *q) {
   q->cap = q->n = q->head = 0;
 }
 
-static int grow(so_queue *q) {
+static int grow(so__queue *q) {
   size_t cap = q->cap ? q->cap * 2 : 64;
-  so_qtask *p = malloc(cap * sizeof *p);
+  so__qtask *p = malloc(cap * sizeof *p);
   if (!p)
     return SO_ENOMEM;
   /* Unroll the ring so the entries start at index 0 in the new array. */
@@ -44,12 +44,12 @@ static int grow(so_queue *q) {
 }
 
 /* Heap order: higher priority first, then lower sequence number (earlier insertion). */
-static int before(const so_qtask *a, const so_qtask *b) {
+static int before(const so__qtask *a, const so__qtask *b) {
   return a->priority != b->priority ? a->priority > b->priority : a->seq < b->seq;
 }
 
-static void sift_up(so_qtask *h, size_t i) {
-  so_qtask t = h[i];
+static void sift_up(so__qtask *h, size_t i) {
+  so__qtask t = h[i];
   while (i > 0) {
     size_t parent = (i - 1) / 2;
     if (!before(&t, &h[parent]))
@@ -60,8 +60,8 @@ static void sift_up(so_qtask *h, size_t i) {
   h[i] = t;
 }
 
-static void sift_down(so_qtask *h, size_t n, size_t i) {
-  so_qtask t = h[i];
+static void sift_down(so__qtask *h, size_t n, size_t i) {
+  so__qtask t = h[i];
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= n)
@@ -76,11 +76,11 @@ static void sift_down(so_qtask *h, size_t n, size_t i) {
   h[i] = t;
 }
 
-int so__queue_push(so_queue *q, uint64_t id, uint32_t type, int64_t priority, const void *data,
+int so__queue_push(so__queue *q, uint64_t id, uint32_t type, int64_t priority, const void *data,
                    uint32_t len) {
   if (q->n == q->cap && grow(q))
     return SO_ENOMEM;
-  so_qtask t = {.id = id, .priority = priority, .seq = q->next_seq, .type = type, .len = len};
+  so__qtask t = {.id = id, .priority = priority, .seq = q->next_seq, .type = type, .len = len};
   if (len > SO_QTASK_INLINE) {
     t.u.heap_data = malloc(len);
     if (!t.u.heap_data)
@@ -97,7 +97,7 @@ int so__queue_push(so_queue *q, uint64_t id, uint32_t type, int64_t priority, co
   return 0;
 }
 
-int so__queue_pop(so_queue *q, so_qtask *out) {
+int so__queue_pop(so__queue *q, so__qtask *out) {
   if (q->n == 0)
     return 0;
   switch (q->discipline) {

@@ -192,7 +192,7 @@ static json_t *answer_json(const so_answer *a, int *bad) {
     return NULL;
   }
   for (size_t i = 0; a && i < a->n; i++) {
-    const so_answer_item *it = &a->items[i];
+    const so__answer_item *it = &a->items[i];
     json_t *v = it->kind == SO_ANSWER_INT      ? json_integer(it->i)
                 : it->kind == SO_ANSWER_DOUBLE ? jreal(it->d)
                                                : jstr(it->s);

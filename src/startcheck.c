@@ -47,7 +47,7 @@ int so__startcheck_report(const char *path) {
 
 /* The job's own check of its parameters, as its master would make it, and the task count it
  * declares (*total, or UINT64_MAX when it declares none). Returns 0 or SO_EINVAL (printed). */
-static int job_check(const so_cli *cli, int n, uint64_t *total) {
+static int job_check(const so__cli *cli, int n, uint64_t *total) {
   *total = UINT64_MAX;
   if (!cli->job->check)
     return 0;
@@ -63,7 +63,7 @@ static int job_check(const so_cli *cli, int n, uint64_t *total) {
   return 0;
 }
 
-int so__startcheck_direct(const so_cli *cli, int *n) {
+int so__startcheck_direct(const so__cli *cli, int *n) {
   if (cli->json && so__startcheck_report(cli->json) != 0)
     return SO_EINVAL;
   uint64_t total;
@@ -96,7 +96,7 @@ int so__startcheck_direct(const so_cli *cli, int *n) {
   return 0;
 }
 
-int so__startcheck_ranks(MPI_Comm comm, const so_cli *cli) {
+int so__startcheck_ranks(MPI_Comm comm, const so__cli *cli) {
   int rank, rc = 0;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0 && cli->json)

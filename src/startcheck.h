@@ -27,13 +27,13 @@ int so__startcheck_report(const char *path);
  * one per core, which this lowers to the task count when that is smaller. Not collective.
  * Returns 0, or SO_EINVAL after one line on stderr.
  */
-int so__startcheck_direct(const so_cli *cli, int *n);
+int so__startcheck_direct(const so__cli *cli, int *n);
 
 /*
  * On every rank of comm, before so_run: rank 0 checks the report path (under a user's mpirun the
  * parent's check never ran) and every rank learns the verdict. Collective. Returns 0 or
  * SO_EINVAL (printed by rank 0).
  */
-int so__startcheck_ranks(MPI_Comm comm, const so_cli *cli);
+int so__startcheck_ranks(MPI_Comm comm, const so__cli *cli);
 
 #endif

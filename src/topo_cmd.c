@@ -326,7 +326,7 @@ static int print_plan(FILE *out, hwloc_topology_t topo, hwloc_const_cpuset_t reg
       return TOPO_FAILED;
     }
   }
-  so_bind_plan plan;
+  so__bind_plan plan;
   char warn[256];
   int rc = so__bind_plan_make(topo, region, o->pol, n, &plan, warn, sizeof warn);
   if (rc != 0) {

@@ -6,41 +6,41 @@
 #include <stddef.h>
 
 /* A received message. data stays valid until the next recv on the same transport. */
-typedef struct so_msg {
+typedef struct so__msg {
   int src;
   int tag;
   const unsigned char *data;
   size_t len;
-} so_msg;
+} so__msg;
 
-typedef struct so_transport so_transport;
+typedef struct so__transport so__transport;
 
-typedef struct so_transport_ops {
+typedef struct so__transport_ops {
   /* Sends len bytes to dest. The data is copied: the caller may reuse it at once. The send
    * completes in the background; it never waits for the receiver to be ready.
    * Returns 0 or an SO_E* code (already printed). */
-  int (*send)(so_transport *t, int dest, int tag, const void *data, size_t len);
+  int (*send)(so__transport *t, int dest, int tag, const void *data, size_t len);
   /* Receives the next message from any source, waiting up to timeout_ms (0: only look; -1: until
    * one comes) without burning the CPU (see the backend). Returns 1 when *msg was filled, 0 when
    * nothing arrived in time, or an SO_E* code. */
-  int (*recv)(so_transport *t, so_msg *msg, int timeout_ms);
+  int (*recv)(so__transport *t, so__msg *msg, int timeout_ms);
   /* Completes every send still in flight, then frees the transport. */
-  void (*destroy)(so_transport *t);
-} so_transport_ops;
+  void (*destroy)(so__transport *t);
+} so__transport_ops;
 
-struct so_transport {
-  const so_transport_ops *ops;
+struct so__transport {
+  const so__transport_ops *ops;
   int rank;
   int size;
 };
 
-static inline int so__send(so_transport *t, int dest, int tag, const void *data, size_t len) {
+static inline int so__send(so__transport *t, int dest, int tag, const void *data, size_t len) {
   return t->ops->send(t, dest, tag, data, len);
 }
-static inline int so__recv(so_transport *t, so_msg *msg, int timeout_ms) {
+static inline int so__recv(so__transport *t, so__msg *msg, int timeout_ms) {
   return t->ops->recv(t, msg, timeout_ms);
 }
-static inline void so__transport_destroy(so_transport *t) {
+static inline void so__transport_destroy(so__transport *t) {
   if (t)
     t->ops->destroy(t);
 }
@@ -49,13 +49,13 @@ static inline void so__transport_destroy(so_transport *t) {
  * comm must use MPI_ERRORS_RETURN. A waiting receive spins at most max_spin_ns before it sleeps:
  * long for a worker waiting for its own batch on its own core, short for the master, which
  * shares the cores with the workers. Returns NULL when out of memory. */
-so_transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns);
+so__transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns);
 
 /* In-process transport for tests: so__inproc_new makes a group of size endpoints that threads
  * of one process use as ranks 0..size-1. Destroy every endpoint, then the group. */
-typedef struct so_inproc so_inproc;
-so_inproc *so__inproc_new(int size);
-so_transport *so__inproc_endpoint(so_inproc *group, int rank);
-void so__inproc_free(so_inproc *group);
+typedef struct so__inproc so__inproc;
+so__inproc *so__inproc_new(int size);
+so__transport *so__inproc_endpoint(so__inproc *group, int rank);
+void so__inproc_free(so__inproc *group);
 
 #endif

@@ -23,18 +23,18 @@ typedef struct mailbox {
   letter *head, *tail;
 } mailbox;
 
-struct so_inproc {
+struct so__inproc {
   int size;
   mailbox *boxes;
 };
 
 typedef struct inproc_endpoint {
-  so_transport base;
-  so_inproc *group;
+  so__transport base;
+  so__inproc *group;
   letter *current; /* the message handed out by the last recv, freed by the next */
 } inproc_endpoint;
 
-static int inproc_send(so_transport *t, int dest, int tag, const void *data, size_t len) {
+static int inproc_send(so__transport *t, int dest, int tag, const void *data, size_t len) {
   inproc_endpoint *e = (inproc_endpoint *)t;
   if (dest < 0 || dest >= e->group->size)
     return SO_EINVAL;
@@ -59,7 +59,7 @@ static int inproc_send(so_transport *t, int dest, int tag, const void *data, siz
   return 0;
 }
 
-static int inproc_recv(so_transport *t, so_msg *msg, int timeout_ms) {
+static int inproc_recv(so__transport *t, so__msg *msg, int timeout_ms) {
   inproc_endpoint *e = (inproc_endpoint *)t;
   free(e->current);
   e->current = NULL;
@@ -98,16 +98,16 @@ static int inproc_recv(so_transport *t, so_msg *msg, int timeout_ms) {
   return 1;
 }
 
-static void inproc_destroy(so_transport *t) {
+static void inproc_destroy(so__transport *t) {
   inproc_endpoint *e = (inproc_endpoint *)t;
   free(e->current);
   free(e);
 }
 
-static const so_transport_ops inproc_ops = {inproc_send, inproc_recv, inproc_destroy};
+static const so__transport_ops inproc_ops = {inproc_send, inproc_recv, inproc_destroy};
 
-so_inproc *so__inproc_new(int size) {
-  so_inproc *g = calloc(1, sizeof *g);
+so__inproc *so__inproc_new(int size) {
+  so__inproc *g = calloc(1, sizeof *g);
   if (!g)
     return NULL;
   g->boxes = calloc((size_t)size, sizeof *g->boxes);
@@ -123,7 +123,7 @@ so_inproc *so__inproc_new(int size) {
   return g;
 }
 
-so_transport *so__inproc_endpoint(so_inproc *group, int rank) {
+so__transport *so__inproc_endpoint(so__inproc *group, int rank) {
   inproc_endpoint *e = calloc(1, sizeof *e);
   if (!e)
     return NULL;
@@ -134,7 +134,7 @@ so_transport *so__inproc_endpoint(so_inproc *group, int rank) {
   return &e->base;
 }
 
-void so__inproc_free(so_inproc *group) {
+void so__inproc_free(so__inproc *group) {
   if (!group)
     return;
   for (int i = 0; i < group->size; i++) {

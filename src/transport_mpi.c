@@ -41,18 +41,18 @@ typedef struct frame_hdr {
 
 typedef struct pending_send {
   MPI_Request req;
-  so_buf buf;
+  so__buf buf;
 } pending_send;
 
 typedef struct mpi_transport {
-  so_transport base;
+  so__transport base;
   MPI_Comm comm;
   pending_send *sends;
   size_t nsends; /* entries whose send is still in flight, at the front of the array */
   size_t capsends;
   MPI_Request small_req; /* the posted receive, or MPI_REQUEST_NULL */
   unsigned char *small;  /* its buffer, SO_SMALL_MAX bytes */
-  so_buf large;          /* where the last large message was received */
+  so__buf large;          /* where the last large message was received */
   unsigned polls;        /* looks so far, to probe the large channel every few */
   long wait_ewma_ns;     /* how long recent waits lasted (moving average) */
   long max_spin_ns;      /* the longest spin before sleeping */
@@ -78,7 +78,7 @@ static int reap_sends(mpi_transport *m) {
   return 0;
 }
 
-static int mpi_send(so_transport *t, int dest, int tag, const void *data, size_t len) {
+static int mpi_send(so__transport *t, int dest, int tag, const void *data, size_t len) {
   mpi_transport *m = (mpi_transport *)t;
   if (len > (size_t)INT32_MAX - sizeof(frame_hdr)) {
     so__errorf("a message of %zu bytes is larger than MPI can send at once", len);
@@ -93,7 +93,7 @@ static int mpi_send(so_transport *t, int dest, int tag, const void *data, size_t
     if (!p)
       return SO_ENOMEM;
     for (size_t i = m->capsends; i < cap; i++)
-      p[i].buf = (so_buf)SO_BUF_INIT;
+      p[i].buf = (so__buf)SO_BUF_INIT;
     m->sends = p;
     m->capsends = cap;
   }
@@ -124,7 +124,7 @@ static int post_small(mpi_transport *m) {
                        "MPI_Irecv");
 }
 
-static int deliver(so_msg *msg, int src, const unsigned char *frame, int count) {
+static int deliver(so__msg *msg, int src, const unsigned char *frame, int count) {
   frame_hdr h;
   if (count < (int)sizeof h)
     return SO_EPROTO;
@@ -138,7 +138,7 @@ static int deliver(so_msg *msg, int src, const unsigned char *frame, int count) 
 
 /* One look for a message: the posted small receive, and every few calls the large channel.
  * Returns 1 (delivered), 0 or an error. */
-static int poll_once(mpi_transport *m, so_msg *msg) {
+static int poll_once(mpi_transport *m, so__msg *msg) {
   int flag = 0, rc;
   MPI_Status st;
   /* The previous small message's buffer is free again now: re-post lazily, here. */
@@ -186,7 +186,7 @@ static void note_wait(mpi_transport *m, long waited) {
   m->wait_ewma_ns += (waited - m->wait_ewma_ns) / 4;
 }
 
-static int mpi_recv(so_transport *t, so_msg *msg, int timeout_ms) {
+static int mpi_recv(so__transport *t, so__msg *msg, int timeout_ms) {
   mpi_transport *m = (mpi_transport *)t;
   int rc = poll_once(m, msg);
   if (rc || timeout_ms == 0)
@@ -238,7 +238,7 @@ static int mpi_recv(so_transport *t, so_msg *msg, int timeout_ms) {
   }
 }
 
-static void mpi_destroy(so_transport *t) {
+static void mpi_destroy(so__transport *t) {
   mpi_transport *m = (mpi_transport *)t;
   /* Finish what is in flight with the same polite polling as recv, so shutdown does not spin. */
   while (m->nsends > 0) {
@@ -259,9 +259,9 @@ static void mpi_destroy(so_transport *t) {
   free(m);
 }
 
-static const so_transport_ops mpi_ops = {mpi_send, mpi_recv, mpi_destroy};
+static const so__transport_ops mpi_ops = {mpi_send, mpi_recv, mpi_destroy};
 
-so_transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns) {
+so__transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns) {
   mpi_transport *m = calloc(1, sizeof *m);
   if (!m)
     return NULL;

@@ -14,13 +14,13 @@
 #include "signals.h"
 
 typedef struct batch_slot {
-  so_buf msg;    /* a copy of the TASKS message: recv reuses its own buffer */
-  so_reader rd;
+  so__buf msg;    /* a copy of the TASKS message: recv reuses its own buffer */
+  so__reader rd;
   uint32_t left; /* tasks not yet started */
 } batch_slot;
 
 typedef struct worker {
-  so_transport *t;
+  so__transport *t;
   const so_job *job;
   so_ctx ctx;
   int async;          /* the job uses start/progress */
@@ -36,10 +36,10 @@ typedef struct worker {
   int stopping;       /* STOP arrived */
   int abort;          /* the STOP said the run failed */
   int halt;           /* HALT arrived: SO_HALT_SOON or SO_HALT_NOW */
-  so_buf req;         /* the next REQUEST, results accumulating in it */
+  so__buf req;         /* the next REQUEST, results accumulating in it */
   uint32_t nresults;
   uint64_t busy_ns;   /* time in run() for the results in req */
-  so_buf out;         /* the next OUTPUT message */
+  so__buf out;         /* the next OUTPUT message */
   uint64_t tasks, failed, busy_total;
   unsigned notes;     /* failed tasks whose reason went to the master (TASKERR) */
 } worker;
@@ -102,7 +102,7 @@ static int next_task(worker *w, so_task *task) {
   if (w->unstarted == 0)
     return 0;
   batch_slot *s = &w->slots[w->first];
-  so_task_rec rec;
+  so__task_rec rec;
   const void *data;
   if (so__proto_tasks_next(&s->rd, &rec, &data))
     return SO_EPROTO;
@@ -148,11 +148,11 @@ static int on_halt(worker *w, int how) {
   return rc;
 }
 
-static int on_message(worker *w, const so_msg *msg) {
+static int on_message(worker *w, const so__msg *msg) {
   if (msg->src != 0)
     return SO_EPROTO;
   if (msg->tag == SO_TAG_STOP) {
-    so_stop_msg s;
+    so__stop_msg s;
     if (so__proto_fixed(msg->data, msg->len, &s, sizeof s))
       return SO_EPROTO;
     w->stopping = 1;
@@ -167,7 +167,7 @@ static int on_message(worker *w, const so_msg *msg) {
     return rc < 0 ? rc : 0;
   }
   if (msg->tag == SO_TAG_HALT) {
-    so_halt_msg h;
+    so__halt_msg h;
     if (so__proto_fixed(msg->data, msg->len, &h, sizeof h) ||
         (h.how != SO_HALT_SOON && h.how != SO_HALT_NOW))
       return SO_EPROTO;
@@ -197,7 +197,7 @@ static int on_message(worker *w, const so_msg *msg) {
   int rc = so__buf_append(&s->msg, msg->data, msg->len);
   if (rc)
     return rc;
-  so_tasks_hdr h;
+  so__tasks_hdr h;
   if (so__proto_tasks_open(&s->rd, s->msg.data, s->msg.len, &h))
     return SO_EPROTO;
   /* The request stays open until all its messages arrived, in whatever order. */
@@ -226,9 +226,9 @@ static int note_failure(worker *w, uint64_t id, int32_t status) {
   int rc = 0;
   if (w->notes < SO_NOTES_PER_WORKER) {
     w->notes++;
-    unsigned char msg[sizeof(so_taskerr_rec) + SO_NOTE_MAX];
+    unsigned char msg[sizeof(so__taskerr_rec) + SO_NOTE_MAX];
     size_t n = strnlen(w->ctx.error, SO_NOTE_MAX);
-    so_taskerr_rec rec = {id, status, (uint32_t)n};
+    so__taskerr_rec rec = {id, status, (uint32_t)n};
     memcpy(msg, &rec, sizeof rec);
     memcpy(msg + sizeof rec, w->ctx.error, n);
     rc = so__send(w->t, 0, SO_TAG_TASKERR, msg, sizeof rec + n);
@@ -327,15 +327,15 @@ static int output_hook(void *engine, uint64_t task, int stream, const void *data
   const unsigned char *p = data;
   /* Split into messages under SO_OUTPUT_MAX; a piece cut from the middle is partial. */
   while (len > 0 || !partial) {
-    size_t room = SO_OUTPUT_MAX - sizeof(so_output_rec);
-    if (w->out.len + sizeof(so_output_rec) + 1 > SO_OUTPUT_MAX) {
+    size_t room = SO_OUTPUT_MAX - sizeof(so__output_rec);
+    if (w->out.len + sizeof(so__output_rec) + 1 > SO_OUTPUT_MAX) {
       int rc = flush_output(w);
       if (rc)
         return rc;
     }
     room -= w->out.len;
     size_t n = len < room ? len : room;
-    so_output_rec rec = {task, (uint16_t)stream, (uint16_t)(partial || n < len), (uint32_t)n};
+    so__output_rec rec = {task, (uint16_t)stream, (uint16_t)(partial || n < len), (uint32_t)n};
     int rc = so__buf_reserve(&w->out, sizeof rec + n);
     if (rc)
       return rc;
@@ -375,7 +375,7 @@ static int loop(worker *w) {
     if (blocked || w->outstanding || w->async) {
       /* Dry: wait for the master. Asynchronous with tasks running: only look, the job's
        * progress() below does the waiting. */
-      so_msg msg;
+      so__msg msg;
       int got = so__recv(w->t, &msg, blocked && !w->started ? -1 : 0);
       if (got < 0)
         return got;
@@ -410,9 +410,9 @@ static int loop(worker *w) {
  * (msg is then non-empty: the master prints the first such message of the run and counts the
  * others), and waits for STOP. */
 static void fail_and_wait(worker *w, int code, const char *msg) {
-  unsigned char buf[sizeof(so_fail_msg) + SO_NOTE_MAX];
+  unsigned char buf[sizeof(so__fail_msg) + SO_NOTE_MAX];
   size_t n = strnlen(msg, SO_NOTE_MAX);
-  so_fail_msg f = {code};
+  so__fail_msg f = {code};
   memcpy(buf, &f, sizeof f);
   memcpy(buf + sizeof f, msg, n);
   if (w->stopping) {
@@ -424,15 +424,15 @@ static void fail_and_wait(worker *w, int code, const char *msg) {
     if (n)
       so__errorf("%s", msg); /* the master cannot hear it: say it here */
   } else {
-    so_msg in;
+    so__msg in;
     while (!w->stopping && so__recv(w->t, &in, -1) == 1)
       if (in.tag == SO_TAG_STOP)
         w->stopping = 1;
   }
 }
 
-int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
-                   const so_config *cfg, const so_worker_info *info) {
+int so__worker_run(so__transport *t, const so_job *job, const so_params *params,
+                   const so_config *cfg, const so__worker_info *info) {
   worker w;
   memset(&w, 0, sizeof w);
   w.t = t;
@@ -472,7 +472,7 @@ int so__worker_run(so_transport *t, const so_job *job, const so_params *params,
   if (rc)
     fail_and_wait(&w, msg[0] && rc == SO_EINVAL ? SO_EINVAL : SO_EJOB, msg);
 
-  so_final_msg fin;
+  so__final_msg fin;
   memset(&fin, 0, sizeof fin);
   fin.tasks = w.tasks;
   fin.failed = w.failed;

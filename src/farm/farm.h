@@ -17,17 +17,17 @@ enum {
 
 /* Task payload: this header, then tag_len bytes of tag, then the command (or, with
  * SO_FARM_EXPAND_ON_WORKER, the argument to expand there) up to the end. */
-typedef struct so_farm_task {
+typedef struct so__farm_task {
   uint64_t seq;     /* 1-based: joblog Seq, {#}, SCALEOUT_TASK_ID */
   double timeout;   /* seconds, 0 for none */
   uint32_t flags;
   uint32_t tag_len;
-} so_farm_task;
+} so__farm_task;
 
 /* The template holds {%} (the slot), which only the worker knows: it expands the argument. */
 #define SO_FARM_EXPAND_ON_WORKER 0x1u
 /* --timeout P%: timeout is the limit when the task was handed out (0: none yet, fewer than
- * SO_FARM_PCT_MIN commands finished); the latest so_farm_notice replaces it. */
+ * SO_FARM_PCT_MIN commands finished); the latest so__farm_limit_msg replaces it. */
 #define SO_FARM_TIMEOUT_PCT 0x2u
 
 /* --timeout P% counts from this many finished commands on. */
@@ -35,12 +35,12 @@ typedef struct so_farm_task {
 
 /* Notice payload (so_ctx_notify): the --timeout P% limit changed. Every running and waiting
  * command of the run gets it, counted from its own start, and so does every later one. */
-typedef struct so_farm_notice {
+typedef struct so__farm_limit_msg {
   double timeout; /* seconds */
-} so_farm_notice;
+} so__farm_limit_msg;
 
 /* Result payload: this record, then (with SO_FARM_EXPAND_ON_WORKER) the command as run. */
-typedef struct so_farm_result {
+typedef struct so__farm_result {
   int32_t exitval; /* 0-255, -1 when killed by a signal */
   int32_t signal;
   int32_t timed_out;
@@ -51,7 +51,7 @@ typedef struct so_farm_result {
   int64_t maxrss_kb;
   uint64_t out_bytes, err_bytes;
   char host[64];
-} so_farm_result;
+} so__farm_result;
 
 /* Master half (farm_master.c). */
 int so__farm_master_init(so_ctx *ctx);

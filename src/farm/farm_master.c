@@ -33,17 +33,17 @@ typedef struct farm_master {
   int64_t halt_n;      /* fail=N */
   double halt_pct;     /* fail=P% */
   /* the source */
-  so_taskfile *tf;
+  so__taskfile *tf;
   const char *const *list; /* ::: words */
   int nlist, ilist;
-  so_template *tmpl;
+  so__template *tmpl;
   int on_worker;       /* {%}: the worker expands */
   uint64_t seq;
-  so_buf cmd, payload;
+  so__buf cmd, payload;
   /* the logs */
-  so_joblog_status status;
-  so_srcprint *sp;
-  so_joblog *jl;
+  so__joblog_status status;
+  so__srcprint *sp;
+  so__joblog *jl;
   FILE *ext;
   int lock;            /* JOBLOG.lock, held shared while this run owns the joblog; -1 */
   int log_failed;      /* a result could not be written to the joblog: launch nothing more */
@@ -53,7 +53,7 @@ typedef struct farm_master {
   uint64_t total, succeeded, failed, killed, skipped, timed_out, rerun;
   double cpu_user, cpu_sys, task_wall; /* summed over logged commands (wait4) */
   int64_t max_rss_kb;
-  so_median median;    /* of the logged commands' runtimes, for --timeout P% */
+  so__median median;    /* of the logged commands' runtimes, for --timeout P% */
   double limit;        /* the --timeout P% limit now, 0 before SO_FARM_PCT_MIN finished */
   double limit_sent;   /* the last limit the workers were told */
   double t0, last_draw;
@@ -185,7 +185,7 @@ static int prescan(so_ctx *ctx, farm_master *m, const char *sidecar) {
   if (m->tf && !so__taskfile_rereadable(m->tf))
     return 0;
   char err[512];
-  so_srcprint *check = NULL;
+  so__srcprint *check = NULL;
   if (sidecar && (m->resume || m->resume_failed)) {
     struct stat sb;
     if (stat(sidecar, &sb) == 0 || !m->force) {
@@ -230,13 +230,13 @@ static const char *log_host(const farm_master *m, const char *host) {
 
 /* --- Resume: the joblog plus the shards a crashed run left --- */
 
-static int add_shard_line(void *arg, const so_joblog_entry *e, char *err, size_t errlen) {
+static int add_shard_line(void *arg, const so__joblog_entry *e, char *err, size_t errlen) {
   farm_master *m = arg;
   int had = so__joblog_status_of(&m->status, e->seq);
   int ok = e->exitval == 0 && e->signal == 0;
   /* What the log lacks goes into it, so the log alone is complete again. */
   if (had == SO_JOBLOG_NOT_RUN || (ok && had != SO_JOBLOG_SUCCEEDED)) {
-    so_joblog_entry line = *e;
+    so__joblog_entry line = *e;
     line.host = log_host(m, e->host);
     int rc = so__joblog_append(m->jl, &line, err, errlen);
     if (rc)
@@ -344,7 +344,7 @@ static int open_logs(so_ctx *ctx, farm_master *m) {
                       "cannot be detected\n", m->joblog, sidecar);
     m->force = 1;
   }
-  so_joblog_options o = {.resume = resuming, .sync_interval = m->sync};
+  so__joblog_options o = {.resume = resuming, .sync_interval = m->sync};
   if (so__joblog_open(&m->jl, m->joblog, &o, resuming ? &m->status : NULL, err, sizeof err))
     return FAIL(ctx, "%s", err);
   if ((rc = absorb_shards(ctx, m, resuming)))
@@ -455,7 +455,7 @@ int so__farm_next(so_ctx *ctx, so_task_out *task) {
       m->skipped++;
       continue;
     }
-    so_farm_task h = {.seq = seq, .flags = m->on_worker ? SO_FARM_EXPAND_ON_WORKER : 0};
+    so__farm_task h = {.seq = seq, .flags = m->on_worker ? SO_FARM_EXPAND_ON_WORKER : 0};
     h.timeout = m->timeout_s;
     if (m->timeout_pct > 0) {
       h.timeout = m->limit;
@@ -490,7 +490,7 @@ static int note_runtime(so_ctx *ctx, farm_master *m, double wall) {
   m->limit = so__median_get(&m->median) * m->timeout_pct / 100.0;
   if (fabs(m->limit - m->limit_sent) <= 0.01 * m->limit_sent)
     return 0;
-  so_farm_notice n = {m->limit};
+  so__farm_limit_msg n = {m->limit};
   int rc = so_ctx_notify(ctx, &n, sizeof n);
   if (rc)
     return FAIL(ctx, "cannot tell the workers the new --timeout limit (%s)", so_strerror(rc));
@@ -545,8 +545,8 @@ static void log_failure(so_ctx *ctx, farm_master *m, const char *what, const cha
 
 int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   farm_master *m = so_ctx_state(ctx);
-  so_farm_result r;
-  so_farm_task h;
+  so__farm_result r;
+  so__farm_task h;
   if (res->len < sizeof r || !res->task_data || res->task_len < sizeof h)
     return FAIL(ctx, "a command's result arrived malformed");
   memcpy(&r, res->data, sizeof r);
@@ -567,7 +567,7 @@ int so__farm_merge(so_ctx *ctx, const so_task_result *res) {
   }
   r.host[sizeof r.host - 1] = 0;
   int ok = res->status == 0;
-  so_joblog_entry e = {.seq = h.seq,
+  so__joblog_entry e = {.seq = h.seq,
                        .host = log_host(m, r.host),
                        .starttime = r.start,
                        .runtime = r.wall,

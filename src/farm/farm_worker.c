@@ -25,8 +25,8 @@ typedef struct running {
 } running;
 
 typedef struct farm_worker {
-  so_shepherd *sh;
-  so_template *tmpl;   /* for {%}: expansion happens here */
+  so__shepherd *sh;
+  so__template *tmpl;   /* for {%}: expansion happens here */
   const char *results;
   int tag;
   unsigned slots;
@@ -34,8 +34,8 @@ typedef struct farm_worker {
   unsigned char *busy; /* per slot */
   char host[64];
   char env_id[48], env_worker[48], env_host[96], env_cpus[1100];
-  so_buf line;
-  so_buf cmd;
+  so__buf line;
+  so__buf cmd;
   double limit;        /* the latest --timeout P% limit the master sent */
   int have_limit;
 } farm_worker;
@@ -92,7 +92,7 @@ int so__farm_worker_init(so_ctx *ctx) {
       return FAIL(ctx, "the joblog path is too long");
     snprintf(shard, sizeof shard, "%s/%s.%d.%ld", dir, w->host, so_ctx_rank(ctx), (long)getpid());
   }
-  so_shepherd_opts o = {.exe = "/proc/self/exe",
+  so__shepherd_opts o = {.exe = "/proc/self/exe",
                         .slots = w->slots,
                         .grace = so_ctx_double(ctx, "kill-grace"),
                         .shard = shard[0] ? shard : NULL,
@@ -113,7 +113,7 @@ static running *find(farm_worker *w, uint64_t id) {
 
 int so__farm_start(so_ctx *ctx, const so_task *task) {
   farm_worker *w = so_ctx_state(ctx);
-  so_farm_task h;
+  so__farm_task h;
   if (task->len < sizeof h)
     return FAIL(ctx, "a command task arrived malformed");
   memcpy(&h, task->data, sizeof h);
@@ -151,7 +151,7 @@ int so__farm_start(so_ctx *ctx, const so_task *task) {
   }
   snprintf(w->env_id, sizeof w->env_id, "SCALEOUT_TASK_ID=%llu", (unsigned long long)h.seq);
   const char *env[] = {w->env_id, w->env_worker, w->env_host, w->env_cpus, NULL};
-  so_shep_task t = {.id = task->id,
+  so__shep_task t = {.id = task->id,
                     .seq = h.seq,
                     .cmd = cmd,
                     .cmd_len = cmd_len,
@@ -168,7 +168,7 @@ int so__farm_start(so_ctx *ctx, const so_task *task) {
 }
 
 /* Forwards output, putting "tag<TAB>" before every line when --tag asked for it. */
-static int forward(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
+static int forward(so_ctx *ctx, farm_worker *w, const so__shep_event *ev) {
   running *r = find(w, ev->id);
   int s = ev->stream == 2 ? 1 : 0;
   int partial = ev->len == 0 || ev->data[ev->len - 1] != '\n';
@@ -193,7 +193,7 @@ static int forward(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
   return so_ctx_output(ctx, ev->id, ev->stream, w->line.data, w->line.len, partial);
 }
 
-static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
+static int finished(so_ctx *ctx, farm_worker *w, const so__shep_event *ev) {
   running *r = find(w, ev->id);
   /* Output that ended inside a line is complete now: an empty closing piece lets the master write
    * the held part as it is. No newline is added, so output stays byte for byte what the command
@@ -205,7 +205,7 @@ static int finished(so_ctx *ctx, farm_worker *w, const so_shep_event *ev) {
         return rc;
       r->line_start[s] = 1;
     }
-  so_farm_result res;
+  so__farm_result res;
   memset(&res, 0, sizeof res);
   res.exitval = ev->exitval;
   res.signal = ev->signal;
@@ -249,7 +249,7 @@ int so__farm_progress(so_ctx *ctx, int timeout_ms) {
   int done = 0;
   char err[512];
   for (int first = 1;; first = 0) {
-    so_shep_event ev;
+    so__shep_event ev;
     int r = so__shepherd_poll(w->sh, first ? timeout_ms : 0, &ev, err, sizeof err);
     if (r < 0)
       return FAIL(ctx, "%s", err);
@@ -279,7 +279,7 @@ void so__farm_cancel(so_ctx *ctx) {
  * notice, which comes at once). */
 int so__farm_notice(so_ctx *ctx, const void *data, size_t len) {
   farm_worker *w = so_ctx_state(ctx);
-  so_farm_notice n;
+  so__farm_limit_msg n;
   if (len != sizeof n)
     return FAIL(ctx, "a --timeout notice arrived malformed");
   memcpy(&n, data, sizeof n);

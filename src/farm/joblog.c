@@ -71,12 +71,12 @@ static int parse_fixed(const char *s, double *v) {
 
 /* ---- The line format. ---- */
 
-void so__joblog_set_status(so_joblog_entry *e, int exitval, int sig, int timed_out) {
+void so__joblog_set_status(so__joblog_entry *e, int exitval, int sig, int timed_out) {
   e->signal = sig;
   e->exitval = timed_out ? -1 : sig ? 0 : exitval;
 }
 
-int so__joblog_format(so_buf *out, const so_joblog_entry *e) {
+int so__joblog_format(so__buf *out, const so__joblog_entry *e) {
   const char *host = e->host ? e->host : ":";
   size_t hostlen = strlen(host);
   if (e->seq == 0 || hostlen == 0 || strpbrk(host, "\t\n") || !isfinite(e->starttime) ||
@@ -113,7 +113,7 @@ static const char *const field_names[] = {"Seq",  "Host",    "Starttime", "JobRu
 
 /* Parses a task line in place. Returns NULL, or the name of the first field that is wrong
  * ("fields" when there are fewer than nine). */
-static const char *parse_fields(char *line, size_t len, so_joblog_entry *e) {
+static const char *parse_fields(char *line, size_t len, so__joblog_entry *e) {
   char *f[8];
   char *p = line, *end = line + len;
   for (int i = 0; i < 8; i++) {
@@ -153,7 +153,7 @@ static const char *parse_fields(char *line, size_t len, so_joblog_entry *e) {
   return NULL;
 }
 
-int so__joblog_parse_line(char *line, size_t len, so_joblog_entry *e) {
+int so__joblog_parse_line(char *line, size_t len, so__joblog_entry *e) {
   return parse_fields(line, len, e) ? SO_EINVAL : 0;
 }
 
@@ -163,9 +163,9 @@ static int is_header(const char *line, size_t len) {
   return len == sizeof SO_JOBLOG_HEADER - 2 && memcmp(line, SO_JOBLOG_HEADER, len) == 0;
 }
 
-static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_t *valid_len,
+static int scan_fd(int fd, const char *name, so__joblog_fn fn, void *ctx, uint64_t *valid_len,
                    char *err, size_t errlen) {
-  so_lines lr;
+  so__lines lr;
   if (so__lines_init(&lr, fd, SO_JOBLOG_MAX_LINE)) {
     snprintf(err, errlen, "out of memory while reading the joblog '%s'", name);
     return SO_ENOMEM;
@@ -175,7 +175,7 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
   size_t len;
   uint64_t whole = 0; /* where the last line taken ends */
   while ((rc = so__lines_next(&lr, &line, &len)) == 1) {
-    so_joblog_entry e;
+    so__joblog_entry e;
     const char *bad = NULL;
     if (!lr.complete) {
       /* A last line without its '\n' is taken when its first eight fields are all there and
@@ -230,12 +230,12 @@ static int scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_
   return rc;
 }
 
-int so__joblog_scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_t *valid_len,
+int so__joblog_scan_fd(int fd, const char *name, so__joblog_fn fn, void *ctx, uint64_t *valid_len,
                        char *err, size_t errlen) {
   return scan_fd(fd, name, fn, ctx, valid_len, err, errlen);
 }
 
-int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
+int so__joblog_scan(const char *path, so__joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
                     size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -255,17 +255,17 @@ int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *vali
 
 /* ---- Resume status. ---- */
 
-int so__joblog_status_of(const so_joblog_status *st, uint64_t seq) {
+int so__joblog_status_of(const so__joblog_status *st, uint64_t seq) {
   return seq >= 1 && seq <= st->max_seq ? st->state[seq] : SO_JOBLOG_NOT_RUN;
 }
 
-void so__joblog_status_free(so_joblog_status *st) {
+void so__joblog_status_free(so__joblog_status *st) {
   free(st->state);
-  *st = (so_joblog_status)SO_JOBLOG_STATUS_INIT;
+  *st = (so__joblog_status)SO_JOBLOG_STATUS_INIT;
 }
 
-static int status_add(void *ctx, const so_joblog_entry *e, char *err, size_t errlen) {
-  so_joblog_status *st = ctx;
+static int status_add(void *ctx, const so__joblog_entry *e, char *err, size_t errlen) {
+  so__joblog_status *st = ctx;
   if (e->seq > SO_JOBLOG_MAX_SEQ) {
     snprintf(err, errlen, "Seq %llu is above the highest supported, %llu",
              (unsigned long long)e->seq, (unsigned long long)SO_JOBLOG_MAX_SEQ);
@@ -305,29 +305,29 @@ static int status_add(void *ctx, const so_joblog_entry *e, char *err, size_t err
   return 0;
 }
 
-int so__joblog_status_add(so_joblog_status *st, const so_joblog_entry *e, char *err,
+int so__joblog_status_add(so__joblog_status *st, const so__joblog_entry *e, char *err,
                           size_t errlen) {
   return status_add(st, e, err, errlen);
 }
 
-int so__joblog_read(const char *path, so_joblog_status *st, char *err, size_t errlen) {
+int so__joblog_read(const char *path, so__joblog_status *st, char *err, size_t errlen) {
   return so__joblog_scan(path, status_add, st, NULL, err, errlen);
 }
 
 /* ---- The writer. ---- */
 
-struct so_joblog {
+struct so__joblog {
   int fd;
   char *path;
-  so_buf line;          /* the line being written, reused */
+  so__buf line;          /* the line being written, reused */
   uint64_t size;        /* bytes of whole lines in the file: where a failed write is cut back to */
   double interval;
-  so_srcprint *source;
+  so__srcprint *source;
   uint64_t unsynced;    /* lines written since the last sync */
   double oldest;        /* monotonic time of the oldest of them */
 };
 
-static int write_header(so_joblog *jl, char *err, size_t errlen) {
+static int write_header(so__joblog *jl, char *err, size_t errlen) {
   if (so__write_all(jl->fd, SO_JOBLOG_HEADER, sizeof SO_JOBLOG_HEADER - 1) || so__sync_data(jl->fd)) {
     snprintf(err, errlen, "cannot write the joblog '%s': %s", jl->path, strerror(errno));
     return SO_EIO;
@@ -339,7 +339,7 @@ static int write_header(so_joblog *jl, char *err, size_t errlen) {
 
 /* Opens an existing log for resume: reads it into status, then cuts off a partial last line so
  * the next line starts on a line of its own. */
-static int open_resume(so_joblog *jl, so_joblog_status *status, char *err, size_t errlen) {
+static int open_resume(so__joblog *jl, so__joblog_status *status, char *err, size_t errlen) {
   jl->fd = open(jl->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
   if (jl->fd < 0) {
     snprintf(err, errlen, "cannot open the joblog '%s': %s", jl->path, strerror(errno));
@@ -375,16 +375,16 @@ static int open_resume(so_joblog *jl, so_joblog_status *status, char *err, size_
   return valid == 0 ? write_header(jl, err, errlen) : 0;
 }
 
-int so__joblog_open(so_joblog **out, const char *path, const so_joblog_options *opts,
-                    so_joblog_status *status, char *err, size_t errlen) {
+int so__joblog_open(so__joblog **out, const char *path, const so__joblog_options *opts,
+                    so__joblog_status *status, char *err, size_t errlen) {
   *out = NULL;
-  so_joblog *jl = calloc(1, sizeof *jl);
+  so__joblog *jl = calloc(1, sizeof *jl);
   if (!jl || !(jl->path = strdup(path))) {
     free(jl);
     snprintf(err, errlen, "out of memory while opening the joblog '%s'", path);
     return SO_ENOMEM;
   }
-  static const so_joblog_options defaults = {0, 0.0, NULL};
+  static const so__joblog_options defaults = {0, 0.0, NULL};
   if (!opts)
     opts = &defaults;
   jl->fd = -1;
@@ -413,7 +413,7 @@ int so__joblog_open(so_joblog **out, const char *path, const so_joblog_options *
   return 0;
 }
 
-int so__joblog_sync(so_joblog *jl, char *err, size_t errlen) {
+int so__joblog_sync(so__joblog *jl, char *err, size_t errlen) {
   /* The sidecar first: a result line must never be on disk without its task's fingerprint. */
   if (jl->source) {
     int rc = so__srcprint_sync(jl->source, err, errlen);
@@ -428,13 +428,13 @@ int so__joblog_sync(so_joblog *jl, char *err, size_t errlen) {
   return 0;
 }
 
-int so__joblog_tick(so_joblog *jl, char *err, size_t errlen) {
+int so__joblog_tick(so__joblog *jl, char *err, size_t errlen) {
   if (jl->unsynced == 0 || jl->interval < 0 || so__mono_s() - jl->oldest < jl->interval)
     return 0;
   return so__joblog_sync(jl, err, errlen);
 }
 
-int so__joblog_append(so_joblog *jl, const so_joblog_entry *e, char *err, size_t errlen) {
+int so__joblog_append(so__joblog *jl, const so__joblog_entry *e, char *err, size_t errlen) {
   so__buf_clear(&jl->line);
   int rc = so__joblog_format(&jl->line, e);
   if (rc) {
@@ -461,9 +461,9 @@ int so__joblog_append(so_joblog *jl, const so_joblog_entry *e, char *err, size_t
   return jl->interval == 0 ? so__joblog_sync(jl, err, errlen) : so__joblog_tick(jl, err, errlen);
 }
 
-uint64_t so__joblog_unsynced(const so_joblog *jl) { return jl->unsynced; }
+uint64_t so__joblog_unsynced(const so__joblog *jl) { return jl->unsynced; }
 
-int so__joblog_close(so_joblog *jl, char *err, size_t errlen) {
+int so__joblog_close(so__joblog *jl, char *err, size_t errlen) {
   if (!jl)
     return 0;
   int rc = jl->unsynced ? so__joblog_sync(jl, err, errlen) : 0;

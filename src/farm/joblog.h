@@ -37,7 +37,7 @@
  * Signal are then whole and only the command can be cut short. Anything less is ignored, and
  * opening for resume truncates it away (its command runs again; a shard still holding its line
  * restores it); a kept line gets its '\n' at that point. Lines reach the
- * disk (fdatasync) according to so_joblog_options.sync_interval: after every line when it is 0,
+ * disk (fdatasync) according to so__joblog_options.sync_interval: after every line when it is 0,
  * else at most sync_interval seconds after the oldest unsynced line, checked whenever a line is
  * appended or so__joblog_tick is called, so an idle master must call so__joblog_tick from its loop
  * to keep the bound. so__joblog_sync syncs now; so__joblog_close syncs before closing. A newly
@@ -60,7 +60,7 @@
 #define SO_JOBLOG_MAX_SEQ ((uint64_t)UINT32_MAX)
 
 /* One task's line. The reader's pointers point into its line buffer (valid during the callback). */
-typedef struct so_joblog_entry {
+typedef struct so__joblog_entry {
   uint64_t seq;
   const char *host;    /* NULL writes ":" */
   double starttime;    /* epoch seconds */
@@ -71,23 +71,23 @@ typedef struct so_joblog_entry {
   int signal;
   const char *command; /* command_len bytes, may hold tabs and newlines but no NUL */
   size_t command_len;
-} so_joblog_entry;
+} so__joblog_entry;
 
 /* Sets e->exitval and e->signal as GNU parallel writes them for a command that exited with
  * exitval (0-255), or died of signal sig (sig != 0; exitval is then ignored), timed_out when
  * --timeout killed it: Exitval -1 for a timeout (whatever ended the command; Signal stays the
  * signal it died of, 0 if it exited on its own), 0 for any other death by a signal. */
-void so__joblog_set_status(so_joblog_entry *e, int exitval, int sig, int timed_out);
+void so__joblog_set_status(so__joblog_entry *e, int exitval, int sig, int timed_out);
 
 /* Appends e as one joblog line, with its '\n', to out. Returns 0, SO_ENOMEM, or SO_EINVAL when
  * seq is 0, the host is empty or holds a tab or newline, the command holds a NUL byte, a time is
  * not finite, or the line would exceed SO_JOBLOG_MAX_LINE; on error out->len is unchanged. */
-int so__joblog_format(so_buf *out, const so_joblog_entry *e);
+int so__joblog_format(so__buf *out, const so__joblog_entry *e);
 
 /* Parses one line (without its '\n') in place: fields are NUL-terminated and NULs in the command
  * become '\n'. Returns 0 and fills *e (pointing into line), or SO_EINVAL when the line is not a
  * task line of the format above. */
-int so__joblog_parse_line(char *line, size_t len, so_joblog_entry *e);
+int so__joblog_parse_line(char *line, size_t len, so__joblog_entry *e);
 
 /*
  * Reads the joblog at path line by line, calling fn (if not NULL) for each task line. fn
@@ -100,52 +100,52 @@ int so__joblog_parse_line(char *line, size_t len, so_joblog_entry *e);
  * sentence in err: SO_EIO when the file cannot be opened or read, SO_EINVAL naming the first
  * line that is not a joblog line, SO_ENOMEM.
  */
-typedef int (*so_joblog_fn)(void *ctx, const so_joblog_entry *e, char *err, size_t errlen);
-int so__joblog_scan(const char *path, so_joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
+typedef int (*so__joblog_fn)(void *ctx, const so__joblog_entry *e, char *err, size_t errlen);
+int so__joblog_scan(const char *path, so__joblog_fn fn, void *ctx, uint64_t *valid_len, char *err,
                     size_t errlen);
 
 /* so__joblog_scan of a file already open for reading at fd (read from its current offset, which
  * it moves; the caller closes it), named name in messages: for a shard read under its lock. */
-int so__joblog_scan_fd(int fd, const char *name, so_joblog_fn fn, void *ctx, uint64_t *valid_len,
+int so__joblog_scan_fd(int fd, const char *name, so__joblog_fn fn, void *ctx, uint64_t *valid_len,
                        char *err, size_t errlen);
 
 /* What a joblog says about each Seq. A Seq logged several times (GNU parallel --retry-failed
  * appends new lines) counts as succeeded when any of its lines did. */
 enum { SO_JOBLOG_NOT_RUN = 0, SO_JOBLOG_SUCCEEDED = 1, SO_JOBLOG_FAILED = 2 };
 
-typedef struct so_joblog_status {
+typedef struct so__joblog_status {
   unsigned char *state; /* state[seq] for seq in 1..max_seq */
   uint64_t max_seq;     /* highest Seq seen, 0 for none */
   uint64_t records;     /* task lines read */
   uint64_t succeeded;   /* distinct Seqs with a successful line (Exitval 0 and Signal 0) */
   uint64_t failed;      /* distinct Seqs whose lines all failed */
   uint64_t cap;         /* private: the highest Seq the table has room for */
-} so_joblog_status;
+} so__joblog_status;
 
-/* An empty status needs no allocation: so_joblog_status st = SO_JOBLOG_STATUS_INIT; */
+/* An empty status needs no allocation: so__joblog_status st = SO_JOBLOG_STATUS_INIT; */
 #define SO_JOBLOG_STATUS_INIT {NULL, 0, 0, 0, 0, 0}
 
 /* Returns SO_JOBLOG_NOT_RUN, SO_JOBLOG_SUCCEEDED or SO_JOBLOG_FAILED for seq. */
-int so__joblog_status_of(const so_joblog_status *st, uint64_t seq);
+int so__joblog_status_of(const so__joblog_status *st, uint64_t seq);
 
 /* Adds one task line to a status, as reading it from a log would. Same error contract as the
  * scan's callback. */
-int so__joblog_status_add(so_joblog_status *st, const so_joblog_entry *e, char *err,
+int so__joblog_status_add(so__joblog_status *st, const so__joblog_entry *e, char *err,
                           size_t errlen);
 
 /* Frees the table and leaves an empty status; accepts an empty one. */
-void so__joblog_status_free(so_joblog_status *st);
+void so__joblog_status_free(so__joblog_status *st);
 
 /* Reads the joblog at path into *st (which must be empty; the caller frees it). A missing file is
  * an error (SO_EIO): check for it first when a missing log means "nothing ran yet". Same error
  * contract as so__joblog_scan, plus SO_EINVAL for a Seq above SO_JOBLOG_MAX_SEQ. */
-int so__joblog_read(const char *path, so_joblog_status *st, char *err, size_t errlen);
+int so__joblog_read(const char *path, so__joblog_status *st, char *err, size_t errlen);
 
 /* ---- The writer. ---- */
 
-typedef struct so_joblog so_joblog;
+typedef struct so__joblog so__joblog;
 
-typedef struct so_joblog_options {
+typedef struct so__joblog_options {
   /* 1: keep the lines already in the file (truncating a partial last line) and append; a missing
    * or empty file starts a new log. 0: start a new log, replacing any file. */
   int resume;
@@ -153,8 +153,8 @@ typedef struct so_joblog_options {
    * syncs only when asked and at close. */
   double sync_interval;
   /* A sidecar to sync before the log, or NULL. Not owned by the log. */
-  so_srcprint *source;
-} so_joblog_options;
+  so__srcprint *source;
+} so__joblog_options;
 
 /*
  * Opens the joblog at path for appending; opts NULL means {0, 0, NULL}. With opts->resume and
@@ -163,8 +163,8 @@ typedef struct so_joblog_options {
  * sentence in err and *out NULL: SO_EIO when the file cannot be created, read, truncated or
  * synced; SO_EINVAL when the existing file is not a joblog (it is left untouched); SO_ENOMEM.
  */
-int so__joblog_open(so_joblog **out, const char *path, const so_joblog_options *opts,
-                    so_joblog_status *status, char *err, size_t errlen);
+int so__joblog_open(so__joblog **out, const char *path, const so__joblog_options *opts,
+                    so__joblog_status *status, char *err, size_t errlen);
 
 /*
  * Appends one task's line (see so__joblog_format) with one write(), then syncs if due. Returns 0,
@@ -172,18 +172,18 @@ int so__joblog_open(so_joblog **out, const char *path, const so_joblog_options *
  * nothing of the line stays in the file (a partial write is truncated away) unless even that
  * failed, which err then says.
  */
-int so__joblog_append(so_joblog *jl, const so_joblog_entry *e, char *err, size_t errlen);
+int so__joblog_append(so__joblog *jl, const so__joblog_entry *e, char *err, size_t errlen);
 
 /* Syncs if lines are waiting and the interval has passed. Same error contract as sync. */
-int so__joblog_tick(so_joblog *jl, char *err, size_t errlen);
+int so__joblog_tick(so__joblog *jl, char *err, size_t errlen);
 
 /* Syncs the sidecar (if any) and the log now. Returns 0 or SO_EIO with a sentence in err. */
-int so__joblog_sync(so_joblog *jl, char *err, size_t errlen);
+int so__joblog_sync(so__joblog *jl, char *err, size_t errlen);
 
 /* The number of lines appended since the last sync. */
-uint64_t so__joblog_unsynced(const so_joblog *jl);
+uint64_t so__joblog_unsynced(const so__joblog *jl);
 
 /* Syncs, closes and frees jl; accepts NULL. Returns 0 or SO_EIO (jl is freed either way). */
-int so__joblog_close(so_joblog *jl, char *err, size_t errlen);
+int so__joblog_close(so__joblog *jl, char *err, size_t errlen);
 
 #endif

@@ -7,7 +7,7 @@
 #define LOW 1e-3    /* the bottom bucket's lower edge, seconds */
 #define RATIO 1.01  /* each bucket's upper edge over its lower one */
 
-void so__median_init(so_median *m) { memset(m, 0, sizeof *m); }
+void so__median_init(so__median *m) { memset(m, 0, sizeof *m); }
 
 static int bucket_of(double v) {
   if (!(v > LOW))
@@ -16,7 +16,7 @@ static int bucket_of(double v) {
   return i >= SO__MEDIAN_BUCKETS - 1 ? SO__MEDIAN_BUCKETS - 1 : (int)i;
 }
 
-void so__median_add(so_median *m, double v) {
+void so__median_add(so__median *m, double v) {
   int b = bucket_of(v);
   if (m->count[b] == UINT32_MAX)
     return; /* 4 billion values in one bucket: the median no longer moves for one more */
@@ -39,7 +39,7 @@ void so__median_add(so_median *m, double v) {
   }
 }
 
-double so__median_get(const so_median *m) {
+double so__median_get(const so__median *m) {
   if (m->n == 0)
     return 0;
   return LOW * pow(RATIO, m->at + 0.5);

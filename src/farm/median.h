@@ -16,19 +16,19 @@
  */
 #define SO__MEDIAN_BUCKETS 2100
 
-typedef struct so_median {
+typedef struct so__median {
   uint64_t n;                          /* values added */
   uint64_t below;                      /* values in buckets under the median's */
   int at;                              /* the median's bucket, when n > 0 */
   uint32_t count[SO__MEDIAN_BUCKETS];  /* values per bucket; a full one takes no more */
-} so_median;
+} so__median;
 
-void so__median_init(so_median *m);
+void so__median_init(so__median *m);
 
 /* Adds a value (seconds; negative and NaN count as 0). */
-void so__median_add(so_median *m, double v);
+void so__median_add(so__median *m, double v);
 
 /* The median of the values added so far, in seconds; 0 when there is none. */
-double so__median_get(const so_median *m);
+double so__median_get(const so__median *m);
 
 #endif

@@ -33,7 +33,7 @@ int so__shell_is_bare(const char *arg, size_t len) {
   return 1;
 }
 
-int so__shell_quote(so_buf *out, const char *arg, size_t len) {
+int so__shell_quote(so__buf *out, const char *arg, size_t len) {
   if (len && memchr(arg, '\0', len))
     return SO_EINVAL;
   if (so__shell_is_bare(arg, len))

@@ -20,7 +20,7 @@
  * Returns 0, SO_ENOMEM, or SO_EINVAL when arg contains a NUL byte, which no argv string can
  * carry; on either error out is unchanged. The caller owns out. Safe on any rank and thread.
  */
-int so__shell_quote(so_buf *out, const char *arg, size_t len);
+int so__shell_quote(so__buf *out, const char *arg, size_t len);
 
 /* Returns 1 when so__shell_quote would append arg bare (unquoted), 0 otherwise. */
 int so__shell_is_bare(const char *arg, size_t len);

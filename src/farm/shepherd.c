@@ -27,7 +27,7 @@
 #define READ_CHUNK 65536
 #define REAP_WAIT_S 3.0      /* how long a shepherd that closed its socket may take to exit */
 
-struct so_shepherd {
+struct so__shepherd {
   pid_t pid;
   int fd;
   int eof;            /* the shepherd closed the connection (all its frames are read) */
@@ -37,11 +37,11 @@ struct so_shepherd {
   int status;
   unsigned running;   /* RUNs sent without a DONE yet */
   double grace, drain;
-  so_buf out;         /* frames not yet taken by the socket, from out_off on */
+  so__buf out;         /* frames not yet taken by the socket, from out_off on */
   size_t out_off;
-  so_buf in;          /* bytes read, frames consumed up to in_off */
+  so__buf in;          /* bytes read, frames consumed up to in_off */
   size_t in_off;
-  so_buf errtext;     /* the NUL-terminated error of the last DONE event */
+  so__buf errtext;     /* the NUL-terminated error of the last DONE event */
   char why[256];      /* how the shepherd ended, once dead */
 };
 
@@ -54,7 +54,7 @@ static void nap(double s) {
 
 /* Room for n more bytes of frames; drops the bytes already sent first, so the buffer holds what
  * is unsent, not everything sent since the socket was last empty. */
-static int out_reserve(so_shepherd *s, size_t n) {
+static int out_reserve(so__shepherd *s, size_t n) {
   if (s->out_off && s->out.cap - s->out.len < n) {
     memmove(s->out.data, s->out.data + s->out_off, s->out.len - s->out_off);
     s->out.len -= s->out_off;
@@ -65,7 +65,7 @@ static int out_reserve(so_shepherd *s, size_t n) {
 
 /* Hands buffered frames to the socket until it is full. Returns 0, or -1 when the shepherd's end
  * is closed (its frames are still read until end of file). MSG_NOSIGNAL: no SIGPIPE here. */
-static int flush_out(so_shepherd *s) {
+static int flush_out(so__shepherd *s) {
   while (s->out_off < s->out.len) {
     ssize_t n = send(s->fd, s->out.data + s->out_off, s->out.len - s->out_off,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -92,7 +92,7 @@ static int flush_out(so_shepherd *s) {
 
 /* Reads what the socket holds (at least room for `want` more bytes). Returns the bytes read, 0 at
  * end of file (or a reset connection), READ_NONE or READ_NOMEM. */
-static ssize_t read_some(so_shepherd *s, size_t want) {
+static ssize_t read_some(so__shepherd *s, size_t want) {
   if (s->in_off == s->in.len) {
     s->in.len = s->in_off = 0;
   } else if (s->in_off > 0 && (s->in_off >= READ_CHUNK || s->in.cap - s->in.len < want)) {
@@ -118,7 +118,7 @@ static ssize_t read_some(so_shepherd *s, size_t want) {
 
 /* Takes the next whole frame from the input. Returns 1 with its tag and payload, 0 when none is
  * complete (*need: the bytes still missing, at least 1), SO_EPROTO for an absurd length. */
-static int next_frame(so_shepherd *s, int *tag, so__shep_rd *rd, size_t *need) {
+static int next_frame(so__shepherd *s, int *tag, so__shep_rd *rd, size_t *need) {
   size_t have = s->in.len - s->in_off, total;
   int rc = so__shep_frame_peek(s->in.data + s->in_off, have, tag, rd, &total);
   if (rc == 1)
@@ -142,7 +142,7 @@ static void describe(char *buf, size_t len, pid_t pid, int known, int status) {
 }
 
 /* Waits until `until` (monotonic seconds) for the shepherd to exit. Returns 1 once reaped. */
-static int reap_until(so_shepherd *s, double until) {
+static int reap_until(so__shepherd *s, double until) {
   double pause = 0.001;
   while (!s->reaped) {
     /* Looked at before it is reaped: while the shepherd is a zombie its pid, the id of its
@@ -169,7 +169,7 @@ static int reap_until(so_shepherd *s, double until) {
 }
 
 /* Reaps, killing the shepherd if it will not exit by `until`. */
-static void reap_or_kill(so_shepherd *s, double until) {
+static void reap_or_kill(so__shepherd *s, double until) {
   if (!reap_until(s, until)) {
     kill(s->pid, SIGKILL);
     reap_until(s, INFINITY);
@@ -177,7 +177,7 @@ static void reap_or_kill(so_shepherd *s, double until) {
 }
 
 /* The shepherd is gone (or must go): reap it and remember how it ended. Returns SO_EIO. */
-static int died(so_shepherd *s, const char *context, char *err, size_t errlen) {
+static int died(so__shepherd *s, const char *context, char *err, size_t errlen) {
   if (!s->dead) {
     s->dead = 1;
     s->running = 0;
@@ -191,7 +191,7 @@ static int died(so_shepherd *s, const char *context, char *err, size_t errlen) {
 }
 
 /* A frame that makes no sense: the shepherd cannot be trusted any more. */
-static int protocol_error(so_shepherd *s, const char *what, char *err, size_t errlen) {
+static int protocol_error(so__shepherd *s, const char *what, char *err, size_t errlen) {
   if (!s->dead) {
     kill(s->pid, SIGKILL);
     char ctx[128];
@@ -204,7 +204,7 @@ static int protocol_error(so_shepherd *s, const char *what, char *err, size_t er
 
 /* ---- events ------------------------------------------------------------------------------ */
 
-static int decode(so_shepherd *s, int tag, so__shep_rd *rd, so_shep_event *ev, char *err,
+static int decode(so__shepherd *s, int tag, so__shep_rd *rd, so__shep_event *ev, char *err,
                   size_t errlen) {
   if (tag == SO__SHEP_OUTPUT) {
     ev->kind = SO_SHEP_EV_OUTPUT;
@@ -253,7 +253,7 @@ static int decode(so_shepherd *s, int tag, so__shep_rd *rd, so_shep_event *ev, c
   return 1;
 }
 
-int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *err,
+int so__shepherd_poll(so__shepherd *s, int timeout_ms, so__shep_event *ev, char *err,
                       size_t errlen) {
   memset(ev, 0, sizeof *ev);
   if (!s) {
@@ -298,7 +298,7 @@ int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *e
 
 /* ---- commands ---------------------------------------------------------------------------- */
 
-static int check_task(const so_shep_task *t, char *err, size_t errlen) {
+static int check_task(const so__shep_task *t, char *err, size_t errlen) {
   if (!t || !t->cmd) {
     so__seterr(err, errlen, "no command to run");
     return SO_EINVAL;
@@ -338,7 +338,7 @@ static int check_task(const so_shep_task *t, char *err, size_t errlen) {
   return 0;
 }
 
-int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t errlen) {
+int so__shepherd_run(so__shepherd *s, const so__shep_task *t, char *err, size_t errlen) {
   if (!s) {
     so__seterr(err, errlen, "no shepherd");
     return SO_EINVAL;
@@ -378,7 +378,7 @@ int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t er
 }
 
 /* Queues a frame with an optional u64 and tries to send it. */
-static int send_small(so_shepherd *s, int tag, const uint64_t *id, char *err, size_t errlen) {
+static int send_small(so__shepherd *s, int tag, const uint64_t *id, char *err, size_t errlen) {
   if (!s) {
     so__seterr(err, errlen, "no shepherd");
     return SO_EINVAL;
@@ -397,15 +397,15 @@ static int send_small(so_shepherd *s, int tag, const uint64_t *id, char *err, si
   return 0;
 }
 
-int so__shepherd_kill(so_shepherd *s, uint64_t id, char *err, size_t errlen) {
+int so__shepherd_kill(so__shepherd *s, uint64_t id, char *err, size_t errlen) {
   return send_small(s, SO__SHEP_KILL, &id, err, errlen);
 }
 
-int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen) {
+int so__shepherd_kill_all(so__shepherd *s, char *err, size_t errlen) {
   return send_small(s, SO__SHEP_KILL_ALL, NULL, err, errlen);
 }
 
-int so__shepherd_set_timeout(so_shepherd *s, double timeout, char *err, size_t errlen) {
+int so__shepherd_set_timeout(so__shepherd *s, double timeout, char *err, size_t errlen) {
   if (!(timeout >= 0) || isinf(timeout)) {
     so__seterr(err, errlen, "the timeout must be a finite number of seconds, not %g", timeout);
     return SO_EINVAL;
@@ -415,14 +415,14 @@ int so__shepherd_set_timeout(so_shepherd *s, double timeout, char *err, size_t e
   return send_small(s, SO__SHEP_LIMIT, &bits, err, errlen);
 }
 
-int so__shepherd_fd(const so_shepherd *s) { return s ? s->fd : -1; }
-size_t so__shepherd_unsent(const so_shepherd *s) { return s ? s->out.len - s->out_off : 0; }
-unsigned so__shepherd_running(const so_shepherd *s) { return s ? s->running : 0; }
-pid_t so__shepherd_pid(const so_shepherd *s) { return s ? s->pid : -1; }
+int so__shepherd_fd(const so__shepherd *s) { return s ? s->fd : -1; }
+size_t so__shepherd_unsent(const so__shepherd *s) { return s ? s->out.len - s->out_off : 0; }
+unsigned so__shepherd_running(const so__shepherd *s) { return s ? s->running : 0; }
+pid_t so__shepherd_pid(const so__shepherd *s) { return s ? s->pid : -1; }
 
 /* ---- start and stop ---------------------------------------------------------------------- */
 
-static void shepherd_free(so_shepherd *s) {
+static void shepherd_free(so__shepherd *s) {
   if (s->fd >= 0)
     close(s->fd);
   so__buf_free(&s->out);
@@ -431,7 +431,7 @@ static void shepherd_free(so_shepherd *s) {
   free(s);
 }
 
-static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
+static int check_opts(const so__shepherd_opts *o, char *err, size_t errlen) {
   if (!o || !o->exe || !*o->exe) {
     so__seterr(err, errlen, "no program to run as the shepherd");
     return SO_EINVAL;
@@ -459,7 +459,7 @@ static int check_opts(const so_shepherd_opts *o, char *err, size_t errlen) {
 
 /* Starts the process: its end of the socket becomes descriptor `target` (not the number it has
  * here: posix_spawn of older glibc (< 2.29?) leaves close-on-exec set on a dup2 onto itself). */
-static int spawn(so_shepherd *s, const so_shepherd_opts *o, int child_end, char *err,
+static int spawn(so__shepherd *s, const so__shepherd_opts *o, int child_end, char *err,
                  size_t errlen) {
   int target = child_end == 3 ? 4 : 3;
   char fdnum[16], ppid[24], slots[16], grace[40], sync[40], drain[40];
@@ -529,7 +529,7 @@ fail_fa:
 
 /* Waits for the HELLO frame. Returns 0 or an error with a sentence in err (the process is then
  * reaped). */
-static int await_hello(so_shepherd *s, char *err, size_t errlen) {
+static int await_hello(so__shepherd *s, char *err, size_t errlen) {
   double until = so__mono_s() + READY_TIMEOUT_S;
   for (;;) {
     int tag;
@@ -578,12 +578,12 @@ static int await_hello(so_shepherd *s, char *err, size_t errlen) {
   }
 }
 
-int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, size_t errlen) {
+int so__shepherd_start(const so__shepherd_opts *o, so__shepherd **out, char *err, size_t errlen) {
   *out = NULL;
   int rc = check_opts(o, err, errlen);
   if (rc)
     return rc;
-  so_shepherd *s = calloc(1, sizeof *s);
+  so__shepherd *s = calloc(1, sizeof *s);
   if (!s) {
     so__seterr(err, errlen, "out of memory for a shepherd");
     return SO_ENOMEM;
@@ -616,7 +616,7 @@ int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, 
   return 0;
 }
 
-int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen) {
+int so__shepherd_stop(so__shepherd *s, char *err, size_t errlen) {
   if (!s)
     return 0;
   int was_dead = s->dead;

@@ -58,9 +58,9 @@
  * launcher's output pipes open; stderr stays, for diagnostics).
  */
 
-typedef struct so_shepherd so_shepherd;
+typedef struct so__shepherd so__shepherd;
 
-typedef struct so_shepherd_opts {
+typedef struct so__shepherd_opts {
   const char *exe;        /* program to exec as the shepherd: it must call so__shepherd_main
                              when its argv[1] is SO_SHEPHERD_ARG (scaleout does, in main.c) */
   unsigned slots;         /* commands running at once (--threads); 0 means 1 */
@@ -72,20 +72,20 @@ typedef struct so_shepherd_opts {
   double sync_interval;   /* fdatasync the shard at most this many seconds after a line; <0 never */
   double drain;           /* seconds running commands may take to finish on their own after the
                              worker died, before SIGKILL; 0: SO_SHEP_DRAIN_DEFAULT; <0: none */
-} so_shepherd_opts;
+} so__shepherd_opts;
 
 #define SO_SHEP_DRAIN_DEFAULT 1.0
 
 #define SO_SHEPHERD_ARG "__shepherd"
 
 /* Where a command's output goes. */
-typedef enum so_shep_output {
+typedef enum so__shep_output {
   SO_SHEP_OUT_PIPE = 0, /* stdout and stderr come back as SO_SHEP_EV_OUTPUT events, whole lines */
   SO_SHEP_OUT_RESULTS,  /* files under results_dir (see below); nothing comes back */
   SO_SHEP_OUT_NULL      /* discarded */
-} so_shep_output;
+} so__shep_output;
 
-typedef struct so_shep_task {
+typedef struct so__shep_task {
   uint64_t id;              /* the caller's identifier, returned in events */
   uint64_t seq;             /* 1-based sequence number: joblog Seq and the results layout */
   const char *cmd;          /* run with /bin/sh; commands too long for one argument (> 128 KiB)
@@ -93,19 +93,19 @@ typedef struct so_shep_task {
   size_t cmd_len;
   const char *const *env;   /* NULL-terminated NAME=value list added to the environment */
   double timeout;           /* seconds; 0 none */
-  so_shep_output output;
+  so__shep_output output;
   const char *results_dir;  /* SO_SHEP_OUT_RESULTS: DIR/<seq/1000>/<seq>/{stdout,stderr,status},
                                so no directory holds more than 1000 entries; created as needed */
-} so_shep_task;
+} so__shep_task;
 
-typedef enum so_shep_event_kind {
+typedef enum so__shep_event_kind {
   SO_SHEP_EV_NONE = 0,
   SO_SHEP_EV_OUTPUT, /* a piece of output: whole lines (a line over 64 KiB comes in pieces) */
   SO_SHEP_EV_DONE    /* the command finished, was killed or timed out; already in the shard */
-} so_shep_event_kind;
+} so__shep_event_kind;
 
-typedef struct so_shep_event {
-  so_shep_event_kind kind;
+typedef struct so__shep_event {
+  so__shep_event_kind kind;
   uint64_t id;
   /* OUTPUT */
   int stream;              /* 1 stdout, 2 stderr */
@@ -128,57 +128,57 @@ typedef struct so_shep_event {
                               comes back unstarted, killed, and unlogged too */
   const char *error;       /* NULL, or why it could not be started or recorded (valid until the
                               next poll) */
-} so_shep_event;
+} so__shep_event;
 
 /* Starts the shepherd process and waits (up to 10 s) until it is ready. Returns 0, or an SO_E*
  * code with a sentence in err: SO_EINVAL for bad options, SO_EIO when it cannot be started or
  * reports that it cannot open or lock the shard, SO_ENOMEM. On failure *out is NULL and no
  * process is left. Worker only; opts->exe is best "/proc/self/exe". */
-int so__shepherd_start(const so_shepherd_opts *o, so_shepherd **out, char *err, size_t errlen);
+int so__shepherd_start(const so__shepherd_opts *o, so__shepherd **out, char *err, size_t errlen);
 
 /* Hands a command to the shepherd (copied; buffered if the socket is full). At most `slots`
  * commands should be outstanding; more are queued by the shepherd. Returns 0 or an SO_E* code. */
-int so__shepherd_run(so_shepherd *s, const so_shep_task *t, char *err, size_t errlen);
+int so__shepherd_run(so__shepherd *s, const so__shep_task *t, char *err, size_t errlen);
 
 /* Waits up to timeout_ms (0: just look, -1: forever) for the next event. Returns 1 with *ev
  * filled, 0 when none came, or an SO_E* code: SO_EIO when the shepherd died (err says how, and
  * every later call says it again), SO_EPROTO for a malformed frame (the shepherd is then killed).
  * Poll often: once 1 MiB of events waits unread, the shepherd stops reading its commands' output
  * (they block on their pipes) and their timeouts wait until the worker reads again. */
-int so__shepherd_poll(so_shepherd *s, int timeout_ms, so_shep_event *ev, char *err, size_t errlen);
+int so__shepherd_poll(so__shepherd *s, int timeout_ms, so__shep_event *ev, char *err, size_t errlen);
 
 /* The descriptor to watch for readability, for callers that poll several things at once; watch it
  * for writability too while so__shepherd_unsent is not 0, and call so__shepherd_poll(s, 0, ...)
  * when it is ready (readable does not mean a whole event has arrived). */
-int so__shepherd_fd(const so_shepherd *s);
+int so__shepherd_fd(const so__shepherd *s);
 
 /* Bytes handed to so__shepherd_run and friends that the socket has not taken yet. */
-size_t so__shepherd_unsent(const so_shepherd *s);
+size_t so__shepherd_unsent(const so__shepherd *s);
 
 /* The shepherd's process id. */
-pid_t so__shepherd_pid(const so_shepherd *s);
+pid_t so__shepherd_pid(const so__shepherd *s);
 
 /* Number of commands handed over and not yet reported DONE. */
-unsigned so__shepherd_running(const so_shepherd *s);
+unsigned so__shepherd_running(const so__shepherd *s);
 
 /* Terminates one command (TERM, grace, KILL on its group) or all of them; their DONE events
  * follow with killed set. After kill_all (the run is stopping), only commands that still exit 0
  * are recorded in the shard, as at so__shepherd_stop. Returns 0 or an SO_E* code. */
-int so__shepherd_kill(so_shepherd *s, uint64_t id, char *err, size_t errlen);
-int so__shepherd_kill_all(so_shepherd *s, char *err, size_t errlen);
+int so__shepherd_kill(so__shepherd *s, uint64_t id, char *err, size_t errlen);
+int so__shepherd_kill_all(so__shepherd *s, char *err, size_t errlen);
 
 /* Gives every command handed over and not yet ended, running or queued, a timeout of timeout
  * seconds from its own start (0: none) in place of its own; one already past it is terminated at
  * once as timed out. For --timeout P%, whose limit moves with the median runtime. Returns 0 or an
  * SO_E* code (SO_EINVAL for a negative or infinite timeout). */
-int so__shepherd_set_timeout(so_shepherd *s, double timeout, char *err, size_t errlen);
+int so__shepherd_set_timeout(so__shepherd *s, double timeout, char *err, size_t errlen);
 
 /* Asks the shepherd to finish: commands still running are killed; waits for it to exit and frees
  * everything. Events not yet polled are lost. Accepts NULL. Returns 0 or an SO_E* code.
  * Blocks up to grace + 5 s; a shepherd that has not exited by then loses its socket (its
  * worker-death path: drain, SIGKILL), and SIGKILL after drain + 3 s more. Returns SO_EIO, saying
  * how, when the shepherd did not exit with status 0 (or had died before). */
-int so__shepherd_stop(so_shepherd *s, char *err, size_t errlen);
+int so__shepherd_stop(so__shepherd *s, char *err, size_t errlen);
 
 /* The shepherd process itself: serves the socket fd until told to quit or the worker dies.
  * Called by main() when argv[1] is SO_SHEPHERD_ARG; returns the process exit status: 0 after a

@@ -71,9 +71,9 @@ typedef struct shep {
   job **run;            /* slots entries, NULL when free */
   unsigned slots;
   job *qhead, *qtail;
-  so_buf in;            /* received bytes, consumed up to in_off */
+  so__buf in;            /* received bytes, consumed up to in_off */
   size_t in_off, need;
-  so_buf out;           /* frames for the worker, sent up to out_off */
+  so__buf out;           /* frames for the worker, sent up to out_off */
   size_t out_off;
   double last_traffic;  /* when bytes last went either way on the socket */
   int shard;            /* -1 without one */
@@ -81,7 +81,7 @@ typedef struct shep {
   const char *host;
   double sync_interval, sync_due;
   int unsynced;
-  so_buf line;
+  so__buf line;
   int quitting, dying;
   int shard_failed;     /* a line could not be written to the shard: start no more commands */
   double grace, drain;
@@ -266,7 +266,7 @@ fail:
 
 /* Writes a command too long for one argument to a temporary file and turns j->cmd's run form
  * into "exec /bin/sh FILE". Returns 0 or SO_EIO/SO_ENOMEM with a sentence in err. */
-static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
+static int long_command(job *j, so__buf *run, char *err, size_t errlen) {
   const char *dir = getenv("TMPDIR");
   if (!dir || !*dir)
     dir = "/tmp";
@@ -312,7 +312,7 @@ static int long_command(job *j, so_buf *run, char *err, size_t errlen) {
 /* Starts j in a free slot. On failure the job is reported (never started) and freed. */
 static void job_start(shep *sh, job *j) {
   char err[512] = "", out_path[4096], err_path[4096];
-  so_buf run = SO_BUF_INIT;
+  so__buf run = SO_BUF_INIT;
   so__proc_spec spec = {.cmd = j->cmd, .env = (const char *const *)j->env,
                         .timeout = j->timeout, .user = j};
   int rc = 0;
@@ -396,7 +396,7 @@ static void sync_shard(shep *sh) {
 
 /* Appends j's line with one write(). Returns 1 when it is in the shard, else 0 with err set. */
 static int record(shep *sh, const job *j, const so__proc_result *r, char *err, size_t errlen) {
-  so_joblog_entry e = {.seq = j->seq, .host = sh->host, .starttime = r->start,
+  so__joblog_entry e = {.seq = j->seq, .host = sh->host, .starttime = r->start,
                        .runtime = r->wall, .send = 0,
                        .receive = (int64_t)r->out_bytes, /* stdout only, as GNU parallel */
                        .command = j->cmd, .command_len = j->cmd_len};

@@ -51,7 +51,7 @@ enum {
 /* ---- encoding: the caller reserved room, or uses the checked so__shep_frame_* below ---- */
 
 /* Starts a frame of the given tag in b; returns its offset for so__shep_frame_end. */
-static inline size_t so__shep_frame_begin(so_buf *b, int tag) {
+static inline size_t so__shep_frame_begin(so__buf *b, int tag) {
   size_t at = b->len;
   unsigned char hdr[SO__SHEP_HDR] = {0, 0, 0, 0, (unsigned char)tag};
   so__buf_put(b, hdr, sizeof hdr);
@@ -59,21 +59,21 @@ static inline size_t so__shep_frame_begin(so_buf *b, int tag) {
 }
 
 /* Writes the payload length of the frame that starts at offset at. */
-static inline void so__shep_frame_end(so_buf *b, size_t at) {
+static inline void so__shep_frame_end(so__buf *b, size_t at) {
   uint32_t len = (uint32_t)(b->len - at - SO__SHEP_HDR);
   memcpy(b->data + at, &len, sizeof len);
 }
 
-static inline void so__shep_put_u8(so_buf *b, unsigned v) {
+static inline void so__shep_put_u8(so__buf *b, unsigned v) {
   unsigned char c = (unsigned char)v;
   so__buf_put(b, &c, 1);
 }
-static inline void so__shep_put_u32(so_buf *b, uint32_t v) { so__buf_put(b, &v, sizeof v); }
-static inline void so__shep_put_i32(so_buf *b, int32_t v) { so__buf_put(b, &v, sizeof v); }
-static inline void so__shep_put_u64(so_buf *b, uint64_t v) { so__buf_put(b, &v, sizeof v); }
-static inline void so__shep_put_i64(so_buf *b, int64_t v) { so__buf_put(b, &v, sizeof v); }
-static inline void so__shep_put_f64(so_buf *b, double v) { so__buf_put(b, &v, sizeof v); }
-static inline void so__shep_put_str(so_buf *b, const char *s, size_t len) {
+static inline void so__shep_put_u32(so__buf *b, uint32_t v) { so__buf_put(b, &v, sizeof v); }
+static inline void so__shep_put_i32(so__buf *b, int32_t v) { so__buf_put(b, &v, sizeof v); }
+static inline void so__shep_put_u64(so__buf *b, uint64_t v) { so__buf_put(b, &v, sizeof v); }
+static inline void so__shep_put_i64(so__buf *b, int64_t v) { so__buf_put(b, &v, sizeof v); }
+static inline void so__shep_put_f64(so__buf *b, double v) { so__buf_put(b, &v, sizeof v); }
+static inline void so__shep_put_str(so__buf *b, const char *s, size_t len) {
   so__shep_put_u32(b, (uint32_t)len);
   so__buf_put(b, s, len);
 }

@@ -25,13 +25,13 @@ uint64_t so__fnv1a64(uint64_t h, const void *data, size_t len) {
   return h;
 }
 
-struct so_srcprint {
+struct so__srcprint {
   int fd;
   char *path;
   char *source;       /* the task source's name, for messages */
   unsigned flags;
   int comparing;      /* still reading old entries to compare with */
-  so_lines old;       /* the reader over the old entries */
+  so__lines old;       /* the reader over the old entries */
   uint64_t next_seq;  /* the seq the next add must carry */
   uint64_t total;     /* the chained hash of the tasks so far */
   int dirty;          /* written since the last sync */
@@ -54,7 +54,7 @@ static int parse_hash(const char *s, uint64_t *h) {
 }
 
 /* Reads the next old line. Returns 0 or SO_EINVAL / SO_EIO with a sentence in err. */
-static int read_old(so_srcprint *sp, old_line *o, char *err, size_t errlen) {
+static int read_old(so__srcprint *sp, old_line *o, char *err, size_t errlen) {
   char *line;
   size_t len;
   memset(o, 0, sizeof *o);
@@ -84,7 +84,7 @@ static int read_old(so_srcprint *sp, old_line *o, char *err, size_t errlen) {
 }
 
 /* Stops comparing: the file is cut at offset and what comes next is written there. */
-static int start_writing(so_srcprint *sp, uint64_t offset, char *err, size_t errlen) {
+static int start_writing(so__srcprint *sp, uint64_t offset, char *err, size_t errlen) {
   sp->comparing = 0;
   if (sp->flags & SO_SRCPRINT_CHECK_ONLY)
     return 0;
@@ -102,7 +102,7 @@ static int start_writing(so_srcprint *sp, uint64_t offset, char *err, size_t err
 
 /* A difference between the tasks and the sidecar: refused, or with FORCE accepted by rewriting
  * the sidecar from the differing line on. msg is the sentence for err. */
-static int differ(so_srcprint *sp, uint64_t offset, const char *msg, char *err, size_t errlen) {
+static int differ(so__srcprint *sp, uint64_t offset, const char *msg, char *err, size_t errlen) {
   snprintf(err, errlen, "%s", msg);
   if (!(sp->flags & SO_SRCPRINT_FORCE))
     return SO_EINVAL;
@@ -115,7 +115,7 @@ static int differ(so_srcprint *sp, uint64_t offset, const char *msg, char *err, 
   return 1;
 }
 
-static int write_line(so_srcprint *sp, const char *text, int n, char *err, size_t errlen) {
+static int write_line(so__srcprint *sp, const char *text, int n, char *err, size_t errlen) {
   if (sp->flags & SO_SRCPRINT_CHECK_ONLY)
     return 0;
   if (so__write_all(sp->fd, text, (size_t)n) != 0) {
@@ -129,14 +129,14 @@ static int write_line(so_srcprint *sp, const char *text, int n, char *err, size_
 /* Reads the next entry of the old sidecar to compare with. Where the old one ends (o->kind 0:
  * the earlier run stopped reading the source there, and the rest was never fingerprinted), it
  * switches to writing from that point. */
-static int next_old(so_srcprint *sp, old_line *o, char *err, size_t errlen) {
+static int next_old(so__srcprint *sp, old_line *o, char *err, size_t errlen) {
   int rc = read_old(sp, o, err, errlen);
   if (rc == 0 && o->kind == 0)
     rc = start_writing(sp, o->offset, err, errlen);
   return rc;
 }
 
-int so__srcprint_open(so_srcprint **out, const char *path, unsigned flags, const char *source_name,
+int so__srcprint_open(so__srcprint **out, const char *path, unsigned flags, const char *source_name,
                       char *err, size_t errlen) {
   *out = NULL;
   int resume = (flags & SO_SRCPRINT_RESUME) != 0;
@@ -145,7 +145,7 @@ int so__srcprint_open(so_srcprint **out, const char *path, unsigned flags, const
     snprintf(err, errlen, "invalid source fingerprint flags 0x%x", flags);
     return SO_EINVAL;
   }
-  so_srcprint *sp = calloc(1, sizeof *sp);
+  so__srcprint *sp = calloc(1, sizeof *sp);
   if (!sp)
     goto fail_alloc;
   sp->fd = -1; /* before any failure path closes it: calloc's 0 is standard input */
@@ -216,7 +216,7 @@ fail:
   return rc;
 }
 
-int so__srcprint_add(so_srcprint *sp, uint64_t seq, uint64_t lineno, const char *cmd, size_t len,
+int so__srcprint_add(so__srcprint *sp, uint64_t seq, uint64_t lineno, const char *cmd, size_t len,
                      char *err, size_t errlen) {
   if (sp->ended) {
     snprintf(err, errlen, "task %llu was fingerprinted after the end of the task source",
@@ -273,7 +273,7 @@ int so__srcprint_add(so_srcprint *sp, uint64_t seq, uint64_t lineno, const char 
   return forced;
 }
 
-int so__srcprint_finish(so_srcprint *sp, char *err, size_t errlen) {
+int so__srcprint_finish(so__srcprint *sp, char *err, size_t errlen) {
   uint64_t count = sp->next_seq - 1;
   int rc = 0;
   if (sp->comparing) {
@@ -311,7 +311,7 @@ int so__srcprint_finish(so_srcprint *sp, char *err, size_t errlen) {
   return wrc ? wrc : rc;
 }
 
-int so__srcprint_sync(so_srcprint *sp, char *err, size_t errlen) {
+int so__srcprint_sync(so__srcprint *sp, char *err, size_t errlen) {
   if (!sp->dirty)
     return 0;
   if (so__sync_data(sp->fd) != 0) {
@@ -322,7 +322,7 @@ int so__srcprint_sync(so_srcprint *sp, char *err, size_t errlen) {
   return 0;
 }
 
-void so__srcprint_close(so_srcprint *sp) {
+void so__srcprint_close(so__srcprint *sp) {
   if (!sp)
     return;
   so__lines_free(&sp->old);

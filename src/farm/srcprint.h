@@ -22,7 +22,7 @@
 /* Continues an FNV-1a 64 hash h (start from SO_FNV1A64_INIT) over len bytes. */
 uint64_t so__fnv1a64(uint64_t h, const void *data, size_t len);
 
-typedef struct so_srcprint so_srcprint;
+typedef struct so__srcprint so__srcprint;
 
 enum {
   /* Compare the tasks with an existing sidecar (which must exist), then extend it. Without this
@@ -42,7 +42,7 @@ enum {
  * CHECK_ONLY), or for a file that is not a sidecar; SO_EIO when it cannot be created, opened or
  * read, or is missing in RESUME mode without FORCE; SO_ENOMEM.
  */
-int so__srcprint_open(so_srcprint **out, const char *path, unsigned flags, const char *source_name,
+int so__srcprint_open(so__srcprint **out, const char *path, unsigned flags, const char *source_name,
                       char *err, size_t errlen);
 
 /*
@@ -52,7 +52,7 @@ int so__srcprint_open(so_srcprint **out, const char *path, unsigned flags, const
  * the sentence, for a warning); or an error with a sentence in err: SO_EINVAL when the task
  * differs (naming the task, its line now and its line then) or seq is out of order; SO_EIO.
  */
-int so__srcprint_add(so_srcprint *sp, uint64_t seq, uint64_t lineno, const char *cmd, size_t len,
+int so__srcprint_add(so__srcprint *sp, uint64_t seq, uint64_t lineno, const char *cmd, size_t len,
                      char *err, size_t errlen);
 
 /*
@@ -60,12 +60,12 @@ int so__srcprint_add(so_srcprint *sp, uint64_t seq, uint64_t lineno, const char 
  * (fewer tasks than logged, or more than a finished sidecar recorded, is a difference with the
  * same 0 / 1 / SO_EINVAL contract as so__srcprint_add), then writes the end line and syncs.
  */
-int so__srcprint_finish(so_srcprint *sp, char *err, size_t errlen);
+int so__srcprint_finish(so__srcprint *sp, char *err, size_t errlen);
 
 /* Syncs the sidecar to disk (fdatasync). Returns 0 or SO_EIO with a sentence in err. */
-int so__srcprint_sync(so_srcprint *sp, char *err, size_t errlen);
+int so__srcprint_sync(so__srcprint *sp, char *err, size_t errlen);
 
 /* Closes the sidecar without syncing and frees sp; accepts NULL. */
-void so__srcprint_close(so_srcprint *sp);
+void so__srcprint_close(so__srcprint *sp);
 
 #endif

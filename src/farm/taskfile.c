@@ -15,7 +15,7 @@
 /* Large enough that reading is a few system calls per megabyte, small enough to not matter. */
 #define CHUNK ((size_t)64 << 10)
 
-int so__lines_init(so_lines *lr, int fd, size_t max) {
+int so__lines_init(so__lines *lr, int fd, size_t max) {
   memset(lr, 0, sizeof *lr);
   lr->fd = fd;
   lr->max = max;
@@ -23,14 +23,14 @@ int so__lines_init(so_lines *lr, int fd, size_t max) {
   return lr->chunk ? 0 : SO_ENOMEM;
 }
 
-void so__lines_free(so_lines *lr) {
+void so__lines_free(so__lines *lr) {
   free(lr->chunk);
   lr->chunk = NULL;
   so__buf_free(&lr->line);
 }
 
 /* Copies the straddling part of a line into lr->line, refusing to grow past the limit. */
-static int keep(so_lines *lr, const unsigned char *p, size_t n) {
+static int keep(so__lines *lr, const unsigned char *p, size_t n) {
   if (n > lr->max - lr->line.len) {
     lr->lineno++;
     return SO_EINVAL;
@@ -50,7 +50,7 @@ static int ready(int fd) {
   return n != 0 && !(n < 0 && errno == EINTR);
 }
 
-int so__lines_next(so_lines *lr, char **line, size_t *len) {
+int so__lines_next(so__lines *lr, char **line, size_t *len) {
   if (!lr->midline) {
     so__buf_clear(&lr->line);
     lr->line_offset = lr->consumed;
@@ -116,22 +116,22 @@ int so__lines_next(so_lines *lr, char **line, size_t *len) {
   }
 }
 
-struct so_taskfile {
+struct so__taskfile {
   char *name;     /* for messages */
   int fd;
   int own_fd;     /* 0 for standard input, which is not ours to close */
   int regular;    /* a regular file: read twice, and never waited on */
-  so_taskfile_mode mode;
-  so_lines lines;
+  so__taskfile_mode mode;
+  so__lines lines;
   int error;      /* a sticky error code, repeated with msg by later calls */
   char msg[512];
 };
 
-static const char *what_items(so_taskfile_mode mode) {
+static const char *what_items(so__taskfile_mode mode) {
   return mode == SO_TASKFILE_COMMANDS ? "commands" : "arguments";
 }
 
-int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode, char *err,
+int so__taskfile_open(so__taskfile **out, const char *path, so__taskfile_mode mode, char *err,
                       size_t errlen) {
   *out = NULL;
   if (mode != SO_TASKFILE_COMMANDS && mode != SO_TASKFILE_ARGS) {
@@ -140,7 +140,7 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
   }
   int is_stdin = strcmp(path, "-") == 0;
   const char *name = is_stdin ? "standard input" : path;
-  so_taskfile *tf = calloc(1, sizeof *tf);
+  so__taskfile *tf = calloc(1, sizeof *tf);
   if (!tf || !(tf->name = strdup(name)))
     goto fail_alloc;
   tf->mode = mode;
@@ -176,7 +176,7 @@ fail_alloc:
 }
 
 /* Records a sticky error and copies its message out. */
-static int fail(so_taskfile *tf, int rc, char *err, size_t errlen) {
+static int fail(so__taskfile *tf, int rc, char *err, size_t errlen) {
   tf->error = rc;
   snprintf(err, errlen, "%s", tf->msg);
   return rc;
@@ -189,7 +189,7 @@ static int is_skipped(const char *s, size_t len) {
   return i == len || s[i] == '#';
 }
 
-int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
+int so__taskfile_next(so__taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
                       char *err, size_t errlen) {
   if (tf->error) {
     snprintf(err, errlen, "%s", tf->msg);
@@ -235,11 +235,11 @@ int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t 
   }
 }
 
-int so__taskfile_rereadable(const so_taskfile *tf) { return tf->regular; }
+int so__taskfile_rereadable(const so__taskfile *tf) { return tf->regular; }
 
-const char *so__taskfile_name(const so_taskfile *tf) { return tf->name; }
+const char *so__taskfile_name(const so__taskfile *tf) { return tf->name; }
 
-void so__taskfile_close(so_taskfile *tf) {
+void so__taskfile_close(so__taskfile *tf) {
   if (!tf)
     return;
   so__lines_free(&tf->lines);

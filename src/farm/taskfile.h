@@ -22,12 +22,12 @@
 
 /* Splits a file descriptor's bytes into '\n'-terminated lines, reading in fixed chunks so a file
  * is never loaded whole. Fields are private to taskfile.c except where noted. */
-typedef struct so_lines {
+typedef struct so__lines {
   int fd;
   size_t max;             /* longest accepted line */
   unsigned char *chunk;   /* read buffer */
   size_t chunk_len, chunk_pos;
-  so_buf line;            /* a line that straddles chunks */
+  so__buf line;            /* a line that straddles chunks */
   int eof;
   int midline;            /* lr->line holds the start of a line that SO_LINES_LATER left */
   int poll_first;         /* public, set by the owner: never block (see so__lines_next) */
@@ -35,14 +35,14 @@ typedef struct so_lines {
   uint64_t line_offset;   /* public: file offset where that line starts */
   uint64_t consumed;      /* public: bytes consumed so far */
   int complete;           /* public: 1 when that line ended with '\n', 0 for a final partial one */
-} so_lines;
+} so__lines;
 
 /* Prepares lr to read fd (not taken over: the caller closes it after so__lines_free). Returns 0
  * or SO_ENOMEM. */
-int so__lines_init(so_lines *lr, int fd, size_t max);
+int so__lines_init(so__lines *lr, int fd, size_t max);
 
-/* Frees lr's buffers; accepts a zeroed or already freed so_lines. */
-void so__lines_free(so_lines *lr);
+/* Frees lr's buffers; accepts a zeroed or already freed so__lines. */
+void so__lines_free(so__lines *lr);
 
 /* What so__lines_next and so__taskfile_next return when no whole line is there yet and reading
  * now would wait (a pipe or terminal whose writer is still writing). */
@@ -57,11 +57,11 @@ void so__lines_free(so_lines *lr);
  * With lr->poll_first set, it reads only when poll() says the descriptor is ready, and returns
  * SO_LINES_LATER instead of waiting; the part of a line read so far is kept for the next call.
  */
-int so__lines_next(so_lines *lr, char **line, size_t *len);
+int so__lines_next(so__lines *lr, char **line, size_t *len);
 
 /* ---- Task sources. ---- */
 
-typedef enum so_taskfile_mode {
+typedef enum so__taskfile_mode {
   /* One shell command per line. Lines that are empty or only blanks (space, tab, CR) are
    * skipped, and so are comments: lines whose first non-blank character is '#'. A file with no
    * command is a source of no tasks. */
@@ -70,10 +70,10 @@ typedef enum so_taskfile_mode {
    * an empty line is the empty argument, and '#' has no meaning. The newline that ends the last
    * line does not start one more argument. A file with no line at all has no argument. */
   SO_TASKFILE_ARGS = 1
-} so_taskfile_mode;
+} so__taskfile_mode;
 
 /* Master only: the task source is read where tasks are handed out. Not thread-safe. */
-typedef struct so_taskfile so_taskfile;
+typedef struct so__taskfile so__taskfile;
 
 /*
  * Opens path ("-" is standard input, which is read but never closed) in the given mode. A source
@@ -83,7 +83,7 @@ typedef struct so_taskfile so_taskfile;
  * file in err and *out NULL: SO_EIO when it is missing, unreadable, or a directory; SO_EINVAL
  * for an unknown mode; SO_ENOMEM.
  */
-int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode, char *err,
+int so__taskfile_open(so__taskfile **out, const char *path, so__taskfile_mode mode, char *err,
                       size_t errlen);
 
 /*
@@ -101,16 +101,16 @@ int so__taskfile_open(so_taskfile **out, const char *path, so_taskfile_mode mode
  * CR. A file written with CR LF line ends needs converting first (dos2unix, or tr -d '\r').
  * After an error, further calls return the same code again.
  */
-int so__taskfile_next(so_taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
+int so__taskfile_next(so__taskfile *tf, const char **text, size_t *len, uint64_t *lineno,
                       char *err, size_t errlen);
 
 /* 1 when the source is a regular file, which can be read twice (a check before the run). */
-int so__taskfile_rereadable(const so_taskfile *tf);
+int so__taskfile_rereadable(const so__taskfile *tf);
 
 /* The name used in messages: the path, or "standard input" for "-". */
-const char *so__taskfile_name(const so_taskfile *tf);
+const char *so__taskfile_name(const so__taskfile *tf);
 
 /* Closes the file (not standard input) and frees tf; accepts NULL. */
-void so__taskfile_close(so_taskfile *tf);
+void so__taskfile_close(so__taskfile *tf);
 
 #endif

@@ -21,11 +21,11 @@ typedef enum part_kind {
 
 typedef struct part {
   part_kind kind;
-  size_t off; /* literal text: offset into so_template.text */
+  size_t off; /* literal text: offset into so__template.text */
   size_t len;
 } part;
 
-struct so_template {
+struct so__template {
   char *text; /* the template as given, plus " {}" when that was appended */
   part *parts;
   size_t nparts;
@@ -83,13 +83,13 @@ static size_t split(const char *text, part *parts, size_t *replacements) {
   return n;
 }
 
-int so__template_parse(so_template **out, const char *text, char *err, size_t errlen) {
+int so__template_parse(so__template **out, const char *text, char *err, size_t errlen) {
   *out = NULL;
   if (!text || !text[strspn(text, " \t\r\n")]) {
     snprintf(err, errlen, "the command template is empty; give a command such as 'prog {}'");
     return SO_EINVAL;
   }
-  so_template *t = calloc(1, sizeof *t);
+  so__template *t = calloc(1, sizeof *t);
   if (!t)
     goto fail_alloc;
   size_t replacements = 0;
@@ -119,7 +119,7 @@ fail_alloc:
   return SO_ENOMEM;
 }
 
-void so__template_free(so_template *t) {
+void so__template_free(so__template *t) {
   if (!t)
     return;
   free(t->parts);
@@ -127,7 +127,7 @@ void so__template_free(so_template *t) {
   free(t);
 }
 
-int so__template_appended(const so_template *t) { return t->appended; }
+int so__template_appended(const so__template *t) { return t->appended; }
 
 /* The span after the last '/', which is empty for "dir/". */
 static void basename_span(const char *s, size_t len, size_t *off, size_t *n) {
@@ -173,14 +173,14 @@ static void dirname_span(const char *s, size_t len, const char **p, size_t *n) {
   *n = i ? i : 1;
 }
 
-static int append_number(so_buf *out, uint64_t v) {
+static int append_number(so__buf *out, uint64_t v) {
   char digits[24];
   int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
   return so__buf_append(out, digits, (size_t)n);
 }
 
-int so__template_expand(const so_template *t, const char *arg, size_t arglen, uint64_t seq,
-                        uint64_t slot, so_buf *out) {
+int so__template_expand(const so__template *t, const char *arg, size_t arglen, uint64_t seq,
+                        uint64_t slot, so__buf *out) {
   /* Checked once here: some parts (the dirname, the basename) see only a piece of arg. */
   if (arglen && memchr(arg, '\0', arglen))
     return SO_EINVAL;

@@ -34,20 +34,20 @@
  * Any rank may use a template. Expansion only reads it, so threads may share one parsed template
  * as long as each expands into its own buffer.
  */
-typedef struct so_template so_template;
+typedef struct so__template so__template;
 
 /*
  * Parses text into a new template. Returns 0 and sets *out (free with so__template_free), or
  * SO_EINVAL with a sentence in err when text is empty or only blanks, or SO_ENOMEM. On error
  * *out is NULL. text is copied; the caller keeps ownership of it.
  */
-int so__template_parse(so_template **out, const char *text, char *err, size_t errlen);
+int so__template_parse(so__template **out, const char *text, char *err, size_t errlen);
 
 /* Frees a template; accepts NULL. */
-void so__template_free(so_template *t);
+void so__template_free(so__template *t);
 
 /* Returns 1 when parsing appended " {}" because the text had no replacement string. */
-int so__template_appended(const so_template *t);
+int so__template_appended(const so__template *t);
 
 /*
  * Appends the command for one job to out: arg (arglen bytes) substituted and quoted, seq and
@@ -56,7 +56,7 @@ int so__template_appended(const so_template *t);
  * Allocates nothing beyond growing out. Returns 0, SO_ENOMEM, or SO_EINVAL when arg holds a NUL
  * byte; on error out->len is restored to its value on entry. The caller owns out.
  */
-int so__template_expand(const so_template *t, const char *arg, size_t arglen, uint64_t seq,
-                        uint64_t slot, so_buf *out);
+int so__template_expand(const so__template *t, const char *arg, size_t arglen, uint64_t seq,
+                        uint64_t slot, so__buf *out);
 
 #endif

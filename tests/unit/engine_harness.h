@@ -13,7 +13,7 @@
 #include "worker.h"
 
 typedef struct harness_worker {
-  so_transport *t;
+  so__transport *t;
   const so_job *job;
   const so_params *params;
   const so_config *cfg;
@@ -33,14 +33,14 @@ static inline int harness_run(const so_job *job, int nworkers, const so_config *
   memset(rep, 0, sizeof *rep);
   so_params *params = so__params_new(job);
   CU_ASSERT_FATAL(params != NULL);
-  so_master *m;
+  so__master *m;
   int rc = so__master_init(&m, job, params, cfg, nworkers);
   if (rc) {
     so__master_free(m);
     so__params_free(params);
     return rc;
   }
-  so_inproc *g = so__inproc_new(nworkers + 1);
+  so__inproc *g = so__inproc_new(nworkers + 1);
   CU_ASSERT_FATAL(g != NULL && nworkers <= 16);
   pthread_t th[16];
   harness_worker args[16];
@@ -48,7 +48,7 @@ static inline int harness_run(const so_job *job, int nworkers, const so_config *
     args[i] = (harness_worker){so__inproc_endpoint(g, i + 1), job, params, cfg, 0};
     pthread_create(&th[i], NULL, harness_worker_main, &args[i]);
   }
-  so_transport *mt = so__inproc_endpoint(g, 0);
+  so__transport *mt = so__inproc_endpoint(g, 0);
   rc = so__master_run(m, mt, rep);
   for (int i = 0; i < nworkers; i++) {
     pthread_join(th[i], NULL);

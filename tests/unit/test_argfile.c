@@ -23,7 +23,7 @@ static void test_round_trip(void) {
   snprintf(want, sizeof want, "/proc/%ld/fd/%d", (long)getpid(), fd);
   CU_ASSERT_STRING_EQUAL(getenv(SO_ARGFILE_ENV), want);
   char *argv[] = {"scaleout", "run", "--command", "echo {}", ":::", NULL};
-  so_argv av;
+  so__argv av;
   CU_ASSERT_EQUAL_FATAL(so__argfile_splice(5, argv, &av, err, sizeof err), 0);
   close(fd);
   CU_ASSERT_EQUAL(av.argc, 5 + n);
@@ -41,7 +41,7 @@ static void test_round_trip(void) {
 static void test_no_variable(void) {
   unsetenv(SO_ARGFILE_ENV);
   char *argv[] = {"scaleout", "run", "pi", NULL};
-  so_argv av;
+  so__argv av;
   char err[512] = "";
   CU_ASSERT_EQUAL(so__argfile_splice(3, argv, &av, err, sizeof err), 0);
   CU_ASSERT_EQUAL(av.argc, 3);
@@ -52,7 +52,7 @@ static void test_no_variable(void) {
 /* A missing or cut file, or a command line without the trailing :::, is one clear sentence. */
 static void test_errors(void) {
   char *argv[] = {"scaleout", "run", ":::", NULL};
-  so_argv av;
+  so__argv av;
   char err[512] = "";
   setenv(SO_ARGFILE_ENV, "/nonexistent/args", 1);
   CU_ASSERT_EQUAL(so__argfile_splice(3, argv, &av, err, sizeof err), -1);

@@ -8,11 +8,11 @@
 #define UNKNOWN UINT64_MAX
 
 /* Reports one batch of n tasks of ns nanoseconds each. */
-static void observe(so_batch *b, uint64_t n, uint64_t ns) { so__batch_observe(b, n, n * ns); }
+static void observe(so__batch *b, uint64_t n, uint64_t ns) { so__batch_observe(b, n, n * ns); }
 
 /* Calls so__batch_size rounds times with remaining unknown, checking the growth limit and that
  * the size never drops to 0; returns the last size. */
-static uint32_t grow_for(so_batch *b, int rounds, uint64_t task_ns) {
+static uint32_t grow_for(so__batch *b, int rounds, uint64_t task_ns) {
   uint32_t prev = 0, size = 0;
   for (int r = 0; r < rounds; r++) {
     size = so__batch_size(b, UNKNOWN);
@@ -28,7 +28,7 @@ static uint32_t grow_for(so_batch *b, int rounds, uint64_t task_ns) {
 }
 
 static void test_fixed(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 8, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(so__batch_size(&b, UNKNOWN), 8);
   observe(&b, 1000, 10); /* tiny tasks would call for a large batch */
@@ -43,7 +43,7 @@ static void test_fixed(void) {
 
 /* Without a measurement, nothing is handed out in bulk: 1 first, then at most 16-fold steps. */
 static void test_unknown_duration(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(so__batch_size(&b, UNKNOWN), 1);
   uint32_t prev = 1;
@@ -64,7 +64,7 @@ static void test_unknown_duration(void) {
 
 /* Observing before any batch was sized (e.g. results from a previous phase) still starts small. */
 static void test_first_size_after_measurement(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 2, 0, SO_PREFETCH_AUTO);
   observe(&b, 1000, 5);
   CU_ASSERT_EQUAL(so__batch_size(&b, UNKNOWN), 1);
@@ -72,7 +72,7 @@ static void test_first_size_after_measurement(void) {
 }
 
 static void test_tiny_tasks(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   /* 10 ns tasks: 1 ms of work is 100000 of them, above the cap. */
   CU_ASSERT_EQUAL(grow_for(&b, 6, 10), SO_BATCH_MAX);
@@ -95,7 +95,7 @@ static void test_tiny_tasks(void) {
 
 /* Tasks of a second travel one at a time and are never asked for in advance. */
 static void test_long_tasks(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(grow_for(&b, 10, 1000000000), 1);
   CU_ASSERT_EQUAL(so__batch_size(&b, UNKNOWN), 1);
@@ -116,7 +116,7 @@ static void test_long_tasks(void) {
 /* 100 us tasks: 1 ms of work is 10 tasks; 2 ms of cover is 20 tasks, within the hand cap
  * (the batch size, or SO_BATCH_HAND_MIN when batches are smaller). */
 static void test_medium_tasks(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   uint32_t s = grow_for(&b, 6, 100000);
   CU_ASSERT_EQUAL(s, 10);
@@ -133,7 +133,7 @@ static void test_medium_tasks(void) {
 /* The estimate follows a job whose tasks change length: after ten million 1 us tasks, tasks of
  * 10 ms must bring the batch down to 1 within a few reports, not after millions more. */
 static void test_estimate_follows_change(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(grow_for(&b, 6, 1000), 1000);
   observe(&b, 10000000, 1000);
@@ -152,7 +152,7 @@ static void test_estimate_follows_change(void) {
 
 /* Guided: with few tasks left, a batch is at most half an equal share, and never 0. */
 static void test_guided(void) {
-  so_batch b;
+  so__batch b;
   const int workers = 4;
   so__batch_init(&b, workers, 0, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(grow_for(&b, 6, 10), SO_BATCH_MAX);
@@ -191,7 +191,7 @@ static void test_guided(void) {
 }
 
 static void test_low_water(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, SO_PREFETCH_AUTO);
   /* Unknown duration: ask again when down to one task. */
   CU_ASSERT_EQUAL(so__batch_low(&b, 1, UNKNOWN, 0), 1);
@@ -218,7 +218,7 @@ static void test_low_water(void) {
 }
 
 static void test_prefetch_override(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, 5);
   CU_ASSERT_EQUAL(so__batch_low(&b, 1, UNKNOWN, 0), 5); /* unknown duration */
   grow_for(&b, 10, 1000000000);
@@ -232,7 +232,7 @@ static void test_prefetch_override(void) {
 
 /* --prefetch 0 means nothing held in advance, whatever the duration: not "automatic". */
 static void test_prefetch_zero(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 4, 0, 0);
   CU_ASSERT_EQUAL(so__batch_low(&b, 1, UNKNOWN, 0), 0); /* unknown duration */
   grow_for(&b, 6, 10);
@@ -247,7 +247,7 @@ static void test_prefetch_zero(void) {
 /* Tasks of unknown length are not held in advance while another worker has none: with two
  * tasks and two workers, the first to ask gets one task, not both. */
 static void test_no_prefetch_while_others_idle(void) {
-  so_batch b;
+  so__batch b;
   so__batch_init(&b, 2, 0, SO_PREFETCH_AUTO);
   CU_ASSERT_EQUAL(so__batch_size(&b, 2), 1);
   CU_ASSERT_EQUAL(so__batch_low(&b, 1, 2, 1), 0);

@@ -34,7 +34,7 @@ static int set_is(hwloc_const_bitmap_t set, const char *list) {
   return 1;
 }
 
-static int pairwise_disjoint(const so_bind_plan *p) {
+static int pairwise_disjoint(const so__bind_plan *p) {
   for (int i = 0; i < p->n; i++)
     for (int j = i + 1; j < p->n; j++)
       if (hwloc_bitmap_intersects(p->sets[i], p->sets[j]))
@@ -42,7 +42,7 @@ static int pairwise_disjoint(const so_bind_plan *p) {
   return 1;
 }
 
-static int all_inside(const so_bind_plan *p, hwloc_const_bitmap_t region) {
+static int all_inside(const so__bind_plan *p, hwloc_const_bitmap_t region) {
   for (int i = 0; i < p->n; i++)
     if (hwloc_bitmap_iszero(p->sets[i]) || !hwloc_bitmap_isincluded(p->sets[i], region))
       return 0;
@@ -50,7 +50,7 @@ static int all_inside(const so_bind_plan *p, hwloc_const_bitmap_t region) {
 }
 
 /* How many of the plan's sets equal set. */
-static int sharing(const so_bind_plan *p, hwloc_const_bitmap_t set) {
+static int sharing(const so__bind_plan *p, hwloc_const_bitmap_t set) {
   int k = 0;
   for (int i = 0; i < p->n; i++)
     k += hwloc_bitmap_isequal(p->sets[i], set);
@@ -72,7 +72,7 @@ static void test_load(void) {
 
 static void test_plan_core_compact(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
-  so_bind_plan p;
+  so__bind_plan p;
   char warn[256] = "stale";
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_CORE, 8, &p, warn, sizeof warn), 0);
   CU_ASSERT_EQUAL(p.n, 8);
@@ -100,7 +100,7 @@ static void test_plan_core_compact(void) {
 
 static void test_plan_pu(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_PU, 16, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.nobjs, 16);
   CU_ASSERT_FALSE(p.oversubscribed);
@@ -129,7 +129,7 @@ static void test_plan_pu(void) {
 
 static void test_plan_numa(void) {
   hwloc_topology_t t = load(TOPO_2x4x2); /* hwloc adds one NUMA node for the whole machine */
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_NUMA, 1, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.nobjs, 1);
   CU_ASSERT_TRUE(set_is(p.sets[0], "0-15"));
@@ -162,7 +162,7 @@ static void test_plan_numa(void) {
 
 static void test_plan_package(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_PACKAGE, 2, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.nobjs, 2);
   CU_ASSERT_FALSE(p.oversubscribed);
@@ -197,7 +197,7 @@ static void test_oversubscription_every_policy(void) {
   const so_bind_policy pols[] = {SO_BIND_CORE, SO_BIND_PU, SO_BIND_NUMA, SO_BIND_PACKAGE,
                                  SO_BIND_NONE};
   for (size_t i = 0; i < sizeof pols / sizeof pols[0]; i++) {
-    so_bind_plan p;
+    so__bind_plan p;
     char warn[256] = "stale";
     CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, pols[i], 2, &p, warn, sizeof warn), 0);
     CU_ASSERT_FALSE(p.oversubscribed);
@@ -217,7 +217,7 @@ static void test_oversubscription_every_policy(void) {
 static void test_plan_none(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
   hwloc_bitmap_t region = cpus("4-11");
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, region, SO_BIND_NONE, 3, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.n, 3);
   CU_ASSERT_EQUAL(p.nobjs, 8); /* PUs of the region */
@@ -243,7 +243,7 @@ static void test_plan_region(void) {
     hwloc_bitmap_or(region, region, hwloc_get_obj_by_type(t, HWLOC_OBJ_CORE, c)->cpuset);
   CU_ASSERT_TRUE(set_is(region, "4-11"));
 
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL(so__bind_count(t, region, SO_BIND_CORE), 4);
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, region, SO_BIND_CORE, 4, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.nobjs, 4);
@@ -288,7 +288,7 @@ static void test_plan_region(void) {
 
 static void test_oversubscribed(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
-  so_bind_plan p;
+  so__bind_plan p;
   char warn[256] = "";
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_CORE, 12, &p, warn, sizeof warn), 0);
   CU_ASSERT_EQUAL(p.n, 12);
@@ -334,7 +334,7 @@ static void test_oversubscribed(void) {
 
 static void test_errors(void) {
   hwloc_topology_t t = load(TOPO_2x4x2);
-  so_bind_plan p = {.n = 5, .sets = (hwloc_bitmap_t *)&p, .nobjs = 3, .oversubscribed = 1};
+  so__bind_plan p = {.n = 5, .sets = (hwloc_bitmap_t *)&p, .nobjs = 3, .oversubscribed = 1};
   CU_ASSERT_EQUAL(so__bind_plan_make(t, NULL, SO_BIND_CORE, 0, &p, NULL, 0), SO_EINVAL);
   CU_ASSERT_EQUAL(p.n, 0); /* zeroed, so freeing it after an error is safe */
   CU_ASSERT_PTR_NULL(p.sets);
@@ -357,7 +357,7 @@ static void test_errors(void) {
   CU_ASSERT_PTR_NULL(p.sets);
 
   so__bind_plan_free(NULL);
-  so_bind_plan zero = {0};
+  so__bind_plan zero = {0};
   so__bind_plan_free(&zero);
   hwloc_bitmap_free(empty);
   hwloc_bitmap_free(outside);
@@ -367,7 +367,7 @@ static void test_errors(void) {
 /* Machines without Core or Package objects still get plans. */
 static void test_missing_levels(void) {
   hwloc_topology_t t = load("pack:2 pu:2");
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_CORE, 4, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.nobjs, 4);
   CU_ASSERT_TRUE(pairwise_disjoint(&p));
@@ -462,7 +462,7 @@ static void test_list(void) {
 static void test_real_smoke(void) {
   hwloc_topology_t t = load(NULL);
   hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(t);
-  so_bind_plan p;
+  so__bind_plan p;
   CU_ASSERT_EQUAL_FATAL(so__bind_plan_make(t, NULL, SO_BIND_CORE, 1, &p, NULL, 0), 0);
   CU_ASSERT_EQUAL(p.n, 1);
   CU_ASSERT_TRUE(p.nobjs >= 1);

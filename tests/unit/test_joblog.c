@@ -23,7 +23,7 @@ static char *in_dir(const char *name) {
 }
 
 /* Reads a whole (small) file into b. Returns 0 or -1. */
-static int slurp(const char *path, so_buf *b) {
+static int slurp(const char *path, so__buf *b) {
   so__buf_clear(b);
   int fd = open(path, O_RDONLY);
   if (fd < 0)
@@ -43,34 +43,34 @@ static void put_file(const char *path, const char *data, size_t len) {
   close(fd);
 }
 
-static int buf_is(const so_buf *b, const char *s, size_t len) {
+static int buf_is(const so__buf *b, const char *s, size_t len) {
   return b->len == len && memcmp(b->data, s, len) == 0;
 }
 #define BUF_IS(b, lit) buf_is(b, lit, sizeof lit - 1)
 
-static so_joblog_entry entry(uint64_t seq, int exitval, int sig, const char *cmd) {
-  so_joblog_entry e = {seq, ":", 1700000000.123, 0.25, 0, 0, exitval, sig, cmd, strlen(cmd)};
+static so__joblog_entry entry(uint64_t seq, int exitval, int sig, const char *cmd) {
+  so__joblog_entry e = {seq, ":", 1700000000.123, 0.25, 0, 0, exitval, sig, cmd, strlen(cmd)};
   return e;
 }
 
 static void test_header_and_format(void) {
   CU_ASSERT_STRING_EQUAL(SO_JOBLOG_HEADER, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\t"
                                            "Exitval\tSignal\tCommand\n");
-  so_buf b = SO_BUF_INIT;
-  so_joblog_entry e = entry(1, 0, 0, "echo hi");
+  so__buf b = SO_BUF_INIT;
+  so__joblog_entry e = entry(1, 0, 0, "echo hi");
   CU_ASSERT_EQUAL(so__joblog_format(&b, &e), 0);
   CU_ASSERT(BUF_IS(&b, "1\t:\t1700000000.123\t     0.250\t0\t0\t0\t0\techo hi\n"));
 
   /* Width 10 is a minimum, as with printf; counts and negative values are plain integers. */
   so__buf_clear(&b);
-  so_joblog_entry big = {123456, "node17", 1700000123.4567, 1234567.0, 10, 4096, -1, 15,
+  so__joblog_entry big = {123456, "node17", 1700000123.4567, 1234567.0, 10, 4096, -1, 15,
                          "sleep 9", 7};
   CU_ASSERT_EQUAL(so__joblog_format(&b, &big), 0);
   CU_ASSERT(BUF_IS(&b, "123456\tnode17\t1700000123.457\t1234567.000\t10\t4096\t-1\t15\tsleep 9\n"));
 
   /* A NULL host is GNU parallel's ":" for the local machine. */
   so__buf_clear(&b);
-  so_joblog_entry local = entry(2, 1, 0, "false");
+  so__joblog_entry local = entry(2, 1, 0, "false");
   local.host = NULL;
   local.runtime = 12.0;
   CU_ASSERT_EQUAL(so__joblog_format(&b, &local), 0);
@@ -78,7 +78,7 @@ static void test_header_and_format(void) {
 
   /* Entries that cannot be a line leave the buffer alone. */
   so__buf_clear(&b);
-  so_joblog_entry bad = entry(0, 0, 0, "x");
+  so__joblog_entry bad = entry(0, 0, 0, "x");
   CU_ASSERT_EQUAL(so__joblog_format(&b, &bad), SO_EINVAL);
   bad = entry(1, 0, 0, "x");
   bad.host = "a\tb";
@@ -101,13 +101,13 @@ static void test_roundtrip(void) {
   static const char *const cmds[] = {"echo a\tb", "printf 'x\ny'\n", "", "\n", "a\r\nb",
                                      "trailing tab\t", "\t\t\t\t\t\t\t\t\t"};
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-    so_buf b = SO_BUF_INIT;
-    so_joblog_entry e = {i + 1, "host-1", 1700000000.5, 3.125, 7, 99, 3, 0, cmds[i],
+    so__buf b = SO_BUF_INIT;
+    so__joblog_entry e = {i + 1, "host-1", 1700000000.5, 3.125, 7, 99, 3, 0, cmds[i],
                          strlen(cmds[i])};
     CU_ASSERT_EQUAL_FATAL(so__joblog_format(&b, &e), 0);
     /* Exactly one '\n' ends the line, whatever the command held. */
     CU_ASSERT(memchr(b.data, '\n', b.len) == b.data + b.len - 1);
-    so_joblog_entry p;
+    so__joblog_entry p;
     CU_ASSERT_EQUAL_FATAL(so__joblog_parse_line((char *)b.data, b.len - 1, &p), 0);
     CU_ASSERT_EQUAL(p.seq, i + 1);
     CU_ASSERT_STRING_EQUAL(p.host, "host-1");
@@ -130,7 +130,7 @@ static void test_parse_rejects(void) {
   for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
     char copy[128];
     snprintf(copy, sizeof copy, "%s", lines[i]);
-    so_joblog_entry e;
+    so__joblog_entry e;
     CU_ASSERT_EQUAL(so__joblog_parse_line(copy, strlen(copy), &e), SO_EINVAL);
   }
 }
@@ -138,10 +138,10 @@ static void test_parse_rejects(void) {
 static void test_write_read_resume(void) {
   const char *log = in_dir("run.log");
   char err[512] = "";
-  so_joblog *jl = NULL;
-  so_joblog_options opts = {0, -1.0, NULL};
+  so__joblog *jl = NULL;
+  so__joblog_options opts = {0, -1.0, NULL};
   CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, log, &opts, NULL, err, sizeof err), 0);
-  so_joblog_entry e1 = entry(1, 0, 0, "true"), e2 = entry(2, 1, 0, "false"),
+  so__joblog_entry e1 = entry(1, 0, 0, "true"), e2 = entry(2, 1, 0, "false"),
                   e3 = entry(3, 0, 9, "kill -9 $$");
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e1, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e2, err, sizeof err), 0);
@@ -149,7 +149,7 @@ static void test_write_read_resume(void) {
   CU_ASSERT_EQUAL(so__joblog_unsynced(jl), 3);
   CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);
 
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   CU_ASSERT_EQUAL(slurp(log, &b), 0);
   CU_ASSERT(BUF_IS(&b, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n"
                        "1\t:\t1700000000.123\t     0.250\t0\t0\t0\t0\ttrue\n"
@@ -161,7 +161,7 @@ static void test_write_read_resume(void) {
   int fd = open(log, O_WRONLY | O_APPEND);
   CU_ASSERT_FATAL(write(fd, "4\t:\t17000", 9) == 9);
   close(fd);
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT;
   uint64_t valid = 0;
   CU_ASSERT_EQUAL(so__joblog_scan(log, NULL, NULL, &valid, err, sizeof err), 0);
   CU_ASSERT_EQUAL(valid, whole);
@@ -184,7 +184,7 @@ static void test_write_read_resume(void) {
   CU_ASSERT_EQUAL(st.records, 3);
   struct stat sb;
   CU_ASSERT(stat(log, &sb) == 0 && (size_t)sb.st_size == whole);
-  so_joblog_entry retry = entry(2, 0, 0, "false"), e5 = entry(5000, 0, 0, "echo 5000");
+  so__joblog_entry retry = entry(2, 0, 0, "false"), e5 = entry(5000, 0, 0, "echo 5000");
   CU_ASSERT_EQUAL(so__joblog_append(jl, &retry, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_unsynced(jl), 0); /* interval 0 syncs every line */
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e5, err, sizeof err), 0);
@@ -216,7 +216,7 @@ static void test_last_line_without_newline(void) {
       "4\t:\t1700000000.123\t     0.250\t0\t0\t-1\t15\t"};      /* killed, empty command */
   const char *log = in_dir("torn.log");
   char err[512] = "";
-  so_buf buf = SO_BUF_INIT, b = SO_BUF_INIT;
+  so__buf buf = SO_BUF_INIT, b = SO_BUF_INIT;
   for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
     const char *tail = tails[t];
     size_t n = strlen(tail), status_end = 0;
@@ -228,7 +228,7 @@ static void test_last_line_without_newline(void) {
       so__buf_append(&buf, tail, cut);
       put_file(log, (const char *)buf.data, buf.len);
       int counts = cut >= status_end;
-      so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+      so__joblog_status st = SO_JOBLOG_STATUS_INIT;
       uint64_t valid = 0;
       CU_ASSERT_EQUAL(so__joblog_scan(log, NULL, NULL, &valid, err, sizeof err), 0);
       CU_ASSERT_EQUAL(valid, counts ? buf.len : sizeof head - 1);
@@ -242,12 +242,12 @@ static void test_last_line_without_newline(void) {
       so__joblog_status_free(&st);
 
       /* Resume: the next line starts on a line of its own after what was kept. */
-      so_joblog *jl = NULL;
-      so_joblog_options opts = {1, -1.0, NULL};
+      so__joblog *jl = NULL;
+      so__joblog_options opts = {1, -1.0, NULL};
       CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, log, &opts, &st, err, sizeof err), 0);
       CU_ASSERT_EQUAL(so__joblog_status_of(&st, 4), want);
       so__joblog_status_free(&st);
-      so_joblog_entry e5 = entry(5, 0, 0, "echo five");
+      so__joblog_entry e5 = entry(5, 0, 0, "echo five");
       CU_ASSERT_EQUAL(so__joblog_append(jl, &e5, err, sizeof err), 0);
       CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);
       so__buf_clear(&buf);
@@ -284,9 +284,9 @@ static void test_last_line_without_newline(void) {
 
 static void test_resume_edge_files(void) {
   char err[512] = "";
-  so_joblog *jl = NULL;
-  so_joblog_options opts = {1, -1.0, NULL};
-  so_buf b = SO_BUF_INIT;
+  so__joblog *jl = NULL;
+  so__joblog_options opts = {1, -1.0, NULL};
+  so__buf b = SO_BUF_INIT;
 
   /* Resuming a missing or empty log starts one, with its header. */
   const char *fresh = in_dir("fresh.log");
@@ -304,7 +304,7 @@ static void test_resume_edge_files(void) {
   const char text[] = "1\t:\t1.000\t     1.000\t0\t0\t0\t0\ta\n" SO_JOBLOG_HEADER
                       "2\t:\t1.000\t     1.000\t0\t0\t0\t0\tb\n";
   put_file(cat, text, sizeof text - 1);
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT;
   CU_ASSERT_EQUAL(so__joblog_read(cat, &st, err, sizeof err), 0);
   CU_ASSERT_EQUAL(st.succeeded, 2);
   so__joblog_status_free(&st);
@@ -313,7 +313,7 @@ static void test_resume_edge_files(void) {
   const char *notlog = in_dir("notes.txt");
   const char notes[] = SO_JOBLOG_HEADER "1\t:\t1.000\t     1.000\t0\t0\t0\t0\tok\nhello world\n";
   put_file(notlog, notes, sizeof notes - 1);
-  jl = (so_joblog *)1;
+  jl = (so__joblog *)1;
   CU_ASSERT_EQUAL(so__joblog_open(&jl, notlog, &opts, NULL, err, sizeof err), SO_EINVAL);
   CU_ASSERT_PTR_NULL(jl);
   CU_ASSERT(strstr(err, notlog) && strstr(err, "not a joblog") && strstr(err, "line 3"));
@@ -343,10 +343,10 @@ static void test_resume_edge_files(void) {
 
 static void test_sync_interval(void) {
   char err[512] = "";
-  so_joblog *jl = NULL;
-  so_joblog_options opts = {0, 0.05, NULL};
+  so__joblog *jl = NULL;
+  so__joblog_options opts = {0, 0.05, NULL};
   CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, in_dir("sync.log"), &opts, NULL, err, sizeof err), 0);
-  so_joblog_entry e = entry(1, 0, 0, "x");
+  so__joblog_entry e = entry(1, 0, 0, "x");
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_unsynced(jl), 1);
   CU_ASSERT_EQUAL(so__joblog_tick(jl, err, sizeof err), 0);
@@ -378,7 +378,7 @@ static void test_gnu_parallel_interop(void) {
            "'printf \"a\\tb\\n\"' >/dev/null 2>&1",
            dir, theirs);
   (void)system(cmd);
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT;
   char err[512] = "";
   CU_ASSERT_EQUAL(so__joblog_read(theirs, &st, err, sizeof err), 0);
   CU_ASSERT_EQUAL(st.records, 3);
@@ -389,9 +389,9 @@ static void test_gnu_parallel_interop(void) {
 
   /* Ours, with a multi-line command: --resume-failed reruns exactly the failed Seq 2. */
   const char *ours = in_dir("ours.log");
-  so_joblog *jl = NULL;
+  so__joblog *jl = NULL;
   CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, ours, NULL, NULL, err, sizeof err), 0);
-  so_joblog_entry e1 = entry(1, 0, 0, "echo a\necho b"), e2 = entry(2, 1, 0, "echo b");
+  so__joblog_entry e1 = entry(1, 0, 0, "echo a\necho b"), e2 = entry(2, 1, 0, "echo b");
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e1, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e2, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);
@@ -401,7 +401,7 @@ static void test_gnu_parallel_interop(void) {
            "--joblog '%s' echo ::: one two three > '%s' 2>&1",
            dir, ours, out);
   CU_ASSERT_EQUAL(system(cmd), 0);
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   CU_ASSERT(slurp(out, &b) == 0 && BUF_IS(&b, "two\nthree\n"));
   so__buf_free(&b);
 }
@@ -419,7 +419,7 @@ static void test_fnv1a64(void) {
 /* Feeds tasks[0..n) (task i on source line 2*i+1) into sp, then finishes. Returns the first
  * non-zero result and leaves its message in err; *at receives the seq it happened at (n + 1 for
  * finish). */
-static int feed(so_srcprint *sp, const char *const *tasks, size_t n, uint64_t *at, char *err,
+static int feed(so__srcprint *sp, const char *const *tasks, size_t n, uint64_t *at, char *err,
                 size_t errlen) {
   for (size_t i = 0; i < n; i++) {
     int rc = so__srcprint_add(sp, i + 1, 2 * i + 1, tasks[i], strlen(tasks[i]), err, errlen);
@@ -435,7 +435,7 @@ static int feed(so_srcprint *sp, const char *const *tasks, size_t n, uint64_t *a
 /* Opens path with flags and feeds the tasks; returns feed's result (or the open error). */
 static int run_print(const char *path, unsigned flags, const char *const *tasks, size_t n,
                      uint64_t *at, char *err, size_t errlen) {
-  so_srcprint *sp = NULL;
+  so__srcprint *sp = NULL;
   int rc = so__srcprint_open(&sp, path, flags, "tasks.txt", err, errlen);
   if (rc)
     return rc;
@@ -450,7 +450,7 @@ static void test_srcprint_same_and_changed(void) {
   const char *fp = in_dir("run.log" SO_SRCPRINT_SUFFIX);
   char err[512] = "";
   uint64_t at = 0;
-  so_buf before = SO_BUF_INIT, after = SO_BUF_INIT;
+  so__buf before = SO_BUF_INIT, after = SO_BUF_INIT;
   CU_ASSERT_EQUAL_FATAL(run_print(fp, 0, five, 5, &at, err, sizeof err), 0);
   CU_ASSERT_EQUAL(slurp(fp, &before), 0);
   CU_ASSERT(before.len > 0 && memcmp(before.data, "scaleout-source-fingerprints\t1\n", 31) == 0);
@@ -478,7 +478,7 @@ static void test_srcprint_same_and_changed(void) {
   CU_ASSERT_EQUAL(at, 6);
   CU_ASSERT(strstr(err, "had 5 tasks") && strstr(err, "task 6"));
   /* Moving a task to another line without changing it is not a change. */
-  so_srcprint *sp = NULL;
+  so__srcprint *sp = NULL;
   CU_ASSERT_EQUAL_FATAL(so__srcprint_open(&sp, fp, SO_SRCPRINT_RESUME, "t", err, sizeof err), 0);
   for (uint64_t i = 0; i < 5; i++)
     CU_ASSERT_EQUAL(so__srcprint_add(sp, i + 1, 100 + i, five[i], 6, err, sizeof err), 0);
@@ -502,7 +502,7 @@ static void test_srcprint_interrupted(void) {
   const char *fp = in_dir("cut.log" SO_SRCPRINT_SUFFIX);
   char err[512] = "";
   uint64_t at = 0;
-  so_srcprint *sp = NULL;
+  so__srcprint *sp = NULL;
   CU_ASSERT_EQUAL_FATAL(so__srcprint_open(&sp, fp, 0, "tasks.txt", err, sizeof err), 0);
   for (uint64_t i = 0; i < 3; i++)
     CU_ASSERT_EQUAL(so__srcprint_add(sp, i + 1, 2 * i + 1, five[i], 6, err, sizeof err), 0);
@@ -514,7 +514,7 @@ static void test_srcprint_interrupted(void) {
   close(fd);
 
   CU_ASSERT_EQUAL(run_print(fp, SO_SRCPRINT_RESUME, five, 5, &at, err, sizeof err), 0);
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   CU_ASSERT_EQUAL(slurp(fp, &b), 0);
   CU_ASSERT(b.len > 0 && b.data[b.len - 1] == '\n');
   so__buf_append(&b, "", 1); /* a C string from here on */
@@ -530,7 +530,7 @@ static void test_srcprint_interrupted(void) {
 static void test_srcprint_errors(void) {
   char err[512] = "";
   uint64_t at = 0;
-  so_srcprint *sp = (so_srcprint *)1;
+  so__srcprint *sp = (so__srcprint *)1;
   const char *missing = in_dir("missing" SO_SRCPRINT_SUFFIX);
   CU_ASSERT_EQUAL(so__srcprint_open(&sp, missing, SO_SRCPRINT_RESUME, "t", err, sizeof err),
                   SO_EIO);
@@ -574,15 +574,15 @@ static void test_srcprint_errors(void) {
 /* An attached sidecar is synced with the log; the log still works on its own. */
 static void test_joblog_with_sidecar(void) {
   char err[512] = "";
-  so_srcprint *sp = NULL;
+  so__srcprint *sp = NULL;
   CU_ASSERT_EQUAL_FATAL(
       so__srcprint_open(&sp, in_dir("both.log" SO_SRCPRINT_SUFFIX), 0, "t", err, sizeof err), 0);
-  so_joblog *jl = NULL;
-  so_joblog_options opts = {0, 0, sp};
+  so__joblog *jl = NULL;
+  so__joblog_options opts = {0, 0, sp};
   CU_ASSERT_EQUAL_FATAL(so__joblog_open(&jl, in_dir("both.log"), &opts, NULL, err, sizeof err),
                         0);
   CU_ASSERT_EQUAL(so__srcprint_add(sp, 1, 1, "true", 4, err, sizeof err), 0);
-  so_joblog_entry e = entry(1, 0, 0, "true");
+  so__joblog_entry e = entry(1, 0, 0, "true");
   CU_ASSERT_EQUAL(so__joblog_append(jl, &e, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__srcprint_finish(sp, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_close(jl, err, sizeof err), 0);

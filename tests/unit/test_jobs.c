@@ -40,7 +40,7 @@ static so_params *params_of(const so_job *job, ...) {
   return p;
 }
 
-static const so_answer_item *answer_get(const so_answer *a, const char *name) {
+static const so__answer_item *answer_get(const so_answer *a, const char *name) {
   for (size_t i = 0; a && i < a->n; i++)
     if (strcmp(a->items[i].name, name) == 0)
       return &a->items[i];
@@ -49,12 +49,12 @@ static const so_answer_item *answer_get(const so_answer *a, const char *name) {
 
 /* The integer figure `name`, or INT64_MIN when it is missing or not an integer. */
 static int64_t answer_int(const so_answer *a, const char *name) {
-  const so_answer_item *it = answer_get(a, name);
+  const so__answer_item *it = answer_get(a, name);
   return it && it->kind == SO_ANSWER_INT ? it->i : INT64_MIN;
 }
 
 static double answer_double(const so_answer *a, const char *name) {
-  const so_answer_item *it = answer_get(a, name);
+  const so__answer_item *it = answer_get(a, name);
   return it && it->kind == SO_ANSWER_DOUBLE ? it->d : NAN;
 }
 
@@ -86,7 +86,7 @@ static int drive(const so_job *job, const so_params *params, int nworkers, order
                  so_answer **answer) {
   enum { MAXW = 4 };
   so_ctx m, w[MAXW];
-  so_buf data = SO_BUF_INIT, out = SO_BUF_INIT;
+  so__buf data = SO_BUF_INIT, out = SO_BUF_INIT;
   uint64_t n = 0, *ids = NULL;
   int rc = -1, winit = 0;
   *answer = NULL;
@@ -175,20 +175,20 @@ static int serial(so_answer **ans, const so_job *job, so_params *p) {
 /* --- Built-in table --- */
 
 static void test_builtin_find(void) {
-  CU_ASSERT_PTR_EQUAL(so_builtin_find("pi"), &so_job_pi);
-  CU_ASSERT_PTR_EQUAL(so_builtin_find("primes"), &so_job_primes);
-  CU_ASSERT_PTR_EQUAL(so_builtin_find("sleep"), &so_job_sleep);
-  CU_ASSERT_PTR_EQUAL(so_builtin_find("noop"), &so_job_noop);
-  CU_ASSERT_PTR_EQUAL(so_builtin_find("cmd"), &so_job_cmd);
-  CU_ASSERT_PTR_NULL(so_builtin_find("nope"));
-  CU_ASSERT_PTR_NULL(so_builtin_find(NULL));
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("pi"), &so_job_pi);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("primes"), &so_job_primes);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("sleep"), &so_job_sleep);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("noop"), &so_job_noop);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("cmd"), &so_job_cmd);
+  CU_ASSERT_PTR_NULL(so__builtin_find("nope"));
+  CU_ASSERT_PTR_NULL(so__builtin_find(NULL));
   size_t n = 0;
-  while (so_builtin_jobs[n])
+  while (so__builtin_jobs[n])
     n++;
   CU_ASSERT_EQUAL(n, 5);
   /* Every default must parse within its own range, or the job cannot run without options. */
   for (size_t i = 0; i < n; i++) {
-    so_params *p = so__params_new(so_builtin_jobs[i]);
+    so_params *p = so__params_new(so__builtin_jobs[i]);
     CU_ASSERT_PTR_NOT_NULL(p);
     so__params_free(p);
   }
@@ -567,7 +567,7 @@ static void test_noop_trace_full(void) {
   so_ctx w;
   so__ctx_init(&w, &so_job_noop, p, SO_ROLE_WORKER, 1, 1);
   CU_ASSERT_EQUAL_FATAL(so_job_noop.init(&w), 0);
-  so_buf out = SO_BUF_INIT;
+  so__buf out = SO_BUF_INIT;
   for (uint64_t id = 0; id < 2; id++) {
     so_task task = {.id = id};
     so_result res = {.buf = &out};

@@ -10,7 +10,7 @@
 /* Feeds vals one by one and checks the median after each against a sorted copy's element of
  * rank (n - 1) / 2 (GNU parallel's), clamped into the range the buckets cover. */
 static void feed(const double *vals, size_t n, const char *what) {
-  so_median m;
+  so__median m;
   so__median_init(&m);
   CU_ASSERT_EQUAL(so__median_get(&m), 0);
   double *sorted = malloc(n * sizeof *sorted);
@@ -57,7 +57,7 @@ static void test_shapes(void) {
 }
 
 static void test_edges(void) {
-  so_median m;
+  so__median m;
   so__median_init(&m);
   so__median_add(&m, 2.0);
   CU_ASSERT(fabs(so__median_get(&m) - 2.0) < 0.01);
@@ -74,7 +74,7 @@ static void test_edges(void) {
   so__median_add(&m, INFINITY);
   so__median_add(&m, 1e300);
   CU_ASSERT(so__median_get(&m) > 9e5 && isfinite(so__median_get(&m))); /* the top bucket */
-  CU_ASSERT(sizeof(so_median) < 20000); /* bounded, whatever the number of values */
+  CU_ASSERT(sizeof(so__median) < 20000); /* bounded, whatever the number of values */
 }
 
 int main(void) {

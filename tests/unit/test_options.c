@@ -12,7 +12,7 @@
 
 #define MAXARGS 32
 
-static so_cli cli;
+static so__cli cli;
 static char err[512];
 static char *argv_store[MAXARGS];
 
@@ -29,7 +29,7 @@ static int parse(const char *first, ...) {
   argv_store[argc] = NULL;
   memset(err, 'x', sizeof err - 1);
   err[sizeof err - 1] = 0;
-  return so__cli_parse(argc, argv_store, so_builtin_find, so_builtin_jobs, &cli, err, sizeof err);
+  return so__cli_parse(argc, argv_store, so__builtin_find, so__builtin_jobs, &cli, err, sizeof err);
 }
 
 /* Checks a command line is accepted, printing the message when it is not. */
@@ -366,12 +366,12 @@ static void test_param_help(void) {
 static void test_small_err_buffer(void) {
   char small[8];
   char *argv[] = {"scaleout", "run", "nosuchjob", NULL};
-  CU_ASSERT_EQUAL(so__cli_parse(3, argv, so_builtin_find, so_builtin_jobs, &cli, small, sizeof small),
+  CU_ASSERT_EQUAL(so__cli_parse(3, argv, so__builtin_find, so__builtin_jobs, &cli, small, sizeof small),
                   SO_EINVAL);
   CU_ASSERT_EQUAL(strlen(small), sizeof small - 1);
   so__cli_free(&cli);
   char one[1];
-  CU_ASSERT_EQUAL(so__cli_parse(3, argv, so_builtin_find, so_builtin_jobs, &cli, one, sizeof one),
+  CU_ASSERT_EQUAL(so__cli_parse(3, argv, so__builtin_find, so__builtin_jobs, &cli, one, sizeof one),
                   SO_EINVAL);
   CU_ASSERT_EQUAL(one[0], 0);
   so__cli_free(&cli);

@@ -18,7 +18,7 @@ static const uint32_t sample_len[] = {0, 1, 7, 24, 25, 300, 0, 4096};
 static uint64_t sample_id(size_t k) { return 1000000007u * (k + 1); }
 
 /* Builds a REQUEST holding the sample results into b. */
-static void build_request(so_buf *b) {
+static void build_request(so__buf *b) {
   CU_ASSERT_EQUAL_FATAL(so__proto_req_begin(b), 0);
   for (size_t k = 0; k < NSAMPLE; k++) {
     size_t off;
@@ -32,7 +32,7 @@ static void build_request(so_buf *b) {
   so__proto_req_finish(b, (uint32_t)NSAMPLE, 17, 123456789012345u, 987654321098765u);
 }
 
-static void build_tasks(so_buf *b) {
+static void build_tasks(so__buf *b) {
   unsigned char data[4096];
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_begin(b), 0);
   for (size_t k = 0; k < NSAMPLE; k++) {
@@ -54,12 +54,12 @@ static int payload_ok(uint64_t id, const void *data, uint32_t len) {
 /* Parses msg as a whole REQUEST the way the master does: open, nresults records, done. Returns 0
  * or the first error; the record data are read byte by byte so an overread shows under ASan. */
 static int parse_request(const void *msg, size_t len) {
-  so_reader r;
-  so_req_hdr h;
+  so__reader r;
+  so__req_hdr h;
   int rc = so__proto_req_open(&r, msg, len, &h);
   unsigned sum = 0;
   for (uint32_t k = 0; !rc && k < h.nresults; k++) {
-    so_result_rec rec;
+    so__result_rec rec;
     const void *data;
     rc = so__proto_req_next(&r, &rec, &data);
     for (uint32_t i = 0; !rc && i < rec.len; i++)
@@ -70,12 +70,12 @@ static int parse_request(const void *msg, size_t len) {
 }
 
 static int parse_tasks(const void *msg, size_t len) {
-  so_reader r;
-  so_tasks_hdr h;
+  so__reader r;
+  so__tasks_hdr h;
   int rc = so__proto_tasks_open(&r, msg, len, &h);
   unsigned sum = 0;
   for (uint32_t k = 0; !rc && k < h.ntasks; k++) {
-    so_task_rec rec;
+    so__task_rec rec;
     const void *data;
     rc = so__proto_tasks_next(&r, &rec, &data);
     for (uint32_t i = 0; !rc && i < rec.len; i++)
@@ -97,18 +97,18 @@ static void *exact_copy(const void *src, size_t len) {
 /* --- Tests --- */
 
 static void test_request_round_trip(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   build_request(&b);
   void *msg = exact_copy(b.data, b.len);
-  so_reader r;
-  so_req_hdr h;
+  so__reader r;
+  so__req_hdr h;
   CU_ASSERT_EQUAL_FATAL(so__proto_req_open(&r, msg, b.len, &h), 0);
   CU_ASSERT_EQUAL(h.nresults, NSAMPLE);
   CU_ASSERT_EQUAL(h.want, 17);
   CU_ASSERT_EQUAL(h.in_hand, 123456789012345u);
   CU_ASSERT_EQUAL(h.busy_ns, 987654321098765u);
   for (size_t k = 0; k < NSAMPLE; k++) {
-    so_result_rec rec;
+    so__result_rec rec;
     const void *data = NULL;
     CU_ASSERT_EQUAL_FATAL(so__proto_req_next(&r, &rec, &data), 0);
     CU_ASSERT_EQUAL(rec.id, sample_id(k));
@@ -122,7 +122,7 @@ static void test_request_round_trip(void) {
   /* A report with no results, and rebuilding in the same buffer clears the old message. */
   CU_ASSERT_EQUAL_FATAL(so__proto_req_begin(&b), 0);
   so__proto_req_finish(&b, 0, 0, 0, 0);
-  CU_ASSERT_EQUAL(b.len, sizeof(so_req_hdr));
+  CU_ASSERT_EQUAL(b.len, sizeof(so__req_hdr));
   CU_ASSERT_EQUAL_FATAL(so__proto_req_open(&r, b.data, b.len, &h), 0);
   CU_ASSERT_EQUAL(h.nresults, 0);
   CU_ASSERT_EQUAL(h.want, 0);
@@ -131,16 +131,16 @@ static void test_request_round_trip(void) {
 }
 
 static void test_tasks_round_trip(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   build_tasks(&b);
   void *msg = exact_copy(b.data, b.len);
-  so_reader r;
-  so_tasks_hdr h;
+  so__reader r;
+  so__tasks_hdr h;
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_open(&r, msg, b.len, &h), 0);
   CU_ASSERT_EQUAL(h.ntasks, NSAMPLE);
   CU_ASSERT_EQUAL(h.low, 42);
   for (size_t k = 0; k < NSAMPLE; k++) {
-    so_task_rec rec;
+    so__task_rec rec;
     const void *data = NULL;
     CU_ASSERT_EQUAL_FATAL(so__proto_tasks_next(&r, &rec, &data), 0);
     CU_ASSERT_EQUAL(rec.id, sample_id(k));
@@ -158,7 +158,7 @@ static void test_tasks_round_trip(void) {
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_open(&r, b.data, b.len, &h), 0);
   CU_ASSERT_EQUAL(h.ntasks, 1);
   CU_ASSERT_EQUAL(h.low, 0);
-  so_task_rec rec;
+  so__task_rec rec;
   const void *data;
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_next(&r, &rec, &data), 0);
   CU_ASSERT_EQUAL(rec.id, 9);
@@ -167,7 +167,7 @@ static void test_tasks_round_trip(void) {
 
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_begin(&b), 0);
   so__proto_tasks_finish(&b, 0, 3);
-  CU_ASSERT_EQUAL(b.len, sizeof(so_tasks_hdr));
+  CU_ASSERT_EQUAL(b.len, sizeof(so__tasks_hdr));
   CU_ASSERT_EQUAL_FATAL(so__proto_tasks_open(&r, b.data, b.len, &h), 0);
   CU_ASSERT_EQUAL(h.ntasks, 0);
   CU_ASSERT_EQUAL(h.low, 3);
@@ -178,7 +178,7 @@ static void test_tasks_round_trip(void) {
 /* Every proper prefix of a valid message fails somewhere in open/next/done, reading only inside
  * the prefix; the whole message parses. */
 static void test_truncations(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   for (int kind = 0; kind < 2; kind++) {
     if (kind == 0)
       build_request(&b);
@@ -206,7 +206,7 @@ static void test_truncations(void) {
 
 /* Bytes after the last record, and records the header does not count, fail so__proto_done. */
 static void test_trailing_bytes(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   for (int kind = 0; kind < 2; kind++) {
     if (kind == 0)
       build_request(&b);
@@ -234,16 +234,16 @@ static void test_trailing_bytes(void) {
 
 /* Lengths in records that point past the end are refused, including ones that would wrap. */
 static void test_bad_record_lengths(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   const uint32_t bad[] = {1, 100, 0x7fffffffu, 0xffffffffu};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     CU_ASSERT_EQUAL_FATAL(so__proto_tasks_begin(&b), 0);
     CU_ASSERT_EQUAL_FATAL(so__proto_tasks_add(&b, 1, 0, NULL, 0), 0);
     so__proto_tasks_finish(&b, 1, 0);
-    so_task_rec rec;
-    memcpy(&rec, b.data + sizeof(so_tasks_hdr), sizeof rec);
+    so__task_rec rec;
+    memcpy(&rec, b.data + sizeof(so__tasks_hdr), sizeof rec);
     rec.len = bad[i];
-    memcpy(b.data + sizeof(so_tasks_hdr), &rec, sizeof rec);
+    memcpy(b.data + sizeof(so__tasks_hdr), &rec, sizeof rec);
     void *msg = exact_copy(b.data, b.len);
     CU_ASSERT_EQUAL(parse_tasks(msg, b.len), SO_EPROTO);
     free(msg);
@@ -253,7 +253,7 @@ static void test_bad_record_lengths(void) {
     CU_ASSERT_EQUAL_FATAL(so__proto_req_result_begin(&b, 1, &off), 0);
     so__proto_req_result_end(&b, off, 0);
     so__proto_req_finish(&b, 1, 0, 0, 0);
-    so_result_rec res;
+    so__result_rec res;
     memcpy(&res, b.data + off, sizeof res);
     res.len = bad[i];
     memcpy(b.data + off, &res, sizeof res);
@@ -272,11 +272,11 @@ static void test_bad_record_lengths(void) {
 }
 
 static void test_fixed(void) {
-  so_stop_msg stop = {.abort = 1}, got_stop = {.abort = 7};
+  so__stop_msg stop = {.abort = 1}, got_stop = {.abort = 7};
   CU_ASSERT_EQUAL(so__proto_fixed(&stop, sizeof stop, &got_stop, sizeof got_stop), 0);
   CU_ASSERT_EQUAL(got_stop.abort, 1);
 
-  so_final_msg fin;
+  so__final_msg fin;
   memset(&fin, 0, sizeof fin);
   fin.tasks = 12345;
   fin.failed = 6;
@@ -287,14 +287,14 @@ static void test_fixed(void) {
   snprintf(fin.cpuset, sizeof fin.cpuset, "0-3,8");
   snprintf(fin.bound_by, sizeof fin.bound_by, "scaleout");
   unsigned char *wire = exact_copy(&fin, sizeof fin);
-  so_final_msg out;
+  so__final_msg out;
   memset(&out, 0xAB, sizeof out);
   CU_ASSERT_EQUAL(so__proto_fixed(wire, sizeof fin, &out, sizeof out), 0);
   CU_ASSERT_EQUAL(memcmp(&out, &fin, sizeof fin), 0);
 
   /* One byte short or long, empty, or a different message: refused, out untouched. */
   memset(&out, 0xAB, sizeof out);
-  so_final_msg pristine;
+  so__final_msg pristine;
   memcpy(&pristine, &out, sizeof out);
   CU_ASSERT_EQUAL(so__proto_fixed(wire, sizeof fin - 1, &out, sizeof out), SO_EPROTO);
   CU_ASSERT_EQUAL(so__proto_fixed(wire, sizeof fin + 1, &out, sizeof out), SO_EPROTO);

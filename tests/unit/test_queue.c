@@ -23,7 +23,7 @@ static void fill(unsigned char *buf, uint64_t id, uint32_t len) {
 }
 
 /* Whether t carries exactly the payload that push_id gave task id. */
-static int payload_ok(const so_qtask *t) {
+static int payload_ok(const so__qtask *t) {
   if (t->len != len_of(t->id))
     return 0;
   const unsigned char *d = so__qtask_data(t);
@@ -33,7 +33,7 @@ static int payload_ok(const so_qtask *t) {
   return 1;
 }
 
-static int push_id(so_queue *q, uint64_t id, int64_t priority) {
+static int push_id(so__queue *q, uint64_t id, int64_t priority) {
   unsigned char buf[64];
   uint32_t len = len_of(id);
   fill(buf, id, len);
@@ -90,8 +90,8 @@ static uint64_t model_pop(model *m, so_discipline d) {
 }
 
 /* Pops one task and checks it against the model; returns 1 when both agree. */
-static int pop_check(so_queue *q, model *m, so_discipline d) {
-  so_qtask t;
+static int pop_check(so__queue *q, model *m, so_discipline d) {
+  so__qtask t;
   if (!so__queue_pop(q, &t))
     return 0;
   uint64_t want = model_pop(m, d);
@@ -104,7 +104,7 @@ static int pop_check(so_queue *q, model *m, so_discipline d) {
 }
 
 /* Pushes count tasks with fresh ids (priorities 0..4, many ties) into both queue and model. */
-static int push_many(so_queue *q, model *m, uint64_t *next_id, int count) {
+static int push_many(so__queue *q, model *m, uint64_t *next_id, int count) {
   for (int i = 0; i < count; i++) {
     int64_t prio = (int64_t)(rng() % 5) - 2;
     if (push_id(q, *next_id, prio) != 0)
@@ -116,7 +116,7 @@ static int push_many(so_queue *q, model *m, uint64_t *next_id, int count) {
 }
 
 /* Pops count tasks, each checked; returns how many matched. */
-static int pop_many(so_queue *q, model *m, so_discipline d, int count) {
+static int pop_many(so__queue *q, model *m, so_discipline d, int count) {
   int good = 0;
   for (int i = 0; i < count; i++)
     good += pop_check(q, m, d);
@@ -126,9 +126,9 @@ static int pop_many(so_queue *q, model *m, so_discipline d, int count) {
 /* --- Tests --- */
 
 static void test_empty(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_FIFO);
-  so_qtask t = {.id = 77};
+  so__qtask t = {.id = 77};
   CU_ASSERT_EQUAL(so__queue_len(&q), 0);
   CU_ASSERT_EQUAL(so__queue_pop(&q, &t), 0);
   CU_ASSERT_EQUAL(t.id, 77); /* untouched */
@@ -137,13 +137,13 @@ static void test_empty(void) {
 }
 
 static void test_fifo_order(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_FIFO);
   for (uint64_t id = 0; id < 10; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, (int64_t)(9 - id)), 0); /* priority is ignored */
   CU_ASSERT_EQUAL(so__queue_len(&q), 10);
   for (uint64_t id = 0; id < 10; id++) {
-    so_qtask t;
+    so__qtask t;
     CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
     CU_ASSERT_EQUAL(t.id, id);
     CU_ASSERT_TRUE(payload_ok(&t));
@@ -154,24 +154,24 @@ static void test_fifo_order(void) {
 }
 
 static void test_lifo_order(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_LIFO);
   for (uint64_t id = 0; id < 10; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, (int64_t)id), 0);
   for (uint64_t k = 0; k < 10; k++) {
-    so_qtask t;
+    so__qtask t;
     CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
     CU_ASSERT_EQUAL(t.id, 9 - k);
     CU_ASSERT_TRUE(payload_ok(&t));
     so__qtask_release(&t);
   }
-  so_qtask t;
+  so__qtask t;
   CU_ASSERT_EQUAL(so__queue_pop(&q, &t), 0);
   so__queue_free(&q);
 }
 
 static void test_priority_order(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_PRIORITY);
   /* (id, priority): higher first, equal priorities in insertion order, negatives last. */
   const int64_t prio[] = {1, 5, -3, 5, 0, 1, 5, INT64_MIN, INT64_MAX, 1};
@@ -179,7 +179,7 @@ static void test_priority_order(void) {
   for (uint64_t id = 0; id < 10; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, prio[id]), 0);
   for (int k = 0; k < 10; k++) {
-    so_qtask t;
+    so__qtask t;
     CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
     CU_ASSERT_EQUAL(t.id, want[k]);
     CU_ASSERT_EQUAL(t.priority, prio[t.id]);
@@ -192,12 +192,12 @@ static void test_priority_order(void) {
 
 /* Many equal priorities must still come out first-in first-out (a heap alone is not stable). */
 static void test_priority_stable(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_PRIORITY);
   for (uint64_t id = 0; id < 500; id++)
     CU_ASSERT_EQUAL_FATAL(push_id(&q, id, id % 2 ? 7 : 3), 0);
   for (uint64_t k = 0; k < 500; k++) {
-    so_qtask t;
+    so__qtask t;
     CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
     uint64_t want = k < 250 ? 2 * k + 1 : 2 * (k - 250);
     if (t.id != want)
@@ -213,7 +213,7 @@ static void test_priority_stable(void) {
 static void interleaved(so_discipline d) {
   static const int rounds[][2] = {{100, 50}, {200, 120}, {30, 150}, {500, 300}, {64, 64},
                                   {63, 10},  {1, 0},     {127, 200}, {1000, 900}, {3, 7}};
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, d);
   model m = {0};
   uint64_t next_id = 0;
@@ -226,7 +226,7 @@ static void interleaved(so_discipline d) {
   int left = (int)m.n;
   CU_ASSERT_TRUE(left > 0);
   CU_ASSERT_EQUAL(pop_many(&q, &m, d, left), left);
-  so_qtask t;
+  so__qtask t;
   CU_ASSERT_EQUAL(so__queue_pop(&q, &t), 0);
 
   /* Drained to empty, the queue keeps working in the same storage. */
@@ -238,7 +238,7 @@ static void interleaved(so_discipline d) {
 
 /* Steady state at a small size: the fifo ring head travels around the array many times. */
 static void test_fifo_ring_wrap(void) {
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_FIFO);
   model m = {0};
   uint64_t next_id = 0;
@@ -268,7 +268,7 @@ static void test_payload_sizes(void) {
   unsigned char *src = malloc(1 << 20);
   CU_ASSERT_PTR_NOT_NULL_FATAL(src);
   for (int d = SO_QUEUE_FIFO; d <= SO_QUEUE_PRIORITY; d++) {
-    so_queue q;
+    so__queue q;
     so__queue_init(&q, (so_discipline)d);
     for (size_t i = 0; i < nlens; i++) {
       fill(src, 1000 + i, lens[i]);
@@ -277,7 +277,7 @@ static void test_payload_sizes(void) {
     /* The source buffer is reused: the queue must hold its own copies. */
     memset(src, 0xEE, 1 << 20);
     for (size_t k = 0; k < nlens; k++) {
-      so_qtask t;
+      so__qtask t;
       CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
       CU_ASSERT_TRUE_FATAL(t.id >= 1000 && t.id < 1000 + nlens);
       size_t i = (size_t)(t.id - 1000);
@@ -293,10 +293,10 @@ static void test_payload_sizes(void) {
     so__queue_free(&q);
   }
   /* An empty payload may come from a NULL pointer. */
-  so_queue q;
+  so__queue q;
   so__queue_init(&q, SO_QUEUE_FIFO);
   CU_ASSERT_EQUAL(so__queue_push(&q, 5, 1, 0, NULL, 0), 0);
-  so_qtask t;
+  so__qtask t;
   CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
   CU_ASSERT_EQUAL(t.id, 5);
   CU_ASSERT_EQUAL(t.len, 0);
@@ -309,7 +309,7 @@ static void test_payload_sizes(void) {
  * valgrind or ASan to see it), and the queue is usable again after so__queue_init. */
 static void test_free_with_items(void) {
   for (int d = SO_QUEUE_FIFO; d <= SO_QUEUE_PRIORITY; d++) {
-    so_queue q;
+    so__queue q;
     so__queue_init(&q, (so_discipline)d);
     model m = {0};
     uint64_t next_id = 0;
@@ -324,7 +324,7 @@ static void test_free_with_items(void) {
 
     so__queue_init(&q, (so_discipline)d);
     CU_ASSERT_EQUAL(push_id(&q, 40, 0), 0);
-    so_qtask t;
+    so__qtask t;
     CU_ASSERT_EQUAL_FATAL(so__queue_pop(&q, &t), 1);
     CU_ASSERT_EQUAL(t.id, 40);
     CU_ASSERT_TRUE(payload_ok(&t));

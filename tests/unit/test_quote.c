@@ -16,7 +16,7 @@ static char globdir[] = "/tmp/so_test_quote_XXXXXX";
 
 /* Runs cmd with /bin/sh -c in globdir and collects its standard output into out. Returns the
  * shell's wait status. */
-static int run_sh(const char *cmd, so_buf *out) {
+static int run_sh(const char *cmd, so__buf *out) {
   int p[2];
   if (pipe(p) != 0)
     return -1;
@@ -47,7 +47,7 @@ static int run_sh(const char *cmd, so_buf *out) {
 static void check_roundtrip(const char *arg, size_t len) {
   static const char *const printers[] = {"printf", "/usr/bin/printf"};
   for (size_t k = 0; k < 2; k++) {
-    so_buf cmd = SO_BUF_INIT, out = SO_BUF_INIT;
+    so__buf cmd = SO_BUF_INIT, out = SO_BUF_INIT;
     so__buf_append(&cmd, printers[k], strlen(printers[k]));
     so__buf_append(&cmd, " '%s\\0' ", 8);
     CU_ASSERT_EQUAL_FATAL(so__shell_quote(&cmd, arg, len), 0);
@@ -108,7 +108,7 @@ static void test_exact_forms(void) {
                {"~x", "'~x'"},
                {"é", "'é'"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    so_buf b = SO_BUF_INIT;
+    so__buf b = SO_BUF_INIT;
     CU_ASSERT_EQUAL(so__shell_quote(&b, cases[i].in, strlen(cases[i].in)), 0);
     CU_ASSERT_EQUAL(b.len, strlen(cases[i].out));
     CU_ASSERT(b.len == strlen(cases[i].out) && memcmp(b.data, cases[i].out, b.len) == 0);
@@ -126,7 +126,7 @@ static void test_exact_forms(void) {
 static void test_command_position(void) {
   static const char *const words[] = {"if", "FOO=bar", "while", "{", "!", "#x"};
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-    so_buf cmd = SO_BUF_INIT, out = SO_BUF_INIT;
+    so__buf cmd = SO_BUF_INIT, out = SO_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(so__shell_quote(&cmd, words[i], strlen(words[i])), 0);
     const char *tail = " 2>/dev/null; echo $?";
     so__buf_append(&cmd, tail, strlen(tail) + 1);
@@ -138,7 +138,7 @@ static void test_command_position(void) {
 }
 
 static void test_nul_refused(void) {
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   so__buf_append(&b, "keep", 4);
   CU_ASSERT_EQUAL(so__shell_quote(&b, "a\0b", 3), SO_EINVAL);
   CU_ASSERT_EQUAL(b.len, 4);

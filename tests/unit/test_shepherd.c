@@ -49,8 +49,8 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
 /* ---- collecting events ------------------------------------------------------------------- */
 
 typedef struct seen {
-  so_buf out[MAXID], err[MAXID];
-  so_shep_event done[64];
+  so__buf out[MAXID], err[MAXID];
+  so__shep_event done[64];
   char error[64][256];
   int ndone;
   int pieces_not_lines;
@@ -65,10 +65,10 @@ static void seen_free(seen *c) {
 }
 
 /* Polls until n DONE events arrived in all, or max_s passed. Returns the DONE count. */
-static int collect(so_shepherd *s, seen *c, int n, double max_s) {
+static int collect(so__shepherd *s, seen *c, int n, double max_s) {
   double until = so_test_now() + max_s;
   while (c->ndone < n && so_test_now() < until) {
-    so_shep_event ev;
+    so__shep_event ev;
     char err[256] = "";
     int rc = so__shepherd_poll(s, 50, &ev, err, sizeof err);
     if (rc < 0) {
@@ -92,7 +92,7 @@ static int collect(so_shepherd *s, seen *c, int n, double max_s) {
   return c->ndone;
 }
 
-static const so_shep_event *done_of(const seen *c, uint64_t id) {
+static const so__shep_event *done_of(const seen *c, uint64_t id) {
   for (int i = 0; i < c->ndone; i++)
     if (c->done[i].id == id)
       return &c->done[i];
@@ -100,12 +100,12 @@ static const so_shep_event *done_of(const seen *c, uint64_t id) {
 }
 
 static int out_is(const seen *c, uint64_t id, int stream, const char *text) {
-  const so_buf *b = stream == 1 ? &c->out[id] : &c->err[id];
+  const so__buf *b = stream == 1 ? &c->out[id] : &c->err[id];
   return b->len == strlen(text) && memcmp(b->data, text, b->len) == 0;
 }
 
-static so_shepherd *start_with(const so_shepherd_opts *o) {
-  so_shepherd *s = NULL;
+static so__shepherd *start_with(const so__shepherd_opts *o) {
+  so__shepherd *s = NULL;
   char err[512] = "";
   int rc = so__shepherd_start(o, &s, err, sizeof err);
   if (rc)
@@ -115,14 +115,14 @@ static so_shepherd *start_with(const so_shepherd_opts *o) {
   return s;
 }
 
-static so_shepherd *start(unsigned slots, double grace) {
-  so_shepherd_opts o = {.exe = EXE, .slots = slots, .grace = grace, .sync_interval = -1};
+static so__shepherd *start(unsigned slots, double grace) {
+  so__shepherd_opts o = {.exe = EXE, .slots = slots, .grace = grace, .sync_interval = -1};
   return start_with(&o);
 }
 
-static void run(so_shepherd *s, uint64_t id, uint64_t seq, const char *cmd, double timeout,
-                so_shep_output output, const char *dir, const char *const *env) {
-  so_shep_task t = {.id = id, .seq = seq, .cmd = cmd, .cmd_len = strlen(cmd), .env = env,
+static void run(so__shepherd *s, uint64_t id, uint64_t seq, const char *cmd, double timeout,
+                so__shep_output output, const char *dir, const char *const *env) {
+  so__shep_task t = {.id = id, .seq = seq, .cmd = cmd, .cmd_len = strlen(cmd), .env = env,
                     .timeout = timeout, .output = output, .results_dir = dir};
   char err[256] = "";
   int rc = so__shepherd_run(s, &t, err, sizeof err);
@@ -131,7 +131,7 @@ static void run(so_shepherd *s, uint64_t id, uint64_t seq, const char *cmd, doub
   CU_ASSERT_EQUAL(rc, 0);
 }
 
-static void stop(so_shepherd *s) {
+static void stop(so__shepherd *s) {
   char err[256] = "";
   int rc = so__shepherd_stop(s, err, sizeof err);
   if (rc)
@@ -142,7 +142,7 @@ static void stop(so_shepherd *s) {
 /* ---- tests ------------------------------------------------------------------------------- */
 
 static void test_pipe_output(void) {
-  so_shepherd *s = start(1, 0);
+  so__shepherd *s = start(1, 0);
   CU_ASSERT(so__shepherd_fd(s) >= 0);
   CU_ASSERT(so__shepherd_pid(s) > 0);
   run(s, 1, 1, "echo a; echo b >&2; echo c; exit 3", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
@@ -155,7 +155,7 @@ static void test_pipe_output(void) {
   CU_ASSERT_EQUAL(so__shepherd_running(s), 0);
   for (int i = 0; i < 4; i++)
     CU_ASSERT_EQUAL(c.done[i].id, (uint64_t)i + 1); /* one slot: in order */
-  const so_shep_event *d = done_of(&c, 1);
+  const so__shep_event *d = done_of(&c, 1);
   CU_ASSERT_PTR_NOT_NULL_FATAL(d);
   CU_ASSERT(out_is(&c, 1, 1, "a\nc\n"));
   CU_ASSERT(out_is(&c, 1, 2, "b\n"));
@@ -177,7 +177,7 @@ static void test_pipe_output(void) {
 
 static void test_environment(void) {
   setenv("SO_TEST_INHERITED", "yes", 1); /* the shepherd starts with the worker's environment */
-  so_shepherd *s = start(1, 0);
+  so__shepherd *s = start(1, 0);
   unsetenv("SO_TEST_INHERITED");
   const char *env[] = {"SCALEOUT_TASK_ID=7", "SCALEOUT_WORKER=2", "FOO=bar baz", NULL};
   run(s, 1, 1, "echo \"$SCALEOUT_TASK_ID/$SCALEOUT_WORKER/$FOO/$SO_TEST_INHERITED\"", 0,
@@ -190,7 +190,7 @@ static void test_environment(void) {
 }
 
 static void test_slots_concurrent(void) {
-  so_shepherd *s = start(2, 0);
+  so__shepherd *s = start(2, 0);
   double t0 = so_test_now();
   run(s, 1, 1, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   run(s, 2, 2, "sleep 0.5", 0, SO_SHEP_OUT_NULL, NULL, NULL);
@@ -213,7 +213,7 @@ static void test_slots_concurrent(void) {
 /* A command in the slot next to a long one starts and reports at once: the shepherd is not
  * asleep inside the supervisor while a RUN waits on the socket. */
 static void test_latency_beside_long_command(void) {
-  so_shepherd *s = start(2, 0.1);
+  so__shepherd *s = start(2, 0.1);
   run(s, 1, 1, "sleep 30", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   seen c = {0};
   collect(s, &c, 1, 0.1);
@@ -230,7 +230,7 @@ static void test_latency_beside_long_command(void) {
   CU_ASSERT(worst < 0.5);
   CU_ASSERT_EQUAL(so__shepherd_kill(s, 1, NULL, 0), 0);
   CU_ASSERT_EQUAL(collect(s, &c, 11, 5), 11);
-  const so_shep_event *d = done_of(&c, 1);
+  const so__shep_event *d = done_of(&c, 1);
   CU_ASSERT(d && d->killed && d->signal == SIGTERM);
   seen_free(&c);
   stop(s);
@@ -247,7 +247,7 @@ static long vm_hwm_kb(pid_t pid) {
 /* 15 MB of lines while the worker does not read: the shepherd holds back (its memory stays
  * bounded), and every line arrives whole once the worker polls again. */
 static void test_output_backpressure(void) {
-  so_shepherd *s = start(1, 0);
+  so__shepherd *s = start(1, 0);
   pid_t pid = so__shepherd_pid(s);
   long before = vm_hwm_kb(pid);
   run(s, 1, 1, "seq 1 2000000", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
@@ -256,7 +256,7 @@ static void test_output_backpressure(void) {
   int done = 0, whole = 1;
   double until = so_test_now() + 20;
   while (!done && so_test_now() < until) {
-    so_shep_event ev;
+    so__shep_event ev;
     int rc = so__shepherd_poll(s, 100, &ev, NULL, 0);
     CU_ASSERT_FATAL(rc >= 0);
     if (rc == 1 && ev.kind == SO_SHEP_EV_DONE) {
@@ -283,13 +283,13 @@ static void test_output_backpressure(void) {
 }
 
 static void test_timeout_kills_group(void) {
-  so_shepherd *s = start(1, 0.2);
+  so__shepherd *s = start(1, 0.2);
   run(s, 1, 1, "echo $$; sleep 100 & sleep 100", 0.3, SO_SHEP_OUT_PIPE, NULL, NULL);
   seen c = {0};
   double t0 = so_test_now();
   CU_ASSERT_EQUAL(collect(s, &c, 1, 10), 1);
   CU_ASSERT(so_test_now() - t0 < 2.0);
-  const so_shep_event *d = done_of(&c, 1);
+  const so__shep_event *d = done_of(&c, 1);
   CU_ASSERT_PTR_NOT_NULL_FATAL(d);
   CU_ASSERT(d->timed_out && !d->killed);
   CU_ASSERT_EQUAL(d->signal, SIGTERM);
@@ -303,7 +303,7 @@ static void test_timeout_kills_group(void) {
 /* so__shepherd_set_timeout (--timeout P%): the new limit reaches running commands (one past it
  * ends at once, one not yet there at its start plus the limit) and queued ones; 0 lifts it. */
 static void test_set_timeout(void) {
-  so_shepherd *s = start(2, 0.2);
+  so__shepherd *s = start(2, 0.2);
   char err[256] = "";
   run(s, 1, 1, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   run(s, 2, 2, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
@@ -317,11 +317,11 @@ static void test_set_timeout(void) {
   CU_ASSERT(both < 0.6 + 0.5);
   /* 3 started when a slot freed, with the new limit: it ends 0.4 s after its start. */
   CU_ASSERT_EQUAL(collect(s, &c, 3, 5), 3);
-  const so_shep_event *d3 = done_of(&c, 3);
+  const so__shep_event *d3 = done_of(&c, 3);
   CU_ASSERT_PTR_NOT_NULL_FATAL(d3);
   CU_ASSERT(d3->timed_out && d3->wall >= 0.35 && d3->wall < 0.4 + 0.5);
   for (uint64_t id = 1; id <= 2; id++) {
-    const so_shep_event *d = done_of(&c, id);
+    const so__shep_event *d = done_of(&c, id);
     CU_ASSERT(d && d->timed_out && !d->killed && d->signal == SIGTERM);
   }
   /* 0 lifts the limit; a negative or infinite one is refused. */
@@ -330,7 +330,7 @@ static void test_set_timeout(void) {
   run(s, 4, 4, "sleep 0.6", 0.2, SO_SHEP_OUT_NULL, NULL, NULL);
   CU_ASSERT_EQUAL(so__shepherd_set_timeout(s, 0, err, sizeof err), 0);
   CU_ASSERT_EQUAL(collect(s, &c, 4, 5), 4);
-  const so_shep_event *d4 = done_of(&c, 4);
+  const so__shep_event *d4 = done_of(&c, 4);
   CU_ASSERT(d4 && !d4->timed_out && d4->exitval == 0);
   seen_free(&c);
   stop(s);
@@ -339,14 +339,14 @@ static void test_set_timeout(void) {
 static void test_results_layout(void) {
   char dir[128], path[256], buf[256];
   path_of(dir, sizeof dir, "results");
-  so_shepherd *s = start(2, 0.2);
+  so__shepherd *s = start(2, 0.2);
   run(s, 1, 1234, "echo out; echo err >&2; exit 5", 0, SO_SHEP_OUT_RESULTS, dir, NULL);
   run(s, 2, 7, "kill -9 $$", 0, SO_SHEP_OUT_RESULTS, dir, NULL);
   run(s, 3, 2000, "sleep 10", 0.2, SO_SHEP_OUT_RESULTS, dir, NULL);
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 3, 10), 3);
   CU_ASSERT_EQUAL(c.out[1].len, 0); /* nothing comes back */
-  const so_shep_event *d = done_of(&c, 1);
+  const so__shep_event *d = done_of(&c, 1);
   CU_ASSERT(d && d->exitval == 5 && d->out_bytes == 4 && d->err_bytes == 4);
   snprintf(path, sizeof path, "%s/1/1234/stdout", dir);
   slurp(path, buf, sizeof buf);
@@ -376,9 +376,9 @@ static void test_results_layout(void) {
 
 /* The line the shepherd must have written for a DONE event, with GNU parallel's fields: Receive
  * counts standard output only, a timeout has Exitval -1, another death by a signal Exitval 0. */
-static void expect_line(so_buf *b, const so_shep_event *d, uint64_t seq, const char *host,
+static void expect_line(so__buf *b, const so__shep_event *d, uint64_t seq, const char *host,
                         const char *cmd) {
-  so_joblog_entry e = {.seq = seq, .host = host, .starttime = d->start, .runtime = d->wall,
+  so__joblog_entry e = {.seq = seq, .host = host, .starttime = d->start, .runtime = d->wall,
                        .receive = (int64_t)d->out_bytes,
                        .exitval = d->timed_out ? -1 : d->signal ? 0 : d->exitval,
                        .signal = d->signal, .command = cmd, .command_len = strlen(cmd)};
@@ -388,18 +388,18 @@ static void expect_line(so_buf *b, const so_shep_event *d, uint64_t seq, const c
 static void test_shard_lines(void) {
   char shard[128], buf[4096];
   path_of(shard, sizeof shard, "shard.log");
-  so_shepherd_opts o = {.exe = EXE, .slots = 1, .shard = shard, .host = "node7",
+  so__shepherd_opts o = {.exe = EXE, .slots = 1, .shard = shard, .host = "node7",
                         .sync_interval = 0};
-  so_shepherd *s = start_with(&o);
+  so__shepherd *s = start_with(&o);
   const char *cmds[] = {"echo yes", "echo no >&2; exit 2", "kill -TERM $$", "echo a\necho b",
                         "sleep 5"};
   for (uint64_t i = 0; i < 5; i++)
     run(s, i, 10 + i, cmds[i], i == 4 ? 0.1 : 0, SO_SHEP_OUT_PIPE, NULL, NULL);
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 5, 10), 5);
-  so_buf want = SO_BUF_INIT;
+  so__buf want = SO_BUF_INIT;
   for (uint64_t i = 0; i < 5; i++) {
-    const so_shep_event *d = done_of(&c, i);
+    const so__shep_event *d = done_of(&c, i);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     CU_ASSERT(d->recorded && !d->error);
     expect_line(&want, d, 10 + i, "node7", cmds[i]);
@@ -408,7 +408,7 @@ static void test_shard_lines(void) {
   CU_ASSERT_EQUAL(n, want.len);
   CU_ASSERT(n == want.len && memcmp(buf, want.data, n) == 0);
   /* And GNU parallel's reader sees two successes' worth of status correctly. */
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT;
   char err[256];
   CU_ASSERT_EQUAL(so__joblog_read(shard, &st, err, sizeof err), 0);
   CU_ASSERT_EQUAL(st.records, 5);
@@ -417,7 +417,7 @@ static void test_shard_lines(void) {
   CU_ASSERT_EQUAL(so__joblog_status_of(&st, 14), SO_JOBLOG_FAILED); /* the timeout */
   so__joblog_status_free(&st);
   /* A second shepherd cannot take the same shard. */
-  so_shepherd *s2 = NULL;
+  so__shepherd *s2 = NULL;
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s2, err, sizeof err), SO_EIO);
   CU_ASSERT(strstr(err, "in use") != NULL);
   CU_ASSERT_PTR_NULL(s2);
@@ -456,8 +456,8 @@ static void test_long_commands(void) {
   const char *old = getenv("TMPDIR");
   char *saved = old ? strdup(old) : NULL;
   setenv("TMPDIR", tmp, 1); /* the shepherd inherits it */
-  so_shepherd_opts o = {.exe = EXE, .slots = 2, .shard = shard, .sync_interval = 0.05};
-  so_shepherd *s = start_with(&o);
+  so__shepherd_opts o = {.exe = EXE, .slots = 2, .shard = shard, .sync_interval = 0.05};
+  so__shepherd *s = start_with(&o);
   if (saved)
     setenv("TMPDIR", saved, 1);
   else
@@ -472,7 +472,7 @@ static void test_long_commands(void) {
   seen c = {0};
   CU_ASSERT_EQUAL(collect(s, &c, 3, 10), 3);
   for (int i = 0; i < 3; i++) {
-    const so_shep_event *d = done_of(&c, (uint64_t)i);
+    const so__shep_event *d = done_of(&c, (uint64_t)i);
     CU_ASSERT(d && d->exitval == 0 && d->started);
     CU_ASSERT(out_is(&c, (uint64_t)i, 1, "ok\n"));
   }
@@ -486,7 +486,7 @@ static void test_long_commands(void) {
     closedir(d);
   CU_ASSERT_EQUAL(left, 0);
   rmdir(tmp);
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT; /* the shard holds the commands themselves */
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT; /* the shard holds the commands themselves */
   char err[256];
   CU_ASSERT_EQUAL(so__joblog_read(shard, &st, err, sizeof err), 0);
   CU_ASSERT_EQUAL(st.succeeded, 3);
@@ -499,7 +499,7 @@ static void test_long_commands(void) {
 }
 
 static void test_kill_and_kill_all(void) {
-  so_shepherd *s = start(2, 0.2);
+  so__shepherd *s = start(2, 0.2);
   run(s, 1, 1, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   run(s, 2, 2, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   run(s, 3, 3, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL); /* queued */
@@ -509,7 +509,7 @@ static void test_kill_and_kill_all(void) {
   CU_ASSERT_EQUAL(c.ndone, 0);
   CU_ASSERT_EQUAL(so__shepherd_kill(s, 4, NULL, 0), 0); /* a queued one: never starts */
   CU_ASSERT_EQUAL(collect(s, &c, 1, 5), 1);
-  const so_shep_event *d = done_of(&c, 4);
+  const so__shep_event *d = done_of(&c, 4);
   CU_ASSERT(d && d->killed && !d->started);
   double t0 = so_test_now();
   CU_ASSERT_EQUAL(so__shepherd_kill_all(s, NULL, 0), 0);
@@ -533,9 +533,9 @@ static void test_kill_and_kill_all(void) {
 static void test_stop_with_running(void) {
   char shard[128], buf[4096];
   path_of(shard, sizeof shard, "stop.log");
-  so_shepherd_opts o = {.exe = EXE, .slots = 3, .grace = 0.3, .shard = shard,
+  so__shepherd_opts o = {.exe = EXE, .slots = 3, .grace = 0.3, .shard = shard,
                         .sync_interval = 0};
-  so_shepherd *s = start_with(&o);
+  so__shepherd *s = start_with(&o);
   run(s, 1, 1, "echo $$; exec sleep 100", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
   run(s, 2, 2, "trap 'exit 0' TERM; echo $$; sleep 100 & wait", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
   run(s, 3, 3, "trap '' TERM; echo $$; sleep 100", 0, SO_SHEP_OUT_PIPE, NULL, NULL);
@@ -564,38 +564,38 @@ static void test_stop_with_running(void) {
 }
 
 static void test_start_errors(void) {
-  so_shepherd *s = NULL;
+  so__shepherd *s = NULL;
   char err[512] = "";
-  so_shepherd_opts o = {.exe = "/no/such/program"};
+  so__shepherd_opts o = {.exe = "/no/such/program"};
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s, err, sizeof err), SO_EIO);
   CU_ASSERT(strstr(err, "/no/such/program") != NULL);
-  o = (so_shepherd_opts){.exe = "/bin/true"}; /* exits without a HELLO */
+  o = (so__shepherd_opts){.exe = "/bin/true"}; /* exits without a HELLO */
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s, err, sizeof err), SO_EIO);
   CU_ASSERT(strstr(err, "exited with status 0") != NULL);
-  o = (so_shepherd_opts){.exe = EXE, .host = "a\tb"};
+  o = (so__shepherd_opts){.exe = EXE, .host = "a\tb"};
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s, err, sizeof err), SO_EINVAL);
-  o = (so_shepherd_opts){.exe = EXE, .grace = -1};
+  o = (so__shepherd_opts){.exe = EXE, .grace = -1};
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s, err, sizeof err), SO_EINVAL);
-  o = (so_shepherd_opts){.exe = EXE, .shard = "/no/such/dir/shard"};
+  o = (so__shepherd_opts){.exe = EXE, .shard = "/no/such/dir/shard"};
   CU_ASSERT_EQUAL(so__shepherd_start(&o, &s, err, sizeof err), SO_EIO);
   CU_ASSERT(strstr(err, "/no/such/dir/shard") != NULL);
   CU_ASSERT_PTR_NULL(s);
   s = start(1, 0);
-  so_shep_task t = {.id = 1, .seq = 1, .cmd = "a\0b", .cmd_len = 3};
+  so__shep_task t = {.id = 1, .seq = 1, .cmd = "a\0b", .cmd_len = 3};
   CU_ASSERT_EQUAL(so__shepherd_run(s, &t, err, sizeof err), SO_EINVAL);
-  t = (so_shep_task){.id = 1, .seq = 0, .cmd = "true", .cmd_len = 4};
+  t = (so__shep_task){.id = 1, .seq = 0, .cmd = "true", .cmd_len = 4};
   CU_ASSERT_EQUAL(so__shepherd_run(s, &t, err, sizeof err), SO_EINVAL);
   const char *env[] = {"NOEQUALS", NULL};
-  t = (so_shep_task){.id = 1, .seq = 1, .cmd = "true", .cmd_len = 4, .env = env};
+  t = (so__shep_task){.id = 1, .seq = 1, .cmd = "true", .cmd_len = 4, .env = env};
   CU_ASSERT_EQUAL(so__shepherd_run(s, &t, err, sizeof err), SO_EINVAL);
-  t = (so_shep_task){.id = 1, .seq = 1, .cmd = "true", .cmd_len = 4,
+  t = (so__shep_task){.id = 1, .seq = 1, .cmd = "true", .cmd_len = 4,
                      .output = SO_SHEP_OUT_RESULTS};
   CU_ASSERT_EQUAL(so__shepherd_run(s, &t, err, sizeof err), SO_EINVAL);
   CU_ASSERT_EQUAL(so__shepherd_running(s), 0);
   /* The shepherd killed under us: the worker is told how. */
   run(s, 1, 1, "sleep 100", 0, SO_SHEP_OUT_NULL, NULL, NULL);
   kill(so__shepherd_pid(s), SIGKILL);
-  so_shep_event ev;
+  so__shep_event ev;
   int rc;
   double until = so_test_now() + 5;
   while ((rc = so__shepherd_poll(s, 100, &ev, err, sizeof err)) == 0 && so_test_now() < until)
@@ -615,7 +615,7 @@ static void test_process_state(void) {
   path_of(leak, sizeof leak, "leaked-descriptor");
   int fd = open(leak, O_WRONLY | O_CREAT, 0600); /* inheritable on purpose */
   CU_ASSERT_FATAL(fd >= 0);
-  so_shepherd *s = start(1, 0);
+  so__shepherd *s = start(1, 0);
   pid_t pid = so__shepherd_pid(s);
   CU_ASSERT_EQUAL(getpgid(pid), pid);
   int leaked = 0, devnull = 0;
@@ -681,21 +681,21 @@ static pid_t fork_worker(const char *shard, double drain, const char *const *cmd
   CU_ASSERT_FATAL(w >= 0);
   if (w == 0) {
     close(p[0]);
-    so_shepherd_opts o = {.exe = EXE, .slots = 4, .grace = 0.2, .shard = shard,
+    so__shepherd_opts o = {.exe = EXE, .slots = 4, .grace = 0.2, .shard = shard,
                           .sync_interval = -1, .drain = drain};
-    so_shepherd *s;
+    so__shepherd *s;
     if (so__shepherd_start(&o, &s, NULL, 0))
       _exit(1);
     pid_t pid = so__shepherd_pid(s);
     if (write(p[1], &pid, sizeof pid) != sizeof pid)
       _exit(1);
     for (int i = 0; i < n; i++) {
-      so_shep_task t = {.id = (uint64_t)i + 1, .seq = (uint64_t)i + 1, .cmd = cmds[i],
+      so__shep_task t = {.id = (uint64_t)i + 1, .seq = (uint64_t)i + 1, .cmd = cmds[i],
                         .cmd_len = strlen(cmds[i]), .output = SO_SHEP_OUT_NULL};
       if (so__shepherd_run(s, &t, NULL, 0))
         _exit(1);
     }
-    so_shep_event ev;
+    so__shep_event ev;
     double until = so_test_now() + linger_s;
     while (so_test_now() < until) /* a worker that reads its events, and is cut off mid-way */
       so__shepherd_poll(s, 10, &ev, NULL, 0);
@@ -738,7 +738,7 @@ static void worker_death(int how_sigkill, double drain) {
   slurp(pgfile, buf, sizeof buf);
   pid_t pg = (pid_t)atol(buf);
   CU_ASSERT(pg > 0 && so_test_group_gone_within(pg, 1.0));
-  so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+  so__joblog_status st = SO_JOBLOG_STATUS_INIT;
   char err[256];
   CU_ASSERT_EQUAL_FATAL(so__joblog_read(shard, &st, err, sizeof err), 0);
   CU_ASSERT_EQUAL(so__joblog_status_of(&st, 1), SO_JOBLOG_SUCCEEDED);
@@ -780,7 +780,7 @@ static void test_random_worker_kills(void) {
     waitpid(w, NULL, 0);
     int status = reap_within(shep, 5.0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-    so_joblog_status st = SO_JOBLOG_STATUS_INIT;
+    so__joblog_status st = SO_JOBLOG_STATUS_INIT;
     char err[256], buf[4096];
     FILE *f = fopen(shard, "a"); /* nothing may have run at all */
     if (f)

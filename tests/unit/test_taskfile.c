@@ -32,7 +32,7 @@ static void make_file(const char *name, const void *data, size_t len) {
 #define MAKE_LITERAL(name, lit) make_file(name, lit, sizeof lit - 1)
 
 /* Expects the next item to be want (a C string) on line lineno. */
-static void expect(so_taskfile *tf, const char *want, uint64_t lineno) {
+static void expect(so__taskfile *tf, const char *want, uint64_t lineno) {
   const char *text = NULL;
   size_t len = 0;
   uint64_t at = 0;
@@ -49,7 +49,7 @@ static void expect(so_taskfile *tf, const char *want, uint64_t lineno) {
   CU_ASSERT_EQUAL(at, lineno);
 }
 
-static void expect_end(so_taskfile *tf) {
+static void expect_end(so__taskfile *tf) {
   const char *text;
   size_t len;
   uint64_t at;
@@ -58,7 +58,7 @@ static void expect_end(so_taskfile *tf) {
 }
 
 /* Expects an error code whose message holds both needles (NULL to skip one). */
-static void expect_error(so_taskfile *tf, int code, const char *n1, const char *n2) {
+static void expect_error(so__taskfile *tf, int code, const char *n1, const char *n2) {
   const char *text;
   size_t len;
   uint64_t at;
@@ -71,8 +71,8 @@ static void expect_error(so_taskfile *tf, int code, const char *n1, const char *
     fprintf(stderr, "\n  got %d: %s\n", rc, err);
 }
 
-static so_taskfile *open_ok(const char *p, so_taskfile_mode mode) {
-  so_taskfile *tf = NULL;
+static so__taskfile *open_ok(const char *p, so__taskfile_mode mode) {
+  so__taskfile *tf = NULL;
   char err[512] = "";
   int rc = so__taskfile_open(&tf, p, mode, err, sizeof err);
   CU_ASSERT_EQUAL(rc, 0);
@@ -85,7 +85,7 @@ static void test_commands(void) {
   const char text[] = "echo one\n\n   \n# a comment\n  \t# indented comment\n  echo two\n"
                       "echo three # not a comment\n\t\necho last";
   make_file("ok.txt", text, sizeof text - 1);
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   CU_ASSERT_STRING_EQUAL(so__taskfile_name(tf), path);
   expect(tf, "echo one", 1);
@@ -101,7 +101,7 @@ static void test_commands(void) {
 static void test_crlf(void) {
   const char text[] = "echo a\r\n#c\r\n\r\n \r\t\necho b\rx\r\necho c\r";
   make_file("crlf.txt", text, sizeof text - 1);
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   expect(tf, "echo a\r", 1);
   expect(tf, "echo b\rx\r", 5);
@@ -113,7 +113,7 @@ static void test_crlf(void) {
 /* A source with no task is no error (GNU parallel and xargs -r run nothing and exit 0). */
 static void test_empty_and_only_comments(void) {
   make_file("empty.txt", "", 0);
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   expect_end(tf);
   expect_end(tf);
@@ -128,7 +128,7 @@ static void test_empty_and_only_comments(void) {
 
 static void test_nul_byte(void) {
   MAKE_LITERAL("nul.txt", "echo 1\necho 2\necho \0x\necho 4\n");
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   expect(tf, "echo 1", 1);
   expect(tf, "echo 2", 2);
@@ -156,7 +156,7 @@ static void test_long_lines(void) {
     size_t total;
     char *buf = long_line(sizes[k], &total);
     make_file("long.txt", buf, total);
-    so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+    so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
     const char *text;
     size_t len;
@@ -176,7 +176,7 @@ static void test_long_lines(void) {
   memcpy(two, "echo 1\n", 7);
   memcpy(two + 7, buf, total);
   make_file("toolong.txt", two, total + 7);
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   expect(tf, "echo 1", 1);
   expect_error(tf, SO_EINVAL, path, "line 2 ");
@@ -200,7 +200,7 @@ static void test_chunk_boundaries(void) {
     lines++;
   }
   make_file("many.txt", buf, n);
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   size_t off = 0, bad = 0;
   for (size_t l = 0; l < lines; l++) {
@@ -221,7 +221,7 @@ static void test_chunk_boundaries(void) {
 }
 
 static void expect_open_error(const char *p, int code, const char *n1, const char *n2) {
-  so_taskfile *tf = (so_taskfile *)1;
+  so__taskfile *tf = (so__taskfile *)1;
   char err[512] = "";
   int rc = so__taskfile_open(&tf, p, SO_TASKFILE_COMMANDS, err, sizeof err);
   CU_ASSERT_EQUAL(rc, code);
@@ -247,15 +247,15 @@ static void test_cannot_open(void) {
     CU_ASSERT_EQUAL(chmod(path, 0), 0);
     expect_open_error(path, SO_EIO, path, strerror(EACCES));
   }
-  so_taskfile *tf = (so_taskfile *)1;
+  so__taskfile *tf = (so__taskfile *)1;
   char err[512];
-  CU_ASSERT_EQUAL(so__taskfile_open(&tf, path, (so_taskfile_mode)7, err, sizeof err), SO_EINVAL);
+  CU_ASSERT_EQUAL(so__taskfile_open(&tf, path, (so__taskfile_mode)7, err, sizeof err), SO_EINVAL);
   CU_ASSERT_PTR_NULL(tf);
 }
 
 /* /proc/self/mem opens but read() at offset 0 fails with EIO: the read error path, as root. */
 static void test_read_error(void) {
-  so_taskfile *tf = NULL;
+  so__taskfile *tf = NULL;
   char err[512] = "";
   if (so__taskfile_open(&tf, "/proc/self/mem", SO_TASKFILE_COMMANDS, err, sizeof err) != 0) {
     fprintf(stderr, "\n  skipped: /proc/self/mem cannot be opened here (%s)\n", err);
@@ -267,7 +267,7 @@ static void test_read_error(void) {
 
 static void test_args_mode(void) {
   MAKE_LITERAL("args.txt", "a b\n\n# kept\n  \nlast\n");
-  so_taskfile *tf = open_ok(path, SO_TASKFILE_ARGS);
+  so__taskfile *tf = open_ok(path, SO_TASKFILE_ARGS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   expect(tf, "a b", 1);
   expect(tf, "", 2);
@@ -306,7 +306,7 @@ static void test_stdin(void) {
   CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
   dup2(fd, 0);
   close(fd);
-  so_taskfile *tf = open_ok("-", SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok("-", SO_TASKFILE_COMMANDS);
   if (tf) {
     CU_ASSERT_STRING_EQUAL(so__taskfile_name(tf), "standard input");
     expect(tf, "echo from stdin", 2);
@@ -319,7 +319,7 @@ static void test_stdin(void) {
   close(saved);
 }
 
-static void expect_later(so_taskfile *tf) {
+static void expect_later(so__taskfile *tf) {
   const char *text;
   size_t len;
   uint64_t at;
@@ -338,7 +338,7 @@ static void test_pipe_never_waits(void) {
   CU_ASSERT_FATAL(saved >= 0);
   dup2(p[0], 0);
   close(p[0]);
-  so_taskfile *tf = open_ok("-", SO_TASKFILE_COMMANDS);
+  so__taskfile *tf = open_ok("-", SO_TASKFILE_COMMANDS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(tf);
   CU_ASSERT_EQUAL(so__taskfile_rereadable(tf), 0);
   alarm(10); /* a reader that waits in read() ends the program here instead of hanging */

@@ -13,10 +13,10 @@
 /* Expands text for arg and compares with want. */
 static void check(const char *text, const char *arg, uint64_t seq, uint64_t slot,
                   const char *want) {
-  so_template *t = NULL;
+  so__template *t = NULL;
   char err[256] = "";
   CU_ASSERT_EQUAL_FATAL(so__template_parse(&t, text, err, sizeof err), 0);
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   CU_ASSERT_EQUAL(so__template_expand(t, arg, strlen(arg), seq, slot, &b), 0);
   int ok = b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
   CU_ASSERT(ok);
@@ -47,7 +47,7 @@ static void test_literal_braces(void) {
 }
 
 static void test_append_when_no_replacement(void) {
-  so_template *t = NULL;
+  so__template *t = NULL;
   char err[256];
   CU_ASSERT_EQUAL_FATAL(so__template_parse(&t, "gzip -9", err, sizeof err), 0);
   CU_ASSERT_TRUE(so__template_appended(t));
@@ -61,7 +61,7 @@ static void test_append_when_no_replacement(void) {
 
 /* Expands text for arg and compares with want quoted for the shell, as every derived value is. */
 static void check_raw(const char *text, const char *arg, const char *want) {
-  so_buf q = SO_BUF_INIT;
+  so__buf q = SO_BUF_INIT;
   CU_ASSERT_EQUAL_FATAL(so__shell_quote(&q, want, strlen(want)), 0);
   CU_ASSERT_EQUAL_FATAL(so__buf_reserve(&q, 1), 0);
   q.data[q.len] = '\0';
@@ -114,7 +114,7 @@ static void test_path_edges(void) {
 }
 
 static void test_errors(void) {
-  so_template *t = (so_template *)1;
+  so__template *t = (so__template *)1;
   char err[256] = "";
   CU_ASSERT_EQUAL(so__template_parse(&t, "", err, sizeof err), SO_EINVAL);
   CU_ASSERT_PTR_NULL(t);
@@ -123,7 +123,7 @@ static void test_errors(void) {
   CU_ASSERT_EQUAL(so__template_parse(&t, NULL, err, sizeof err), SO_EINVAL);
 
   CU_ASSERT_EQUAL_FATAL(so__template_parse(&t, "echo {//}", err, sizeof err), 0);
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   so__buf_append(&b, "kept", 4);
   /* The NUL sits in the basename, which {//} never quotes: it must still be refused. */
   CU_ASSERT_EQUAL(so__template_expand(t, "d/a\0b", 5, 1, 1, &b), SO_EINVAL);
@@ -135,10 +135,10 @@ static void test_errors(void) {
 
 /* Expansion appends, and once the buffer is large enough it does not reallocate. */
 static void test_append_and_no_realloc(void) {
-  so_template *t = NULL;
+  so__template *t = NULL;
   char err[256];
   CU_ASSERT_EQUAL_FATAL(so__template_parse(&t, "run {} {#}", err, sizeof err), 0);
-  so_buf b = SO_BUF_INIT;
+  so__buf b = SO_BUF_INIT;
   so__buf_append(&b, "X:", 2);
   CU_ASSERT_EQUAL(so__template_expand(t, "a", 1, 7, 1, &b), 0);
   CU_ASSERT(b.len == 9 && memcmp(b.data, "X:run a 7", 9) == 0);
@@ -156,11 +156,11 @@ static void test_append_and_no_realloc(void) {
 /* The expanded command really runs with each value as one unchanged argument. */
 static void test_runs_through_sh(void) {
   const char *arg = "dir with space/it's $(echo x) `y`;*|\n.tar.gz";
-  so_template *t = NULL;
+  so__template *t = NULL;
   char err[256];
   CU_ASSERT_EQUAL_FATAL(
       so__template_parse(&t, "printf '%s\\0' {} {.} {/} {//} {/.} {#} {%}", err, sizeof err), 0);
-  so_buf cmd = SO_BUF_INIT;
+  so__buf cmd = SO_BUF_INIT;
   CU_ASSERT_EQUAL_FATAL(so__template_expand(t, arg, strlen(arg), 5, 2, &cmd), 0);
   int p[2];
   CU_ASSERT_EQUAL_FATAL(pipe(p), 0);
