@@ -33,6 +33,7 @@ static void cmd_fini(so_ctx *ctx) {
 }
 
 const so_job so_job_cmd = {
+    SO_JOB_VERSION,
     .name = "cmd",
     .summary = "run shell commands (a file of them, or a template over arguments) like GNU parallel",
     .params = cmd_params,
@@ -45,10 +46,8 @@ const so_job so_job_cmd = {
     .progress = so__farm_progress,
     .cancel = so__farm_cancel,
     .notice = so__farm_notice,
-    .exit_usage = SO_FARM_EXIT_USAGE,
-    .exit_failure = SO_FARM_EXIT_FAILURE,
-    .exit_stopped = SO_FARM_EXIT_SIGNAL,
-    .keep_tasks = 1,
-    .few_tasks_ok = 1,
-    .takes_args = 1,
+    .exit = {.usage = SO_FARM_EXIT_USAGE,
+            .failure = SO_FARM_EXIT_FAILURE,
+            .stopped = SO_FARM_EXIT_SIGNAL},
+    .flags = SO_JOB_KEEP_TASKS | SO_JOB_FEW_TASKS_OK | SO_JOB_TAKES_ARGS,
 };

@@ -155,6 +155,7 @@ static int noop_finish(so_ctx *ctx) {
 }
 
 const so_job so_job_noop = {
+    SO_JOB_VERSION,
     .name = "noop",
     .summary = "empty tasks (dispatcher benchmark; --trace records which worker ran each id)",
     .params = noop_params,

@@ -154,6 +154,7 @@ static void pi_fini(so_ctx *ctx) {
 }
 
 const so_job so_job_pi = {
+    SO_JOB_VERSION,
     .name = "pi",
     .summary = "Monte Carlo estimate of pi (CPU-bound, same bits at any worker count)",
     .params = pi_params,

@@ -323,6 +323,7 @@ static int primes_finish(so_ctx *ctx) {
 }
 
 const so_job so_job_primes = {
+    SO_JOB_VERSION,
     .name = "primes",
     .summary = "count the primes in [from, to) with a segmented sieve (CPU-bound, exact)",
     .params = primes_params,

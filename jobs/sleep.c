@@ -92,6 +92,7 @@ static void sleep_fini(so_ctx *ctx) {
 }
 
 const so_job so_job_sleep = {
+    SO_JOB_VERSION,
     .name = "sleep",
     .summary = "tasks that each wait --ms milliseconds (a stand-in for I/O-bound work)",
     .params = sleep_params,

@@ -25,7 +25,7 @@
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_TASKS_FAILED = 3, EXIT_STOPPED = 4 };
 
 static int usage_status(const so_job *job) {
-  return job && job->exit_usage ? job->exit_usage : EXIT_USAGE;
+  return job && job->exit.usage ? job->exit.usage : EXIT_USAGE;
 }
 
 static int exit_status(const so_job *job, int rc) {
@@ -36,10 +36,10 @@ static int exit_status(const so_job *job, int rc) {
   if (rc == SO_EINVAL || rc == SO_ENOWORKERS)
     return usage_status(job);
   if (rc == SO_ESTOPPED)
-    return job && job->exit_stopped ? job->exit_stopped : EXIT_STOPPED;
+    return job && job->exit.stopped ? job->exit.stopped : EXIT_STOPPED;
   if (rc == SO_ETASKS)
     return EXIT_TASKS_FAILED;
-  return job && job->exit_failure ? job->exit_failure : EXIT_RUN_FAILED;
+  return job && job->exit.failure ? job->exit.failure : EXIT_RUN_FAILED;
 }
 
 /* The exit status a job asked for in its answer ("exit_status"), or -1 when it asked none. */

@@ -625,7 +625,7 @@ static int stuck_workers(const master *m) {
 
 /* Checks, once the job has said how many tasks it has, that the run makes sense. */
 static int check_total(master *m) {
-  if (!m->ctx.has_total || m->job->few_tasks_ok)
+  if (!m->ctx.has_total || (m->job->flags & SO_JOB_FEW_TASKS_OK))
     return 0;
   if (m->ctx.total == 0) {
     so__errorf("job '%s' has no tasks to run", m->job->name);
@@ -687,7 +687,7 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
   m->ctx.halt = halt_hook;
   m->ctx.notify = notify_hook;
   m->ctx.quiet = cfg->quiet;
-  m->keep = cfg->retries > 0 || cfg->keep_tasks || job->keep_tasks;
+  m->keep = cfg->retries > 0 || cfg->keep_tasks || (job->flags & SO_JOB_KEEP_TASKS);
   so__inflight_init(&m->flights);
   if (!m->w || !m->ctx.answer || so__outsink_init(&m->sink, nworkers + 1, cfg->task_out ? cfg->task_out : stdout,
                                                       cfg->task_err ? cfg->task_err : stderr)) {

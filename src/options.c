@@ -293,7 +293,7 @@ static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job 
         snprintf(err, errlen, "':::' needs a job that takes arguments");
         return SO_EINVAL;
       }
-      if (!cli->job->takes_args) {
+      if (!(cli->job->flags & SO_JOB_TAKES_ARGS)) {
         snprintf(err, errlen, "job '%s' takes no arguments after ':::' (only the command farm "
                               "does: scaleout run --command TEMPLATE ::: ...)", cli->job->name);
         return SO_EINVAL;

@@ -69,7 +69,7 @@ int so__startcheck_direct(const so__cli *cli, int *n) {
   uint64_t total;
   if (job_check(cli, *n, &total) != 0)
     return SO_EINVAL;
-  if (total != UINT64_MAX && !cli->job->few_tasks_ok) {
+  if (total != UINT64_MAX && !(cli->job->flags & SO_JOB_FEW_TASKS_OK)) {
     if (total == 0) {
       so__errorf("job '%s' has no tasks to run", cli->job->name);
       return SO_EINVAL;

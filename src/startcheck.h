@@ -21,7 +21,7 @@ int so__startcheck_report(const char *path);
 /*
  * In the parent of a direct run, before mpirun starts anything: the report path, the job's own
  * check of its parameters (so_job.check, without MPI), a task count below the worker count (jobs
- * that know it from their parameters; not for few_tasks_ok jobs), and a worker count far beyond
+ * that know it from their parameters; not for SO_JOB_FEW_TASKS_OK jobs), and a worker count far beyond
  * the PUs this process may use (more than SO_OVERSUBSCRIBE_PER_PU per PU without
  * --oversubscribe). *n is the worker count to start: cli->workers when given, else the default
  * one per core, which this lowers to the task count when that is smaller. Not collective.

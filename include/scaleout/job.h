@@ -82,9 +82,64 @@ typedef struct so_task_result {
  * out at once. */
 #define SO_NEXT_LATER 2
 
-typedef struct so_job {
+/* What next() returns when it has nothing now but may have more after a result is merged (tasks
+ * made from results): the master does not poll, it calls next() again after the next merge().
+ * When nothing is in flight and next() says SO_NEXT_WAIT, the run ends (nothing can come). */
+#define SO_NEXT_WAIT 3
+
+/* The major and minor version of this job API. A job (and a plugin) carries the major version
+ * it was compiled for; the engine refuses a job of another major version. Minor versions only
+ * add fields at the end of so_job, which the engine reads as zero for an older job. */
+#define SO_API_MAJOR 2
+#define SO_API_MINOR 0
+
+/* so_job.flags: general properties any job may declare. */
+enum {
+  SO_JOB_KEEP_TASKS = 1u << 0,   /* merge() needs each task's own payload (task_data): the engine
+                                    keeps it while the task is in flight */
+  SO_JOB_FEW_TASKS_OK = 1u << 1, /* a declared task count below the number of workers, or of
+                                    zero, is fine (e.g. a resumed run with little left); without
+                                    it that is refused as bad input */
+  SO_JOB_TAKES_ARGS = 1u << 2    /* the job reads the words after ":::" (so_ctx_args); without it
+                                    a command line with ":::" is refused as bad input */
+};
+
+/* Exit statuses of the scaleout command for a job; 0 keeps the default of each. */
+typedef struct so_exit_codes {
+  int usage;   /* bad input (default 2) */
+  int failure; /* the run failed (default 1) */
+  int stopped; /* a stop signal ended it before every task ran (default 4) */
+} so_exit_codes;
+
+/* One kind of task of a job that mixes several (task parallelism): tasks of type i run
+ * types[i].run on the workers, and the engine keeps batch statistics (mean duration, batch size)
+ * per type, so short and long kinds are each batched to their own measure. */
+typedef struct so_task_type {
+  const char *name; /* shown in reports ("square", "wash") */
+  int (*run)(so_ctx *ctx, const so_task *task, so_result *res);
+} so_task_type;
+
+/* One stage of a pipeline (so_job.stages). Stage i runs tasks of type i (so_job.types[i]). The
+ * result of a stage-i task becomes, unchanged, the payload of one stage-(i+1) task; results of
+ * the last stage go to merge(). Stage 0's tasks come from next(). */
+typedef struct so_stage {
   const char *name;
-  const char *summary;      /* one line for `scaleout jobs` */
+  uint32_t capacity; /* most items between this stage and the one before it: queued for this
+                        stage or running in it (plus items running in the stage before, which
+                        will land here). While it is reached, the stage before is held back
+                        (back-pressure). 0: unbounded. Ignored for stage 0. */
+} so_stage;
+
+typedef struct so_map so_map; /* a data-parallel map, see scaleout/map.h */
+
+typedef struct so_job {
+  /* Set both with SO_JOB_VERSION as the first initializer: the API major version the job was
+   * compiled for, and the size of so_job it knows (so the table can grow). */
+  uint32_t abi;
+  uint32_t size;
+
+  const char *name;
+  const char *summary;        /* one line for `scaleout jobs` */
   const so_param_def *params; /* terminated by an entry with a NULL name */
 
   /* Optional: checks the parameters alone and, when they tell it, declares the task count with
@@ -95,8 +150,9 @@ typedef struct so_job {
   int (*check)(so_ctx *ctx);
   int (*init)(so_ctx *ctx);                     /* every rank, optional */
   int (*next)(so_ctx *ctx, so_task_out *task);  /* master: 1 produced, 0 no more, <0 error,
-                                                   or SO_NEXT_LATER */
-  int (*run)(so_ctx *ctx, const so_task *task, so_result *res); /* worker */
+                                                   SO_NEXT_LATER or SO_NEXT_WAIT; optional when
+                                                   the tasks come from so_ctx_submit or map */
+  int (*run)(so_ctx *ctx, const so_task *task, so_result *res); /* worker (when no types) */
   int (*merge)(so_ctx *ctx, const so_task_result *res);         /* master, optional */
   int (*finish)(so_ctx *ctx);                   /* master: report the answer, optional */
   void (*fini)(so_ctx *ctx);                    /* every rank, optional; frees the state */
@@ -113,28 +169,55 @@ typedef struct so_job {
   int (*progress)(so_ctx *ctx, int timeout_ms);    /* tasks ended (>= 0), or <0 as above */
   void (*cancel)(so_ctx *ctx);
 
-  /* Exit statuses of the scaleout command for this job's bad input, for a failed run and for a
-   * run that a stop signal ended early; 0 keeps the defaults (2, 1 and 4). A job whose answer
-   * has an integer "exit_status" makes that the status of a run that completed. */
-  int exit_usage, exit_failure, exit_stopped;
-
-  /* 1: merge() needs each task's own payload (so_task_result.task_data); the engine keeps it
-   * while the task is in flight. */
-  int keep_tasks;
-
-  /* 1: a declared task count below the number of workers, or of zero, is fine (a resumed farm
-   * run may have little or nothing left); 0: it is refused as bad input. */
-  int few_tasks_ok;
-
   /* Worker only, optional: receives what the master sent with so_ctx_notify (len bytes, valid
    * during the call), between the worker's other calls, in the order sent. 0, or <0: the worker
    * cannot go on. */
   int (*notice)(so_ctx *ctx, const void *data, size_t len);
 
-  /* 1: the job reads the words after ":::" (so_ctx_args); 0: a command line with ":::" is
-   * refused as bad input, since the job would silently ignore the words. */
-  int takes_args;
+  so_exit_codes exit; /* the command's exit statuses for this job; see also so_ctx_set_exit */
+  unsigned flags;     /* SO_JOB_* */
+
+  /* Default engine options for this job, as a user would type them ("--grace 10 --prefetch 0");
+   * options given on the command line win. NULL: none. */
+  const char *options;
+
+  /* Task parallelism: the job's kinds of task, terminated by an entry with a NULL name. A task of
+   * type i runs types[i].run; NULL: every task runs run(). */
+  const so_task_type *types;
+  /* A pipeline: its stages, terminated by an entry with a NULL name (needs types, one per
+   * stage). NULL: not a pipeline. */
+  const so_stage *stages;
+  /* A data-parallel map (scaleout/map.h): the engine supplies next, run and merge. */
+  const so_map *map;
 } so_job;
+
+/* The first initializer of every so_job: { SO_JOB_VERSION, .name = "pi", ... }. */
+#define SO_JOB_VERSION .abi = SO_API_MAJOR, .size = (uint32_t)sizeof(so_job)
+
+/* What a plugin exports, under the symbol name SO_PLUGIN_SYMBOL: the API version it was built
+ * for and its jobs. Define it with SO_PLUGIN(...), e.g. SO_PLUGIN(&myjob). */
+typedef struct so_plugin {
+  uint32_t api_major, api_minor;
+  const so_job *const *jobs; /* terminated by NULL */
+} so_plugin;
+#define SO_PLUGIN_SYMBOL "scaleout_plugin"
+#define SO_PLUGIN(...)                                                                        \
+  static const so_job *const so_plugin_jobs_[] = {__VA_ARGS__, NULL};                        \
+  __attribute__((visibility("default"))) const so_plugin scaleout_plugin = {                 \
+      SO_API_MAJOR, SO_API_MINOR, so_plugin_jobs_}
+
+/* A task added by the job itself (so_ctx_submit): from init() (a declared graph, checked before
+ * anything runs), next() or merge() (tasks made from results, while the run goes on). */
+typedef struct so_task_spec {
+  uint32_t type;            /* so_job.types index, 0 by default */
+  int64_t priority;         /* as so_task_out.priority */
+  const void *data;         /* payload, copied */
+  size_t len;
+  const char *name;         /* optional, unique in the run: lets other tasks wait for this one */
+  const char *const *after; /* optional, NULL-terminated: names of the tasks that must succeed
+                               before this one is ready. A failed task's dependents (and theirs)
+                               never run and are reported as not run. */
+} so_task_spec;
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
 
@@ -168,7 +251,9 @@ int so_task_set_data(so_ctx *ctx, so_task_out *task, const void *data, size_t le
 /* Worker only, from run(): appends bytes to the task's result (copied). */
 int so_result_write(so_result *res, const void *data, size_t len);
 
-/* Worker only: how many tasks an asynchronous job may have started at once (--threads). */
+/* Worker only: how many tasks this worker runs at once (--threads T): up to T run() calls, each
+ * in its own thread (run() must then be thread-safe; so_ctx_errorf, so_result_write and
+ * so_ctx_output act on the calling thread's task), or T started tasks of an asynchronous job. */
 unsigned so_ctx_slots(const so_ctx *ctx);
 
 /* Worker only, asynchronous jobs: ends a started task with its status (0 success) and result
@@ -206,6 +291,18 @@ int so_ctx_notify(so_ctx *ctx, const void *data, size_t len);
  * or SO_STOPPED_SIGNAL (SIGTERM, SIGINT or SIGUSR1; the run can be resumed). */
 enum { SO_STOPPED_SIGNAL = 3 };
 int so_ctx_stopped(const so_ctx *ctx);
+
+/* Master only, from init(), next() or merge(): adds a task to the run (see so_task_spec). The
+ * engine assigns its id (*id, when id is not NULL). Tasks submitted in init() form a declared
+ * graph: a reference to an unknown name or a cycle is bad input, reported with the names before
+ * any task runs. Later, a reference to a name no task has yet is an error naming both tasks.
+ * Returns 0, SO_EINVAL (after a message on stderr: duplicate name, unknown reference, cycle,
+ * type out of range) or SO_ENOMEM. */
+int so_ctx_submit(so_ctx *ctx, const so_task_spec *spec, uint64_t *id);
+
+/* Master only, from finish(): the exit status of the scaleout command for a run that completed
+ * (e.g. the number of failed commands). Without it the statuses of so_job.exit apply. */
+void so_ctx_set_exit(so_ctx *ctx, int status);
 
 /* Master only, from finish(): adds one named figure to the answer, printed in the summary and
  * written to the JSON report. Names are short identifiers ("pi", "primes"). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "scaleout/job.h"
+#include "scaleout/map.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,14 @@ typedef struct so_config {
                           signal handling (the default action applies) */
   FILE *task_out;      /* where the master writes the tasks' output (so_ctx_output); NULL: */
   FILE *task_err;      /* stdout and stderr */
+  /* Where this run's workers may run on each node, for several engines side by side or one
+   * after another: cpuset, a list of OS PU indices ("0-3", "4,6"), or NULL for the set the
+   * process was started with; then core_offset skips that many cores of it and core_count (0:
+   * all the rest) limits how many are used. */
+  const char *cpuset;
+  int core_offset;
+  int core_count;
+  so_schedule schedule; /* map jobs: --schedule; kind 0 (auto) with chunk 0 is the job's own */
 } so_config;
 
 /* Fills a configuration with the defaults (fifo, adaptive batches and prefetch, core binding). */

@@ -104,7 +104,7 @@ static int probe_check(so_ctx *ctx) {
 }
 
 static const so_param_def probe_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
-static const so_job probe_job = {.name = "probe",
+static const so_job probe_job = {SO_JOB_VERSION, .name = "probe",
                                  .summary = "test job",
                                  .params = probe_params,
                                  .check = probe_check,

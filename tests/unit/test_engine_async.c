@@ -176,7 +176,7 @@ static int w_notice(so_ctx *ctx, const void *data, size_t len) {
 }
 
 static const so_param_def no_params[] = {{NULL, 0, NULL, NULL, 0, 0}};
-static const so_job waiter_job = {.name = "waiter",
+static const so_job waiter_job = {SO_JOB_VERSION, .name = "waiter",
                                   .summary = "tasks that wait",
                                   .params = no_params,
                                   .init = w_init,

@@ -306,7 +306,7 @@ static const so_param_def req_params[] = {
     {"verbose", SO_PARAM_FLAG, NULL, "say more", 0, 0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
-static const so_job req_job = {.name = "needy", .summary = "needs --input", .params = req_params};
+static const so_job req_job = {SO_JOB_VERSION, .name = "needy", .summary = "needs --input", .params = req_params};
 static const so_job *const req_jobs[] = {&req_job, NULL};
 static const so_job *req_find(const char *name) {
   return strcmp(name, "needy") == 0 ? &req_job : NULL;

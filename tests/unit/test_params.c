@@ -21,15 +21,15 @@ static const so_param_def test_params[] = {
     {NULL, 0, NULL, NULL, 0, 0},
 };
 
-static const so_job test_job = {.name = "tjob", .summary = "a job for the tests", .params = test_params};
+static const so_job test_job = {SO_JOB_VERSION, .name = "tjob", .summary = "a job for the tests", .params = test_params};
 
 static const so_param_def bad_default_params[] = {
     {"n", SO_PARAM_INT, "ten", "a default that does not parse", 1, 0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
-static const so_job bad_default_job = {.name = "bad", .summary = "s", .params = bad_default_params};
+static const so_job bad_default_job = {SO_JOB_VERSION, .name = "bad", .summary = "s", .params = bad_default_params};
 
-static const so_job no_params_job = {.name = "bare", .summary = "s", .params = NULL};
+static const so_job no_params_job = {SO_JOB_VERSION, .name = "bare", .summary = "s", .params = NULL};
 
 /* --- Number parsing --- */
 
@@ -273,7 +273,7 @@ static const so_param_def range_params[] = {
     {"x", SO_PARAM_DOUBLE, "0", "unbounded", 1, 0},
     {NULL, 0, NULL, NULL, 0, 0},
 };
-static const so_job range_job = {.name = "rjob", .summary = "s", .params = range_params};
+static const so_job range_job = {SO_JOB_VERSION, .name = "rjob", .summary = "s", .params = range_params};
 
 static void test_int_ranges(void) {
   so_params *p = so__params_new(&range_job);
