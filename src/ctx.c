@@ -216,7 +216,13 @@ int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, 
     so_task task = {.id = id, .type = t.type, .data = data.data, .len = data.len};
     so_result res = {.buf = &out};
     so__buf_clear(&out);
-    int st = job->run(&w, &task, &res);
+    so__run_fn fn = so__task_runner(job, task.type);
+    int st = SO_EINVAL;
+    if (fn)
+      st = fn(&w, &task, &res);
+    else
+      so_ctx_errorf(&w, "task %llu has type %u, which job '%s' does not have",
+                    (unsigned long long)task.id, (unsigned)task.type, job->name);
     if (res.failed) {
       rc = SO_ENOMEM;
       goto out;
@@ -244,4 +250,13 @@ out:
   else
     *answer = m.answer;
   return rc;
+}
+
+so__run_fn so__task_runner(const so_job *job, uint32_t type) {
+  if (!job->types)
+    return job->run;
+  for (uint32_t i = 0; job->types[i].name; i++)
+    if (i == type)
+      return job->types[i].run;
+  return NULL;
 }

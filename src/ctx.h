@@ -64,6 +64,11 @@ int so__ctx_fail(so_ctx *ctx, const char *what, int rc);
 /* The same without printing: the line goes into msg[len] (without the "scaleout: error: "). */
 int so__ctx_failmsg(so_ctx *ctx, const char *what, int rc, char *msg, size_t len);
 
+/* The function that runs tasks of this type: types[type].run for a job with task types, run()
+ * otherwise; NULL when the type is out of range (the task fails). */
+typedef int (*so__run_fn)(so_ctx *ctx, const so_task *task, so_result *res);
+so__run_fn so__task_runner(const so_job *job, uint32_t type);
+
 so_answer *so__answer_new(void);
 void so__answer_free(so_answer *a); /* accepts NULL */
 /* Prints "name = value" lines. */

@@ -255,7 +255,13 @@ static int run_some(worker *w) {
     so_result res = {.buf = &w->req};
     if (w->ctx.error[0])
       w->ctx.error[0] = 0; /* left by a task that succeeded all the same */
-    int status = w->job->run(&w->ctx, &task, &res);
+    so__run_fn fn = so__task_runner(w->job, task.type);
+    int status = SO_EINVAL;
+    if (fn)
+      status = fn(&w->ctx, &task, &res);
+    else
+      so_ctx_errorf(&w->ctx, "task %llu has type %u, which job '%s' does not have",
+                    (unsigned long long)task.id, (unsigned)task.type, w->job->name);
     if (res.failed) {
       rc = SO_ENOMEM;
       break;
@@ -453,7 +459,7 @@ int so__worker_run(so__transport *t, const so_job *job, const so_params *params,
   int rc = so__proto_req_begin(&w.req);
   int ready = 0;
   char msg[SO_NOTE_MAX] = "";
-  if (rc == 0 && !w.async && !job->run) {
+  if (rc == 0 && !w.async && !job->run && !job->types) {
     so__errorf("job '%s' has neither run nor start/progress", job->name);
     rc = SO_EINVAL;
   } else if (rc == 0 && job->init && (rc = job->init(&w.ctx)) != 0) {
