@@ -13,20 +13,17 @@ set -euo pipefail
 
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
 
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "  ok    $*"; }
-fail() { failed=$((failed + 1)); echo "  FAIL  $*"; }
-finish() { echo "$passed passed, $failed failed"; ((failed == 0)); }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # Cases stop being started after this many seconds, so the script ends inside CTest's 300 s
-# even if every case hangs until its own limit; the ones not run count as failures.
+# even if every case hangs until its own limit; the script then says so and is skipped (77).
 budget=240
 limit=20
 crash='MPI_ABORT|backtrace|Signal:|Segmentation fault|core dumped|Assertion|Sanitizer'
 
 # run SECONDS CMD...: runs CMD under a time limit, output in $tmp/out and $tmp/err; sets rc.
+# (Replaces ../lib.sh's run: these cases need neither tags nor its notes.)
 run() {
   local secs=$1
   shift
@@ -34,14 +31,6 @@ run() {
   timeout -k 5 "$secs" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
 }
 
-# over_budget WHAT: true (and counted as a failure) once the time budget is spent.
-over_budget() {
-  if ((SECONDS > budget)); then
-    fail "$1: not run, the script's ${budget}s budget is spent"
-    return 0
-  fi
-  return 1
-}
 
 # common_checks WHAT STDERR_FILE PATTERNS: the error line and crash checks both kinds share.
 # PATTERNS is a space-separated list of extended regexes, each of which the line must match.
@@ -86,7 +75,7 @@ bad() {
   local statuses=$1 patterns=$2
   shift 2
   local what="scaleout $*"
-  over_budget "$what" && return 0
+  out_of_time "$what" && return 0
   echo "\$ $what"
   run "$limit" "$SCALEOUT" "$@"
   if [[ " $statuses " == *" $rc "* ]]; then
@@ -102,7 +91,7 @@ mpi_bad() {
   local ranks=$1 patterns=$2
   shift 2
   local what="mpirun -n $ranks scaleout $*"
-  over_budget "$what" && return 0
+  out_of_time "$what" && return 0
   echo "\$ $what"
   run "$limit" mpirun -n "$ranks" "$SCALEOUT" "$@"
   if ((rc != 0)); then
@@ -122,7 +111,7 @@ good() {
   read -r -a pats <<<"$1"
   shift
   local what="scaleout $*" pat
-  over_budget "$what" && return 0
+  out_of_time "$what" && return 0
   echo "\$ $what"
   run "$limit" "$SCALEOUT" "$@"
   if ((rc == 0)); then pass "$what: exit status 0"; else fail "$what: exit status $rc"; fi

@@ -28,10 +28,7 @@ echo "kill -9 then an immediate --resume: seed $seed, $trials rounds, mark $mark
 
 done_rounds=0
 for ((it = 1; it <= trials; it++)); do
-  if ((SECONDS > budget)); then
-    fail "only $done_rounds of $trials rounds ran within the script's ${budget}s budget"
-    break
-  fi
+  out_of_time "rounds $it to $trials" && break
   kind=$([[ $((it % 2)) == 1 ]] && echo mpirun || echo top-level)
   d=$tmp/k$it
   mkdir "$d"

@@ -97,10 +97,7 @@ expect "--resume without a joblog yet: runs per task (all ran)" "$(for k in 1 2 
 kinds=(mpirun master worker shepherd)
 killed_mid_run=0
 for ((it = 1; killed_mid_run < iterations && it <= iterations + 10; it++)); do
-  if ((SECONDS > budget)); then
-    fail "crash rounds: only $killed_mid_run of $iterations run, the script's ${budget}s budget is spent"
-    break
-  fi
+  out_of_time "crash rounds $((killed_mid_run + 1)) to $iterations" && break
   kind=${kinds[killed_mid_run % 4]}
   d=$tmp/c$it
   mkdir "$d"
@@ -175,6 +172,8 @@ for ((it = 1; killed_mid_run < iterations && it <= iterations + 10; it++)); do
 done
 if ((killed_mid_run >= iterations)); then
   pass "$killed_mid_run crash rounds killed a process of a running run"
+elif [[ -n $skipped ]]; then
+  echo "  ($killed_mid_run of $iterations crash rounds ran before the budget was spent)"
 else
   fail "only $killed_mid_run of $iterations crash rounds killed a process of a running run"
 fi
