@@ -28,6 +28,7 @@ typedef struct waiter {
   double every;        /* task i becomes ready (i + 1) * every seconds after t0 (0: at once) */
   double t0;
   int first_ms;        /* task 0 waits this long instead of ms (0: ms) */
+  int gate;            /* task 0 ends only once another task has started (halt-now test) */
   /* observed */
   pthread_mutex_t lock;
   int started_on[MAX_TASKS];  /* how often each id was started */
@@ -109,6 +110,16 @@ static int finish_slot(so_ctx *ctx, wstate *s, unsigned i, int32_t status) {
   return so_task_done(ctx, id, status, &rank, sizeof rank);
 }
 
+/* Whether a task other than task 0 has started, on any worker. */
+static int other_started(void) {
+  int any = 0;
+  pthread_mutex_lock(&W.lock);
+  for (uint64_t i = 1; i < W.tasks && !any; i++)
+    any = W.started_on[i] > 0;
+  pthread_mutex_unlock(&W.lock);
+  return any;
+}
+
 static int w_progress(so_ctx *ctx, int timeout_ms) {
   wstate *s = so_ctx_state(ctx);
   double until = mono() + timeout_ms / 1000.0, first = until;
@@ -123,7 +134,7 @@ static int w_progress(so_ctx *ctx, int timeout_ms) {
   int ended = 0;
   double t = mono();
   for (unsigned i = 0; i < s->n;) {
-    if (s->running[i].due <= t) {
+    if (s->running[i].due <= t && !(W.gate && s->running[i].id == 0 && !other_started())) {
       int32_t status = so_ctx_rank(ctx) == W.bad_rank ? 1 : 0;
       if (finish_slot(ctx, s, i, status))
         return -1;
@@ -297,23 +308,37 @@ static void test_halt_soon_lets_running_finish(void) {
   so_report_free(&rep);
 }
 
-/* Halting now: running tasks are cancelled (status 137) at once, not waited for. */
+/* Halting now: running tasks are cancelled (status 137) at once, not waited for. Task 0 is short
+ * but ends only once another task has started, and every other task takes 20 s; the first merge
+ * halts the run, so at that moment at least one 20 s task is running. Without cancel() each would
+ * end on its own, 20 s later, with status 0. */
 static void test_halt_now_cancels_running(void) {
-  reset(200, 1);
-  W.halt_at = 3;
+  reset(200, 20000);
+  W.first_ms = 1;
+  W.gate = 1;
+  W.halt_at = 1;
   W.halt_how = SO_HALT_NOW;
   so_config cfg = config(2);
   so_report rep;
   double t0 = mono();
-  /* Tasks after the first few take 2 s; the halt must not wait for them. */
-  W.ms = 1;
   CU_ASSERT_EQUAL(harness_run(&waiter_job, 2, &cfg, &rep), 0);
+  double wall = mono() - t0;
   CU_ASSERT_EQUAL(rep.stopped, SO_HALT_NOW);
-  CU_ASSERT(mono() - t0 < 1.5);
-  uint64_t lost = 0;
-  for (int i = 0; i < 200; i++)
+  uint64_t lost = 0, cancelled = 0, other = 0;
+  for (int i = 0; i < 200; i++) {
     lost += W.started_on[i] && !W.merged[i];
+    if (i > 0 && W.merged[i] && W.merged_status[i] == 137)
+      cancelled++;
+    else if (i > 0 && W.merged[i])
+      other++;
+  }
   CU_ASSERT_EQUAL(lost, 0);
+  CU_ASSERT(cancelled >= 1); /* the long task(s) running at the halt */
+  CU_ASSERT_EQUAL(other, 0); /* none of them ran its 20 s out */
+  CU_ASSERT(wall < 10);
+  if (cancelled < 1 || other || wall >= 10)
+    printf("\n  %llu cancelled, %llu ended otherwise, %.2f s\n", (unsigned long long)cancelled,
+           (unsigned long long)other, wall);
   so_report_free(&rep);
 }
 
