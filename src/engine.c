@@ -8,6 +8,7 @@
 
 #include "bind.h"
 #include "error.h"
+#include "jobcheck.h"
 #include "master.h"
 #include "transport.h"
 #include "worker.h"
@@ -144,6 +145,17 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     MPI_Comm_free(&dup);
     return SO_ENOWORKERS;
   }
+
+  /* Every rank reads the job through a checked copy of this engine's size (jobcheck.h). */
+  so_job accepted;
+  char why[320];
+  if ((rc = so__job_accept(job, &accepted, why, sizeof why)) != 0) {
+    if (rank == 0)
+      so__errorf("%s", why);
+    MPI_Comm_free(&dup);
+    return rc;
+  }
+  job = &accepted;
 
   /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
    * more workers than tasks) ends before any worker is pinned or asked for work. */

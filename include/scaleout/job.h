@@ -134,7 +134,10 @@ typedef struct so_map so_map; /* a data-parallel map, see scaleout/map.h */
 
 typedef struct so_job {
   /* Set both with SO_JOB_VERSION as the first initializer: the API major version the job was
-   * compiled for, and the size of so_job it knows (so the table can grow). */
+   * compiled for, and the size of so_job it knows (so the table can grow). abi, size and name
+   * open the table in every major version, so an engine can name a job it refuses. so_run
+   * refuses another major version (SO_EINVAL, with a sentence naming the job and both
+   * versions) and reads a shorter table of this major version with its missing fields as 0. */
   uint32_t abi;
   uint32_t size;
 
