@@ -11,6 +11,7 @@
 #include "error.h"
 #include "launch.h"
 #include "options.h"
+#include "plugin.h"
 #include "report.h"
 #include "signals.h"
 #include "shepherd.h"
@@ -150,6 +151,33 @@ static int run(so__cli *cli) {
   return rc;
 }
 
+/* In the master of a direct run that is refused after its ranks started: the waiting parent
+ * gets the refusal as the run's verdict (and exits with the bad-input status). */
+static void direct_refusal(int rc) {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (so__launch_direct_rank() && rank == 0) {
+    so__launch_direct_hello();
+    so__launch_direct_verdict(rc, 0);
+  }
+}
+
+/* A rank under a launcher whose plugin did not load: it still starts MPI, so that every rank
+ * agrees on the refusal (so__plugin_agree) and none waits for it in a run. Returns the exit
+ * status. */
+static int refuse_together(int argc, char **argv, int load_rc, const char *err) {
+  int provided;
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
+    so__errorf("%s", err);
+    return EXIT_USAGE;
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rc = so__plugin_agree(MPI_COMM_WORLD, load_rc, err);
+  direct_refusal(rc ? rc : SO_EINVAL);
+  MPI_Finalize();
+  return rc == SO_EMPI ? EXIT_RUN_FAILED : EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
   /* A farm worker's shepherd is this same program started with a marker argument. */
   if (argc > 1 && strcmp(argv[1], SO_SHEPHERD_ARG) == 0)
@@ -165,7 +193,21 @@ int main(int argc, char **argv) {
   }
   argc = av.argc;
   argv = av.argv;
-  int rc = so__cli_parse(argc, argv, so__builtin_find, so__builtin_jobs, &cli, err, sizeof err);
+  /* A plugin's jobs and their parameters are part of the command line: load before parsing. */
+  int rc = so__plugin_prepare(argc, argv, err, sizeof err);
+  if (rc && so__launched() && strcmp(argv[1], "run") == 0) {
+    /* Under a launcher another rank may have loaded the file: it must hear of this failure
+     * rather than wait for this rank in the run. */
+    int status = refuse_together(argc, argv, rc, err);
+    so__argv_free(&av);
+    return status;
+  }
+  if (rc) {
+    so__errorf("%s", rc == SO_ENOMEM ? "out of memory" : err);
+    so__argv_free(&av);
+    return EXIT_USAGE;
+  }
+  rc = so__cli_parse(argc, argv, so__jobs_find, so__jobs_all(), &cli, err, sizeof err);
   if (rc) {
     /* Under a launcher every rank parses the same arguments; one of them says what is wrong. */
     if (so__launch_rank() <= 0)
@@ -182,7 +224,7 @@ int main(int argc, char **argv) {
     printf("scaleout %s\n", SO_VERSION);
     return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_JOBS:
-    so__cli_jobs(stdout, so__builtin_jobs);
+    so__cli_jobs(stdout, so__jobs_all(), so__plugin_file);
     return stdout_check() ? EXIT_RUN_FAILED : 0;
   case SO_CMD_TOPO:
     return so__topo_main(cli.sub_argc, cli.sub_argv, stdout);
@@ -192,9 +234,9 @@ int main(int argc, char **argv) {
   if (cli.help) {
     if (so__launch_rank() <= 0) {
       if (cli.job)
-        so__cli_job_usage(stdout, cli.job);
+        so__cli_job_usage(stdout, cli.job, so__plugin_file(cli.job));
       else
-        so__cli_run_usage(stdout, so__builtin_jobs);
+        so__cli_run_usage(stdout, so__jobs_all());
     }
     so__cli_free(&cli);
     return stdout_check() ? EXIT_RUN_FAILED : 0;
@@ -213,8 +255,14 @@ int main(int argc, char **argv) {
     double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : cli.job && cli.job->start ? 10 : 0;
     /* What the command line alone can refuse is refused before any rank starts. */
     rc = so__startcheck_direct(&cli, &n);
+    /* The ranks load the plugin this process checked, by its absolute path. */
+    int list_at = cli.list ? (int)(cli.list - argv) : 0;
+    char **rank_argv = rc == 0 ? so__plugin_rank_argv(argv, cli.job, &list_at) : NULL;
+    if (rc == 0 && !rank_argv)
+      rc = SO_ENOMEM;
     if (rc == 0)
-      rc = so__launch_local_run(n, grace, argv, cli.list ? (int)(cli.list - argv) : 0);
+      rc = so__launch_local_run(n, grace, rank_argv, list_at);
+    free(rank_argv);
     int status = exit_status(cli.job, rc);
     so__cli_free(&cli);
     return status;
@@ -228,6 +276,15 @@ int main(int argc, char **argv) {
   }
   so__launch_nodelay();
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  /* Every rank loaded its plugin itself (refuse_together is the other side of this). */
+  rc = so__plugin_agree(MPI_COMM_WORLD, 0, NULL);
+  if (rc) {
+    direct_refusal(rc);
+    MPI_Finalize();
+    so__cli_free(&cli);
+    so__argv_free(&av);
+    return rc == SO_EINVAL ? EXIT_USAGE : EXIT_RUN_FAILED;
+  }
   /* Jobs whose tasks wait (the farm) stop gracefully on SIGTERM/SIGINT/SIGUSR1 by default. */
   if (cli.cfg.grace < 0 && cli.job->start)
     cli.cfg.grace = 10;

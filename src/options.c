@@ -6,6 +6,7 @@
 
 #include "bind.h"
 #include "params.h"
+#include "scaleout/map.h"
 
 #define SO_MAX_WORKERS 1048576
 #define SO_MAX_BATCH 16777216
@@ -19,7 +20,7 @@ void so__cli_usage(FILE *out) {
         "\n"
         "commands:\n"
         "  run JOB [options]   run a job (scaleout run --help)\n"
-        "  jobs                list the jobs and their parameters\n"
+        "  jobs [--job-lib F]  list the jobs and their parameters (built-in and plugin)\n"
         "  topo [options]      show the topology and the binding plan (scaleout topo --help)\n"
         "  help                this text\n"
         "\n"
@@ -46,13 +47,16 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
         "  --json FILE         also write the report as JSON\n"
         "  --oversubscribe     let a direct run start more than 8 workers per PU\n"
+        "  --job-lib FILE      load the job from the plugin FILE (a shared object built\n"
+        "                      against scaleout/job.h); without it, a job that is not\n"
+        "                      built in is looked for in $SCALEOUT_JOB_PATH's *.so files\n"
         "  -q, --quiet         no warnings\n"
         "  -h, --help          this text; scaleout run JOB --help lists JOB's parameters\n"
         "\n"
         "jobs:\n",
         out);
   for (const so_job *const *j = jobs; *j; j++)
-    fprintf(out, "  %-10s %s\n", (*j)->name, (*j)->summary);
+    fprintf(out, "  %-10s %s\n", (*j)->name, (*j)->summary ? (*j)->summary : "");
 }
 
 /* What help adds after a parameter's text: its default, "(required)" for a value that has none,
@@ -66,27 +70,95 @@ static const char *param_note(const so_param_def *p, char *buf, size_t len) {
   return buf;
 }
 
-void so__cli_job_usage(FILE *out, const so_job *job) {
-  fprintf(out, "usage: scaleout run %s [options] [parameters]\n\n%s\n\nparameters:\n", job->name,
-          job->summary);
+/* The range a numeric parameter accepts, as help prints it ("; 1 to 1e+09"), or "". */
+static const char *param_range(const so_param_def *p, char *buf, size_t len) {
+  if ((p->type != SO_PARAM_INT && p->type != SO_PARAM_DOUBLE) || p->min > p->max)
+    return "";
+  snprintf(buf, len, ", %.10g to %.10g", p->min, p->max);
+  return buf;
+}
+
+static const char *param_arg(const so_param_def *p) {
+  return p->type == SO_PARAM_STRING ? "TEXT"
+         : p->type == SO_PARAM_INT  ? "N"
+         : p->type == SO_PARAM_FLAG ? ""
+                                    : "X";
+}
+
+static const char *param_type(const so_param_def *p) {
+  return p->type == SO_PARAM_STRING ? "text"
+         : p->type == SO_PARAM_INT  ? "integer"
+         : p->type == SO_PARAM_FLAG ? "flag"
+                                    : "number";
+}
+
+/* What kind of parallel work the job is, in the words of scaleout/job.h and scaleout/map.h. */
+static void job_kind(FILE *out, const so_job *job) {
+  static const char *const inputs[] = {"an index range", "the lines of a text file",
+                                       "fixed-size records of a file"};
+  static const char *const reduces[] = {"gathered in input order", "reduced by sum",
+                                        "reduced by min", "reduced by max",
+                                        "reduced by the job's own combine"};
+  static const char *const scheds[] = {"auto", "static", "dynamic", "guided"};
+  if (job->map) {
+    const so_map *m = job->map;
+    fprintf(out, "kind: data-parallel map over %s, results %s; default schedule %s",
+            (unsigned)m->input < 3 ? inputs[m->input] : "an unknown input",
+            (unsigned)m->reduce < 5 ? reduces[m->reduce] : "(unknown reduction)",
+            (unsigned)m->schedule.kind < 4 ? scheds[m->schedule.kind] : "?");
+    if (m->schedule.chunk)
+      fprintf(out, ",%llu", (unsigned long long)m->schedule.chunk);
+    fputs(" (--schedule)\n", out);
+  } else if (job->stages) {
+    fputs("kind: pipeline, stages:", out);
+    for (const so_stage *st = job->stages; st->name; st++) {
+      fprintf(out, "%s %s", st == job->stages ? "" : " ->", st->name);
+      if (st != job->stages && st->capacity)
+        fprintf(out, " (at most %u in flight)", st->capacity);
+    }
+    fputc('\n', out);
+  } else if (job->types) {
+    fputs("kind: task types:", out);
+    for (const so_task_type *t = job->types; t->name; t++)
+      fprintf(out, "%s %s", t == job->types ? "" : ",", t->name);
+    fputc('\n', out);
+  } else if (job->start) {
+    fputs("kind: tasks that wait (asynchronous), --threads at once per worker\n", out);
+  } else {
+    fputs("kind: tasks (one run() per task)\n", out);
+  }
+}
+
+void so__cli_job_usage(FILE *out, const so_job *job, const char *from) {
+  fprintf(out, "usage: scaleout run %s%s%s%s [options] [parameters]\n\n%s\n\n", from ? "--job-lib " : "",
+          from ? from : "", from ? " " : "", job->name, job->summary ? job->summary : "");
+  fprintf(out, "from: %s\n", from ? from : "built in");
+  job_kind(out, job);
+  if (job->options && job->options[0])
+    fprintf(out, "default options: %s\n", job->options);
+  fputs("\nparameters:\n", out);
+  if (!job->params || !job->params->name)
+    fputs("  (none)\n", out);
   for (const so_param_def *p = job->params; p && p->name; p++) {
-    char arg[48], note[96];
-    snprintf(arg, sizeof arg, "--%s %s", p->name,
-             p->type == SO_PARAM_STRING ? "TEXT"
-             : p->type == SO_PARAM_INT  ? "N"
-             : p->type == SO_PARAM_FLAG ? ""
-                                        : "X");
-    fprintf(out, "  %-20s %s%s\n", arg, p->help, param_note(p, note, sizeof note));
+    char arg[48], note[96], range[96];
+    snprintf(arg, sizeof arg, "--%s %s", p->name, param_arg(p));
+    fprintf(out, "  %-20s %s%s\n", arg, p->help ? p->help : "", param_note(p, note, sizeof note));
+    fprintf(out, "  %-20s   %s%s\n", "", param_type(p), param_range(p, range, sizeof range));
   }
   fputs("\nrun options: see scaleout run --help\n", out);
 }
 
-void so__cli_jobs(FILE *out, const so_job *const *jobs) {
+void so__cli_jobs(FILE *out, const so_job *const *jobs, so__job_origin origin) {
   for (const so_job *const *j = jobs; *j; j++) {
-    fprintf(out, "%s: %s\n", (*j)->name, (*j)->summary);
+    const char *from = origin ? origin(*j) : NULL;
+    if (from)
+      fprintf(out, "%s: %s  [plugin %s]\n", (*j)->name, (*j)->summary ? (*j)->summary : "", from);
+    else
+      fprintf(out, "%s: %s\n", (*j)->name, (*j)->summary ? (*j)->summary : "");
     for (const so_param_def *p = (*j)->params; p && p->name; p++) {
       char note[96];
-      fprintf(out, "    --%-14s %s%s\n", p->name, p->help, param_note(p, note, sizeof note));
+      fprintf(out, "    --%-14s %s%s\n", p->name, p->help ? p->help : "",
+              param_note(p, note, sizeof note));
     }
   }
 }
@@ -187,6 +259,14 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
     cli->cfg.grace = g;
     return 0;
   }
+  if (strcmp(name, "job-lib") == 0) {
+    if (!v[0]) {
+      snprintf(err, errlen, "--job-lib needs a file name");
+      return SO_EINVAL;
+    }
+    cli->job_lib = v;
+    return 0;
+  }
   if (strcmp(name, "json") == 0) {
     if (!v[0]) {
       snprintf(err, errlen, "--json needs a file name");
@@ -201,7 +281,8 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
 /* The run options that take a value (the others are -h/--help, -q/--quiet, --oversubscribe). */
 static int is_run_option(const char *name, size_t len) {
   static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
-                                      "json",    "threads", "retries", "grace",    NULL};
+                                      "json",    "threads", "retries", "grace",    "job-lib",
+                                      NULL};
   for (const char *const *n = names; *n; n++)
     if (strlen(*n) == len && strncmp(*n, name, len) == 0)
       return 1;
@@ -359,6 +440,28 @@ static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job 
   return rc;
 }
 
+int so__cli_plugin_args(int argc, char **argv, const so_job *const *jobs, const char **job_lib,
+                        const char **job) {
+  *job_lib = *job = NULL;
+  if (argc < 2)
+    return SO_PLUGIN_ARGS_NONE;
+  int is_run = strcmp(argv[1], "run") == 0;
+  if (!is_run && strcmp(argv[1], "jobs") != 0)
+    return SO_PLUGIN_ARGS_NONE;
+  /* The same reading as the parsers': the last --job-lib wins, nothing after ::: counts. */
+  for (int i = 2; i < argc && strcmp(argv[i], ":::") != 0; i++) {
+    if (strcmp(argv[i], "--job-lib") == 0 && i + 1 < argc)
+      *job_lib = argv[++i];
+    else if (strncmp(argv[i], "--job-lib=", 10) == 0)
+      *job_lib = argv[i] + 10;
+  }
+  if (!is_run)
+    return SO_PLUGIN_ARGS_JOBS;
+  int farm;
+  *job = find_job(argc - 2, argv + 2, jobs, &farm);
+  return SO_PLUGIN_ARGS_RUN;
+}
+
 int so__cli_parse(int argc, char **argv, so__job_lookup lookup, const so_job *const *jobs,
                   so__cli *cli, char *err, size_t errlen) {
   memset(cli, 0, sizeof *cli);
@@ -384,9 +487,15 @@ int so__cli_parse(int argc, char **argv, so__job_lookup lookup, const so_job *co
     cli->cmd = SO_CMD_JOBS;
     if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
       return 0; /* the listing is its own help */
-    if (argc > 2) {
-      snprintf(err, errlen, "jobs takes no arguments, not '%s'", argv[2]);
-      return SO_EINVAL;
+    for (int i = 2; i < argc; i++) {
+      if (strcmp(argv[i], "--job-lib") == 0 && i + 1 < argc && argv[i + 1][0]) {
+        cli->job_lib = argv[++i];
+      } else if (strncmp(argv[i], "--job-lib=", 10) == 0 && argv[i][10]) {
+        cli->job_lib = argv[i] + 10;
+      } else {
+        snprintf(err, errlen, "jobs takes only --job-lib FILE, not '%s'", argv[i]);
+        return SO_EINVAL;
+      }
     }
     return 0;
   }

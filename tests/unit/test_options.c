@@ -349,9 +349,9 @@ static void test_param_help(void) {
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  so__cli_job_usage(f, &req_job);
+  so__cli_job_usage(f, &req_job, NULL);
   fputs("----\n", f);
-  so__cli_jobs(f, req_jobs);
+  so__cli_jobs(f, req_jobs, NULL);
   fclose(f);
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "--input TEXT         a required file (required)\n"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "--k N                an integer (default 3)\n"));
