@@ -377,6 +377,71 @@ static void test_small_err_buffer(void) {
   so__cli_free(&cli);
 }
 
+/* What the plugin loader reads before parsing: --job-lib (both forms, the last wins, none after
+ * :::) and the job name, the option's value not taken for it; and jobs --job-lib. */
+static void test_plugin_args(void) {
+  const char *lib, *job;
+  char *a[] = {"scaleout", "run", "--job-lib", "./a.so", "-n", "2", "myjob", "--n", "5", NULL};
+  CU_ASSERT_EQUAL(so__cli_plugin_args(9, a, so__builtin_jobs, &lib, &job), SO_PLUGIN_ARGS_RUN);
+  CU_ASSERT_STRING_EQUAL(lib, "./a.so");
+  CU_ASSERT_STRING_EQUAL(job, "myjob");
+  char *b[] = {"scaleout", "run", "myjob", "--job-lib=x.so", "--job-lib", "y.so", ":::",
+               "--job-lib", "z.so", NULL};
+  CU_ASSERT_EQUAL(so__cli_plugin_args(9, b, so__builtin_jobs, &lib, &job), SO_PLUGIN_ARGS_RUN);
+  CU_ASSERT_STRING_EQUAL(lib, "y.so");
+  CU_ASSERT_STRING_EQUAL(job, "myjob");
+  char *c[] = {"scaleout", "run", "pi", NULL};
+  CU_ASSERT_EQUAL(so__cli_plugin_args(3, c, so__builtin_jobs, &lib, &job), SO_PLUGIN_ARGS_RUN);
+  CU_ASSERT_PTR_NULL(lib);
+  char *d[] = {"scaleout", "jobs", "--job-lib", "j.so", NULL};
+  CU_ASSERT_EQUAL(so__cli_plugin_args(4, d, so__builtin_jobs, &lib, &job), SO_PLUGIN_ARGS_JOBS);
+  CU_ASSERT_STRING_EQUAL(lib, "j.so");
+  char *e[] = {"scaleout", "topo", "--job-lib", "j.so", NULL};
+  CU_ASSERT_EQUAL(so__cli_plugin_args(4, e, so__builtin_jobs, &lib, &job), SO_PLUGIN_ARGS_NONE);
+
+  /* The parser takes --job-lib as a run option, and jobs takes it alone. */
+  ACCEPT("run", "--job-lib", "./a.so", "pi", "--samples", "1e6");
+  CU_ASSERT_STRING_EQUAL(cli.job_lib, "./a.so");
+  CU_ASSERT_STRING_EQUAL(cli.job->name, "pi");
+  so__cli_free(&cli);
+  ACCEPT("jobs", "--job-lib=b.so");
+  CU_ASSERT_STRING_EQUAL(cli.job_lib, "b.so");
+  so__cli_free(&cli);
+  REJECT(WORDS("run", "pi", "--job-lib="), "--job-lib needs a file name");
+  REJECT(WORDS("jobs", "--verbose"), "'--verbose'");
+}
+
+static int kind_run(so_ctx *ctx, const so_task *task, so_result *res) {
+  return 0;
+}
+
+/* Job help names the kind of work: pipeline stages with their bounds, task types, plain tasks;
+ * where the job came from; its default options. */
+static void test_job_kind_help(void) {
+  static const so_task_type types[] = {{"wash", kind_run}, {"dry", kind_run}, {NULL, NULL}};
+  static const so_stage stages[] = {{"wash", 0}, {"dry", 4}, {NULL, 0}};
+  const so_job typed = {SO_JOB_VERSION, .name = "squarecube", .summary = "s", .types = types};
+  const so_job piped = {SO_JOB_VERSION, .name = "dishes", .summary = "d", .types = types,
+                        .stages = stages, .options = "--grace 5"};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  so__cli_job_usage(f, &typed, NULL);
+  so__cli_job_usage(f, &piped, "/p/dishes.so");
+  so__cli_job_usage(f, &req_job, NULL);
+  fclose(f);
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: task types: wash, dry\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: pipeline, stages: wash -> dry (at most 4 in flight)\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "usage: scaleout run --job-lib /p/dishes.so dishes "));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "from: /p/dishes.so\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "from: built in\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "default options: --grace 5\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: tasks (one run() per task)\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "  integer, 1 to 9\n"));
+  free(text);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
     {"run pi takes the defaults", test_run_defaults},
@@ -392,6 +457,8 @@ int main(void) {
     {"job help: defaults, required values, flags", test_param_help},
     {"required job parameters, and help without them", test_required_param},
     {"a short error buffer is respected", test_small_err_buffer},
+    {"--job-lib and the job name, read before parsing", test_plugin_args},
+    {"job help: kind, origin, default options, ranges", test_job_kind_help},
     {NULL, NULL},
   };
   return so_test_run("options", cases);
