@@ -5,7 +5,8 @@
 #
 # Usage: plugin.sh      (ctest runs it as cli.plugin; needs SO_BUILD_DIR and SO_SOURCE_DIR)
 # Expects:
-#   - cmake --install into $tmp/prefix; both builds of jobs/examples/hello_sum.c give a .so
+#   - cmake --install into $tmp/prefix; both builds of jobs/examples/hello_sum.c give a .so that
+#     needs libscaleout.so.2 and carries no engine code of its own
 #   - hello_sum --n 100000 gives sum = 333338333350000 (n(n+1)(2n+1)/6): through --job-lib at 2
 #     and 3 workers (direct runs), through SCALEOUT_JOB_PATH from another directory, and under
 #     mpirun -n 3 where every rank loads the file itself
@@ -50,6 +51,15 @@ run cmake_cfg 120 cmake -S "$SO_SOURCE_DIR/jobs/examples" -B "$tmp/ex" -DCMAKE_P
 run cmake_build 120 cmake --build "$tmp/ex"
 expect "CMake build of jobs/examples: exit status" "$rc" 0
 [[ -f $tmp/ex/hello_sum.so ]] && pass "CMake made hello_sum.so" || fail "no $tmp/ex/hello_sum.so"
+# Both share the one engine of the binary that loads them rather than carry a copy of it.
+for so in "$tmp/hello_sum.so" "$tmp/ex/hello_sum.so"; do
+  if readelf -d "$so" 2>/dev/null | grep -q 'NEEDED.*\[libscaleout\.so\.2\]' &&
+    ! nm -D --defined-only "$so" 2>/dev/null | grep -q ' so_ctx_int$'; then
+    pass "$so needs libscaleout.so.2 and defines no engine function"
+  else
+    fail "$so: $(readelf -d "$so" 2>&1 | grep NEEDED | tr -s ' ' | head -c 300)"
+  fi
+done
 
 echo "- load and run it"
 run direct2 120 "$S" run --job-lib "$tmp/hello_sum.so" hello_sum --n 100000 -n 2 -q --json "$tmp/d2.json"
