@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
+#include "graph.h"
 #include "params.h"
 #include "proto.h"
+#include "queue.h"
 
 void so__ctx_init(so_ctx *ctx, const so_job *job, const so_params *params, so_role role, int rank,
                   int workers) {
@@ -106,6 +109,13 @@ int so_ctx_notify(so_ctx *ctx, const void *data, size_t len) {
   return ctx->notify(ctx->engine, data, len);
 }
 
+int so_ctx_submit(so_ctx *ctx, const so_task_spec *spec, uint64_t *id) {
+  /* Only the master (and the serial runner) can take tasks: a worker has no hook. */
+  if (!ctx->submit || !spec)
+    return SO_EINVAL;
+  return ctx->submit(ctx->engine, spec, id);
+}
+
 void so_ctx_halt(so_ctx *ctx, int how) {
   if (ctx->halt && (how == SO_HALT_SOON || how == SO_HALT_NOW))
     ctx->halt(ctx->engine, how);
@@ -181,13 +191,94 @@ void so__answer_print(FILE *out, const so_answer *a) {
 
 /* --- The serial reference run --- */
 
+/* The serial runner's own state: tasks ready to run (submitted, released by a dependency or
+ * made by a pipeline stage) in the order they became ready, and the dependency graph. */
+typedef struct serial {
+  const so_job *job;
+  uint32_t ntypes, nstages;
+  so__queue ready;
+  so__graph graph;
+  uint64_t next_id;
+} serial;
+
+static int serial_release(void *arg, uint64_t id, uint32_t type, int64_t priority,
+                          const void *data, uint32_t len) {
+  serial *s = arg;
+  return so__queue_push(&s->ready, id, type, priority, data, len);
+}
+
+static int serial_submit(void *engine, const so_task_spec *spec, uint64_t *id) {
+  serial *s = engine;
+  if ((s->job->types && spec->type >= s->ntypes) || (s->nstages && spec->type != 0)) {
+    so__errorf("job '%s': a task was submitted with type %u, which it cannot take",
+               s->job->name, (unsigned)spec->type);
+    return SO_EINVAL;
+  }
+  if (spec->len && !spec->data)
+    return SO_EINVAL;
+  uint64_t tid = s->next_id++;
+  int ready;
+  int rc = so__graph_add(&s->graph, spec, tid, s->job->name, &ready);
+  if (rc)
+    return rc;
+  if (id)
+    *id = tid;
+  return ready ? serial_release(s, tid, spec->type, spec->priority, spec->data,
+                                (uint32_t)spec->len)
+               : 0;
+}
+
+/* Runs one task on the worker context and passes its result on: to the next pipeline stage, or
+ * to merge(); then releases (or dooms) the tasks that wait for it. */
+static int serial_task(serial *s, so_ctx *m, so_ctx *w, const so_task *task, so__buf *out,
+                       uint64_t *tasks) {
+  const so_job *job = s->job;
+  so_result res = {.buf = out};
+  so__buf_clear(out);
+  w->error[0] = 0;
+  so__run_fn fn = so__task_runner(job, task->type);
+  int st = SO_EINVAL;
+  if (fn)
+    st = fn(w, task, &res);
+  else
+    so_ctx_errorf(w, "task %llu has type %u, which job '%s' does not have",
+                  (unsigned long long)task->id, (unsigned)task->type, job->name);
+  if (res.failed)
+    return SO_ENOMEM;
+  (*tasks)++;
+  if (st == 0 && task->type + 1 < s->nstages) {
+    /* The item moves on under its id; it is done when it leaves the last stage. */
+    if (out->len > UINT32_MAX)
+      return SO_EJOB;
+    return so__queue_push(&s->ready, task->id, task->type + 1, 0, out->data, (uint32_t)out->len);
+  }
+  int rc = 0;
+  if (job->merge) {
+    so_task_result r = {.id = task->id, .status = st, .worker = 1, .data = out->data,
+                        .len = out->len, .attempts = 1, .type = task->type,
+                        .task_data = task->data ? task->data : "", .task_len = task->len};
+    if ((rc = job->merge(m, &r)) != 0)
+      return so__ctx_fail(m, "merge", rc);
+  }
+  return so__graph_done(&s->graph, task->id, st == 0, serial_release, s);
+}
+
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {
   so_ctx m, w;
   so__buf data = SO_BUF_INIT, out = SO_BUF_INIT;
   int rc = 0, minit = 0, winit = 0;
+  serial s = {.job = job};
+  so__queue_init(&s.ready, SO_QUEUE_FIFO);
+  so__graph_init(&s.graph);
+  while (job->types && job->types[s.ntypes].name)
+    s.ntypes++;
+  while (job->stages && job->stages[s.nstages].name)
+    s.nstages++;
   so__ctx_init(&m, job, params, SO_ROLE_MASTER, 0, 1);
   so__ctx_init(&w, job, params, SO_ROLE_WORKER, 1, 1);
   m.task_data = &data;
+  m.engine = &s;
+  m.submit = serial_submit;
   m.answer = so__answer_new();
   *tasks = 0;
   *answer = NULL;
@@ -198,12 +289,29 @@ int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, 
     goto out;
   }
   minit = 1;
+  if ((rc = so__graph_seal(&s.graph, job->name, serial_release, &s)) != 0)
+    goto out;
   if (job->init && (rc = job->init(&w)) != 0) {
     rc = so__ctx_fail(&w, "init", rc);
     goto out;
   }
   winit = 1;
-  for (uint64_t id = 0;; id++) {
+  /* Ready tasks first; next() when there are none, until it says no more (0), or says "not
+   * now" (SO_NEXT_WAIT) with nothing left to run. */
+  int gen_done = !job->next;
+  for (;;) {
+    so__qtask q;
+    if (so__queue_pop(&s.ready, &q)) {
+      so_task task = {.id = q.id, .type = q.type, .data = so__qtask_data(&q), .len = q.len};
+      rc = serial_task(&s, &m, &w, &task, &out, tasks);
+      so__qtask_release(&q);
+      if (rc)
+        goto out;
+      continue;
+    }
+    if (gen_done)
+      break;
+    uint64_t id = s.next_id++;
     so_task_out t = {.id = id};
     so__buf_clear(&data);
     int more = job->next(&m, &t);
@@ -211,28 +319,21 @@ int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, 
       rc = so__ctx_fail(&m, "next", more);
       goto out;
     }
-    if (more == 0)
-      break;
-    so_task task = {.id = id, .type = t.type, .data = data.data, .len = data.len};
-    so_result res = {.buf = &out};
-    so__buf_clear(&out);
-    so__run_fn fn = so__task_runner(job, task.type);
-    int st = SO_EINVAL;
-    if (fn)
-      st = fn(&w, &task, &res);
-    else
-      so_ctx_errorf(&w, "task %llu has type %u, which job '%s' does not have",
-                    (unsigned long long)task.id, (unsigned)task.type, job->name);
-    if (res.failed) {
-      rc = SO_ENOMEM;
-      goto out;
+    if (more == SO_NEXT_LATER) {
+      struct timespec ts = {0, 10000000}; /* a stream with nothing yet: look again shortly */
+      nanosleep(&ts, NULL);
     }
-    so_task_result r = {.id = id, .status = st, .worker = 1, .data = out.data, .len = out.len};
-    if (job->merge && (rc = job->merge(&m, &r)) != 0) {
-      rc = so__ctx_fail(&m, "merge", rc);
-      goto out;
+    if (more == 0 || more == SO_NEXT_LATER || more == SO_NEXT_WAIT) {
+      if (s.next_id == id + 1)
+        s.next_id = id;
+      /* Serially nothing is in flight: "not now" with nothing ready is the end. */
+      if (more == 0 || (more == SO_NEXT_WAIT && so__queue_len(&s.ready) == 0))
+        gen_done = 1;
+      continue;
     }
-    (*tasks)++;
+    so_task task = {.id = id, .type = s.nstages ? 0 : t.type, .data = data.data, .len = data.len};
+    if ((rc = serial_task(&s, &m, &w, &task, &out, tasks)) != 0)
+      goto out;
   }
   if (job->finish && (rc = job->finish(&m)) != 0)
     rc = so__ctx_fail(&m, "finish", rc);
@@ -243,6 +344,8 @@ out:
     job->fini(&m);
   so__buf_free(&data);
   so__buf_free(&out);
+  so__queue_free(&s.ready);
+  so__graph_free(&s.graph);
   if (rc == 0 && m.answer->failed)
     rc = SO_ENOMEM;
   if (rc)

@@ -46,6 +46,7 @@ struct so_ctx {
   int (*output)(void *engine, uint64_t task, int stream, const void *data, size_t len, int partial);
   void (*halt)(void *engine, int how);
   int (*notify)(void *engine, const void *data, size_t len);
+  int (*submit)(void *engine, const so_task_spec *spec, uint64_t *id);
 };
 
 /* The result being written: bytes go straight into the outgoing message buffer. */
@@ -74,8 +75,9 @@ void so__answer_free(so_answer *a); /* accepts NULL */
 /* Prints "name = value" lines. */
 void so__answer_print(FILE *out, const so_answer *a);
 
-/* Runs a job in this one process, task after task (next, run, merge, finish), with no MPI.
- * It is the reference the distributed runs must agree with, and lets jobs be unit tested.
+/* Runs a job in this one process, task after task (next, run, merge, finish), with no MPI:
+ * tasks the job submits (with their dependencies) and pipeline stages too, each ready task in
+ * the order it became ready, before next() is asked again. It is the reference the distributed runs must agree with, and lets jobs be unit tested.
  * Fills *answer (free with so__answer_free). Returns 0 or an SO_E* code (already printed). */
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer);
 

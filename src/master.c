@@ -1,5 +1,7 @@
-/* The master: generates tasks lazily into the queue, answers worker requests with batches sized
- * by batch.c, merges results as they ride back, and ends the run cleanly. */
+/* The master: generates tasks lazily into the queues (one per task type), answers worker
+ * requests with batches sized by each type's statistics, merges results as they ride back, moves
+ * pipeline items from stage to stage under their bounds, releases tasks whose dependencies are
+ * met, and ends the run cleanly. */
 #include "master.h"
 
 #include <stdlib.h>
@@ -9,11 +11,13 @@
 #include "clock.h"
 #include "ctx.h"
 #include "error.h"
+#include "graph.h"
 #include "inflight.h"
 #include "outsink.h"
 #include "proto.h"
 #include "queue.h"
 #include "signals.h"
+#include "typebatch.h"
 
 #define SO_DEFAULT_WINDOW 4096
 #define SO_MAX_PARTS 128 /* messages in one answer at most */
@@ -38,21 +42,48 @@ typedef struct worker_state {
   so__final_msg fin;
 } worker_state;
 
+/* One task type (a pipeline stage, for a pipeline). A job without types has one, type 0.
+ *
+ * A batch holds tasks of one type only, sized by that type's statistics: a type's batch of 1 ms
+ * tasks and another's of 1 us tasks then each carry about SO_BATCH_TARGET_NS of work, which a
+ * mixed batch sized by one mean could not. Reruns are the exception (any type, see fill_batch):
+ * they are few. */
+typedef struct type_state {
+  so__queue queue;   /* ready tasks of this type, not yet handed out */
+  uint64_t retrying; /* tasks of this type in the retry list */
+  uint64_t running;  /* handed out, not yet reported */
+  uint64_t tasks, failed;
+  /* Pipelines, for stage j >= 1: the bound between stage j - 1 and j and what it did. */
+  uint32_t capacity;
+  uint32_t max_occ;
+  uint64_t held;
+  double held_s, held_since;
+  int blocked;
+} type_state;
+
 struct so__master {
   so__transport *t;
   const so_job *job;
   const so_config *cfg;
   so_ctx ctx;
   int ctx_ready; /* job init succeeded, so fini is owed */
-  so__queue queue;
-  so__batch batch;
+  uint32_t ntypes;  /* task types (1 for a job without types) */
+  uint32_t nstages; /* pipeline stages, 0 when not a pipeline */
+  type_state *ty;
+  so__typebatch tb;
+  uint64_t *obs;    /* per-type counts of one request's results */
+  uint32_t rr;      /* the type to look at first, so that types take turns */
+  so__graph graph;  /* named tasks and their dependencies */
+  int news;         /* work may have appeared for parked workers (see wake_parked) */
   so__buf out;   /* the message being built */
   so__buf parts[SO_MAX_PARTS]; /* the messages of one answer */
   so__buf data;  /* the payload of the task being generated */
   uint32_t window;
-  uint64_t next_id;     /* tasks generated so far */
-  int gen_done;         /* next() said there are no more */
+  uint64_t next_id;     /* ids given out so far (by next() and so_ctx_submit) */
+  uint64_t generated;   /* tasks next() produced */
+  int gen_done;         /* next() said there are no more (or the job has no next) */
   int gen_later;        /* next() said SO_NEXT_LATER at its last call */
+  int gen_wait;         /* next() said SO_NEXT_WAIT: not asked again before the next result */
   int nparked, nstarved; /* workers parked, workers starved (see worker_state) */
   uint64_t outstanding; /* handed out, not yet merged */
   int holding;          /* workers with tasks handed out and not yet reported */
@@ -110,41 +141,117 @@ static void abort_run(master *m, int rc) {
       send_stop(m, r);
 }
 
+/* The queue index of a task type: a job without types keeps every task in queue 0, whatever
+ * type next() gave it; a type the job lacks goes there too (the worker then fails the task). */
+static uint32_t tix(const master *m, uint32_t type) { return type < m->ntypes ? type : 0; }
+
+static uint64_t queued_total(const master *m) {
+  uint64_t n = m->retries.n;
+  for (uint32_t t = 0; t < m->ntypes; t++)
+    n += so__queue_len(&m->ty[t].queue);
+  return n;
+}
+
+static uint64_t waiting(const master *m, uint32_t t) {
+  return so__queue_len(&m->ty[t].queue) + m->ty[t].retrying;
+}
+
+/* next() may be asked for a task now. */
+static int can_generate(const master *m) { return !m->gen_done && !m->gen_wait && !m->halt; }
+
+/* Items between pipeline stage j - 1 and stage j: queued for j (reruns included), running in j,
+ * and running in j - 1 (each of which lands in j). */
+static uint64_t occupancy(const master *m, uint32_t j) {
+  return waiting(m, j) + m->ty[j].running + m->ty[j - 1].running;
+}
+
+/* A task of type t may be handed out: not a pipeline stage whose next stage is full. */
+static int allowed(const master *m, uint32_t t) {
+  if (t + 1 >= m->nstages)
+    return 1;
+  const type_state *n = &m->ty[t + 1];
+  return !n->capacity || occupancy(m, t + 1) < n->capacity;
+}
+
+/* Pipelines: records each bound's highest occupancy and the time the stage before it had work
+ * waiting while it was full (held back). Called after every change the master makes. */
+static void note_stages(master *m) {
+  if (m->nstages < 2)
+    return;
+  double now = -1;
+  for (uint32_t j = 1; j < m->nstages; j++) {
+    type_state *s = &m->ty[j];
+    uint64_t occ = occupancy(m, j);
+    if (occ > s->max_occ)
+      s->max_occ = (uint32_t)occ;
+    int blocked = s->capacity && occ >= s->capacity &&
+                  (waiting(m, j - 1) || (j == 1 && can_generate(m)));
+    if (blocked != s->blocked) {
+      if (now < 0)
+        now = so__clock_s(CLOCK_MONOTONIC);
+      if (blocked)
+        s->held_since = now;
+      else
+        s->held_s += now - s->held_since;
+      s->blocked = blocked;
+    }
+  }
+}
+
+/* Queues a ready task (from the graph, a submission or a pipeline stage). */
+static int push_task(master *m, uint64_t id, uint32_t type, int64_t priority, const void *data,
+                     uint32_t len) {
+  m->news = 1;
+  return so__queue_push(&m->ty[tix(m, type)].queue, id, type, priority, data, len);
+}
+
+static int release_cb(void *arg, uint64_t id, uint32_t type, int64_t priority, const void *data,
+                      uint32_t len) {
+  return push_task(arg, id, type, priority, data, len);
+}
+
 /* Asks the job for one more task. Returns 1 with the task in *t and its payload in m->data,
- * 0 when there are no more, or an error. */
+ * 0 when there is none now (SO_NEXT_LATER, SO_NEXT_WAIT) or no more, or an error. The task's id
+ * is taken before next() runs, so tasks next() submits get the ids after it. */
 static int generate(master *m, so_task_out *t) {
-  if (m->gen_done)
+  if (m->gen_done || m->gen_wait)
     return 0;
   memset(t, 0, sizeof *t);
-  t->id = m->next_id;
+  uint64_t id = m->next_id++;
+  t->id = id;
   so__buf_clear(&m->data);
   int r = m->job->next(&m->ctx, t);
   if (r < 0)
     return so__ctx_fail(&m->ctx, "next", r);
   m->gen_later = r == SO_NEXT_LATER;
-  if (r == SO_NEXT_LATER)
-    return 0; /* nothing now; poll_source asks again */
-  if (r == 0) {
-    m->gen_done = 1;
+  m->gen_wait = r == SO_NEXT_WAIT;
+  if (r == 0 || r == SO_NEXT_LATER || r == SO_NEXT_WAIT) {
+    if (m->next_id == id + 1)
+      m->next_id = id; /* nothing submitted meanwhile: the id is not lost */
+    m->gen_done = r == 0;
     return 0;
   }
+  t->id = id;
+  if (m->nstages)
+    t->type = 0; /* a pipeline's items enter at its first stage */
   if (m->data.len > UINT32_MAX) {
     so__errorf("job '%s': task %llu has a payload over 4 GiB", m->job->name,
                (unsigned long long)t->id);
     return SO_EJOB;
   }
-  m->next_id++;
+  m->generated++;
   return 1;
 }
 
 /* Keeps up to window tasks generated ahead, for the disciplines that choose among them. */
 static int top_up(master *m) {
-  while (so__queue_len(&m->queue) < m->window && !m->gen_done) {
+  while (queued_total(m) < m->window && can_generate(m)) {
     so_task_out t;
     int r = generate(m, &t);
     if (r <= 0)
       return r;
-    r = so__queue_push(&m->queue, t.id, t.type, t.priority, m->data.data, (uint32_t)m->data.len);
+    r = so__queue_push(&m->ty[tix(m, t.type)].queue, t.id, t.type, t.priority, m->data.data,
+                       (uint32_t)m->data.len);
     if (r)
       return r;
   }
@@ -154,37 +261,105 @@ static int top_up(master *m) {
 static uint64_t remaining(const master *m) {
   if (!m->ctx.has_total)
     return UINT64_MAX;
-  uint64_t left = m->ctx.total > m->next_id ? m->ctx.total - m->next_id : 0;
-  return left + so__queue_len(&m->queue);
+  uint64_t left = m->ctx.total > m->generated ? m->ctx.total - m->generated : 0;
+  return left + queued_total(m);
 }
 
-/* Remembers a task handed to rank, when payloads are kept. */
+/* Remembers a task handed to rank: its type always (it reaches merge, and the per-type counts
+ * need it), its payload when kept. */
 static int remember(master *m, int rank, uint64_t id, uint32_t type, const void *data, uint32_t len,
                     uint32_t attempts) {
-  if (!m->keep)
-    return 0;
-  so__flight f = {.id = id, .type = type, .attempts = attempts, .worker = rank, .len = len};
-  if (len && !(f.data = malloc(len)))
-    return SO_ENOMEM;
-  if (len)
+  so__flight f = {.id = id, .type = type, .attempts = attempts, .worker = rank};
+  if (m->keep && len) {
+    if (!(f.data = malloc(len)))
+      return SO_ENOMEM;
     memcpy(f.data, data, len);
+    f.len = len;
+  }
   int rc = so__inflight_put(&m->flights, &f);
   free(f.data);
   return rc;
 }
 
-/* Builds a batch of up to size tasks for rank into out: reruns first (on a worker other than
- * the one that failed them, when there is another), then the queue, then fresh tasks.
+/* Takes a rerun for rank of type t (any type for a job with one), the oldest that rank did not
+ * fail when there is another worker. Returns 1 with *out filled, or 0. */
+static int retry_pop(master *m, int rank, uint32_t t, so__flight *out) {
+  so__retry_list *r = &m->retries;
+  int avoid = m->nworkers > 1;
+  if (m->ntypes == 1)
+    return so__retry_pop(r, rank, avoid, out);
+  for (size_t i = 0; i < r->n; i++)
+    if (tix(m, r->items[i].type) == t && (!avoid || r->items[i].worker != rank)) {
+      *out = r->items[i];
+      memmove(&r->items[i], &r->items[i + 1], (r->n - i - 1) * sizeof *r->items);
+      r->n--;
+      return 1;
+    }
+  return 0;
+}
+
+/* Chooses the type of the next batch into *type, or -1 when no task can be handed out now.
+ * A pipeline looks at its last stage first, so items drain towards the end and free room for
+ * the stages before; other jobs let the types take turns. With nothing queued, next() is asked
+ * (a job without types leaves that to fill_batch, straight into the message). Returns 0 or an
+ * error. */
+static int pick_type(master *m, int *type) {
+  *type = -1;
+  if (m->ntypes == 1) {
+    if (allowed(m, 0))
+      *type = 0;
+    return 0;
+  }
+  for (uint32_t k = 0; k < m->ntypes; k++) {
+    uint32_t t = m->nstages ? m->ntypes - 1 - k : (m->rr + k) % m->ntypes;
+    if (!waiting(m, t))
+      continue;
+    if (!allowed(m, t)) {
+      m->ty[t + 1].held++;
+      continue;
+    }
+    m->rr = (t + 1) % m->ntypes;
+    *type = (int)t;
+    return 0;
+  }
+  while (can_generate(m) && queued_total(m) < m->window) {
+    if (!allowed(m, 0)) {
+      m->ty[1].held++; /* a pipeline, whose first stage waits for room */
+      return 0;
+    }
+    so_task_out t;
+    int r = generate(m, &t);
+    if (r <= 0)
+      return r;
+    uint32_t i = tix(m, t.type);
+    r = so__queue_push(&m->ty[i].queue, t.id, t.type, t.priority, m->data.data,
+                       (uint32_t)m->data.len);
+    if (r)
+      return r;
+    if (allowed(m, i)) {
+      *type = (int)i;
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/* Builds a batch of up to size tasks of type t for rank into out: reruns first (on a worker
+ * other than the one that failed them, when there is another), then the queue, then fresh tasks.
  * Returns the count or an error. */
-static int64_t fill_batch(master *m, int rank, uint32_t size, so__buf *out) {
+static int64_t fill_batch(master *m, int rank, uint32_t t, uint32_t size, so__buf *out) {
   int rc = so__proto_tasks_begin(out);
   if (rc)
     return rc;
+  type_state *ts = &m->ty[t];
   uint32_t n = 0;
-  while (n < size && !m->halt) {
+  while (n < size && !m->halt && allowed(m, t)) {
     so__flight f;
     so__qtask q;
-    if (m->retries.n && so__retry_pop(&m->retries, rank, m->nworkers > 1, &f)) {
+    uint32_t type;
+    if (m->retries.n && retry_pop(m, rank, t, &f)) {
+      type = f.type;
+      m->ty[tix(m, type)].retrying--;
       rc = so__proto_tasks_add(out, f.id, f.type, f.data, f.len);
       f.worker = rank;
       f.attempts++;
@@ -194,39 +369,55 @@ static int64_t fill_batch(master *m, int rank, uint32_t size, so__buf *out) {
     } else {
       if (m->cfg->discipline != SO_QUEUE_FIFO && (rc = top_up(m)) < 0)
         return rc;
-      if (so__queue_pop(&m->queue, &q)) {
+      if (so__queue_pop(&ts->queue, &q)) {
+        type = q.type;
         rc = so__proto_tasks_add(out, q.id, q.type, so__qtask_data(&q), q.len);
         if (!rc)
           rc = remember(m, rank, q.id, q.type, so__qtask_data(&q), q.len, 1);
         so__qtask_release(&q);
       } else {
-        /* fifo with nothing queued: generate straight into the message, no queue copy. */
-        so_task_out t;
-        int r = generate(m, &t);
+        /* fifo with nothing queued: generate straight into the message, no queue copy. A task
+         * of another type waits in its own queue (up to the window). */
+        if (queued_total(m) >= m->window)
+          break;
+        so_task_out g;
+        int r = generate(m, &g);
         if (r < 0)
           return r;
         if (r == 0)
           break;
-        rc = so__proto_tasks_add(out, t.id, t.type, m->data.data, (uint32_t)m->data.len);
+        if (tix(m, g.type) != t) {
+          rc = so__queue_push(&m->ty[tix(m, g.type)].queue, g.id, g.type, g.priority,
+                              m->data.data, (uint32_t)m->data.len);
+          if (rc)
+            return rc;
+          continue;
+        }
+        type = g.type;
+        rc = so__proto_tasks_add(out, g.id, g.type, m->data.data, (uint32_t)m->data.len);
         if (!rc)
-          rc = remember(m, rank, t.id, t.type, m->data.data, (uint32_t)m->data.len, 1);
+          rc = remember(m, rank, g.id, g.type, m->data.data, (uint32_t)m->data.len, 1);
       }
     }
     if (rc)
       return rc;
+    m->ty[tix(m, type)].running++;
     n++;
   }
   if (n && m->w[rank].outstanding == 0)
     m->holding++;
   m->outstanding += n;
   m->w[rank].outstanding += n;
+  if (n > m->tb.largest[t])
+    m->tb.largest[t] = n;
   return n;
 }
 
 static int check_complete(master *m) {
   if (m->complete || m->aborting || m->outstanding || m->retries.n)
     return 0;
-  if (!m->halt && (!m->gen_done || so__queue_len(&m->queue)))
+  /* next() said "no more", or "not now" with nothing left that could make more. */
+  if (!m->halt && ((!m->gen_done && !m->gen_wait) || queued_total(m)))
     return 0;
   m->complete = 1;
   for (int r = 1; r <= m->nworkers; r++)
@@ -265,21 +456,39 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
     return so__send(m->t, rank, SO_TAG_TASKS, m->out.data, m->out.len);
   }
   uint64_t left = remaining(m);
-  uint32_t size = so__batch_size(&m->batch, left);
+  int type;
+  int rc = pick_type(m, &type);
+  if (rc)
+    return rc;
+  if (type < 0) {
+    /* Nothing can be handed out now (see below for n == 0). */
+    if (in_hand > 0) {
+      set_starved(m, rank, m->gen_later);
+      if ((rc = so__proto_tasks_begin(&m->parts[0])) != 0)
+        return rc;
+      so__proto_tasks_finish(&m->parts[0], 0, 0);
+      m->messages++;
+      return so__send(m->t, rank, SO_TAG_TASKS, m->parts[0].data, m->parts[0].len);
+    }
+    set_parked(m, rank, 1);
+    return check_complete(m);
+  }
+  so__batch *b = &m->tb.b[type];
+  uint32_t size = so__batch_size(b, left);
   if (size > want)
     size = want;
   /* The other workers that hold nothing: each will want a task of this answer's. */
   int idle = m->nworkers - m->holding - (w->outstanding == 0);
-  uint32_t low = so__batch_low(&m->batch, size, left, idle);
+  uint32_t low = so__batch_low(b, size, left, idle);
   /* Tasks that wait (commands) are not held in advance until their length is known: a halt or a
    * signal then finds no task started after it was decided. */
-  if (m->job->start && m->batch.mean_ns < 0)
+  if (m->job->start && b->mean_ns < 0)
     low = 0;
   if (low == 0 && in_hand > 0 && !m->job->start) {
     /* It asked under an older mark (the tasks turned out long, or few are left) while it still
      * holds one: the task goes to a worker that runs dry first. An empty answer closes the
      * request; the worker asks again once it has nothing left. */
-    int rc = so__proto_tasks_begin(&m->parts[0]);
+    rc = so__proto_tasks_begin(&m->parts[0]);
     if (rc)
       return rc;
     so__proto_tasks_finish(&m->parts[0], 0, 0);
@@ -292,7 +501,7 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
     count = 1;
   if (count > SO_MAX_PARTS)
     count = SO_MAX_PARTS;
-  int64_t n = fill_batch(m, rank, size, &m->parts[0]);
+  int64_t n = fill_batch(m, rank, (uint32_t)type, size, &m->parts[0]);
   if (n < 0)
     return (int)n;
   if (n == 0) {
@@ -312,7 +521,7 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   so__proto_tasks_finish(&m->parts[0], (uint32_t)n, low);
   uint32_t built = 1;
   while (built < count) {
-    int64_t k = fill_batch(m, rank, size, &m->parts[built]);
+    int64_t k = fill_batch(m, rank, (uint32_t)type, size, &m->parts[built]);
     if (k < 0)
       return (int)k;
     if (k == 0)
@@ -322,21 +531,28 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
   for (uint32_t i = 0; i < built; i++) {
     so__proto_tasks_set_parts(&m->parts[i], built);
     m->messages++;
-    int rc = so__send(m->t, rank, SO_TAG_TASKS, m->parts[i].data, m->parts[i].len);
+    rc = so__send(m->t, rank, SO_TAG_TASKS, m->parts[i].data, m->parts[i].len);
     if (rc)
       return rc;
   }
   return 0;
 }
 
-/* Work appeared (a task to rerun) while workers wait parked: hand it to them. */
+/* Work may have appeared while workers wait parked (a task to rerun, tasks released by a
+ * result, a pipeline item moved on or room made in a stage, next() to be asked again after
+ * SO_NEXT_WAIT): hand it to them, until one finds nothing. */
 static int wake_parked(master *m) {
-  for (int r = 1; r <= m->nworkers && m->retries.n; r++)
+  if (!m->retries.n && !m->news)
+    return 0;
+  m->news = 0;
+  for (int r = 1; r <= m->nworkers; r++)
     if (m->w[r].parked && !m->w[r].stopped) {
       set_parked(m, r, 0);
       int rc = serve(m, r, UINT32_MAX, 0);
       if (rc)
         return rc;
+      if (m->w[r].parked && !m->retries.n)
+        break; /* nothing for it: nothing for the others either (a rerun may be for them) */
     }
   return 0;
 }
@@ -345,16 +561,17 @@ static int wake_parked(master *m) {
  * comes to the parked workers; a starved worker, which holds running tasks and so cannot be
  * answered unasked, is told to ask (MORE) while a task waits in the queue for it. */
 static int poll_source(master *m) {
-  while (!m->gen_done && !m->halt && !m->aborting && !m->complete &&
+  while (can_generate(m) && m->gen_later && !m->aborting && !m->complete &&
          (m->nparked || m->nstarved)) {
-    if (so__queue_len(&m->queue) == 0) {
+    if (queued_total(m) == 0) {
       so_task_out t;
       int r = generate(m, &t);
       if (r < 0)
         return r;
       if (r == 0)
         break; /* still nothing, or the end (check_complete below) */
-      r = so__queue_push(&m->queue, t.id, t.type, t.priority, m->data.data, (uint32_t)m->data.len);
+      r = so__queue_push(&m->ty[tix(m, t.type)].queue, t.id, t.type, t.priority, m->data.data,
+                         (uint32_t)m->data.len);
       if (r)
         return r;
     }
@@ -366,6 +583,8 @@ static int poll_source(master *m) {
       int rc = serve(m, r, UINT32_MAX, 0); /* takes the queued task, and more if there are */
       if (rc)
         return rc;
+      if (m->w[r].parked)
+        break; /* the queued task cannot go out yet (a full pipeline stage) */
       continue;
     }
     for (r = 1; r <= m->nworkers; r++)
@@ -399,28 +618,51 @@ static int on_request(master *m, const so__msg *msg) {
       m->holding--;
     m->outstanding--;
     so__flight f = {.id = rec.id, .attempts = 1, .worker = msg->src};
-    int kept = m->keep && so__inflight_take(&m->flights, rec.id, &f);
+    so__inflight_take(&m->flights, rec.id, &f);
+    uint32_t t = tix(m, f.type);
+    type_state *ts = &m->ty[t];
+    ts->running--;
+    if (m->gen_wait) {
+      m->gen_wait = 0; /* next() is asked again after a result */
+      m->news = 1;
+    }
+    if (m->nstages)
+      m->news = 1; /* room in a stage */
     if (rec.status == SO_STATUS_UNRUN) {
       /* Given back unrun by a halting worker: neither done nor failed, never merged. */
       free(f.data);
       continue;
     }
-    if (rec.status != 0 && kept && f.attempts <= m->cfg->retries && !m->halt && !m->aborting) {
+    m->obs[t]++;
+    if (rec.status != 0 && m->keep && f.attempts <= m->cfg->retries && !m->halt && !m->aborting) {
       /* Another run, preferably elsewhere: this worker is remembered as the one to avoid. */
       f.worker = msg->src;
       if (so__retry_push(&m->retries, &f)) {
         free(f.data);
         return SO_ENOMEM;
       }
+      ts->retrying++;
       continue;
     }
     w->tasks++;
     m->done++;
+    ts->tasks++;
     if (rec.status != 0) {
       w->failed++;
       m->failed++;
+      ts->failed++;
     }
-    if (m->job->merge && !m->aborting) {
+    int rc = 0, moved = rec.status == 0 && t + 1 < m->nstages;
+    if (moved) {
+      /* A pipeline item moves on: the result is the next stage's task, under the same id (an
+       * item is in one stage at a time, so merge() sees the id next() gave it). */
+      if (!m->halt && !m->aborting) {
+        if (rec.len > UINT32_MAX)
+          rc = SO_EPROTO;
+        else
+          rc = push_task(m, rec.id, t + 1, 0, data, (uint32_t)rec.len);
+      }
+    } else if (m->job->merge && !m->aborting) {
       so_task_result r = {.id = rec.id,
                           .status = rec.status,
                           .worker = msg->src,
@@ -428,25 +670,32 @@ static int on_request(master *m, const so__msg *msg) {
                           .len = rec.len,
                           .attempts = f.attempts,
                           .type = f.type,
-                          .task_data = kept ? (f.data ? f.data : (const void *)"") : NULL,
+                          .task_data = m->keep ? (f.data ? f.data : (const void *)"") : NULL,
                           .task_len = f.len};
-      int rc = m->job->merge(&m->ctx, &r);
+      rc = m->job->merge(&m->ctx, &r);
       if (rc)
         abort_run(m, so__ctx_fail(&m->ctx, "merge", rc));
+      rc = 0;
     }
     free(f.data);
+    if (!rc && !m->aborting && !moved) /* a pipeline item is done when it leaves */
+      rc = so__graph_done(&m->graph, rec.id, rec.status == 0, release_cb, m);
+    if (rc)
+      return rc;
   }
   if (so__proto_done(&rd))
     return SO_EPROTO;
-  so__batch_observe(&m->batch, h.nresults, h.busy_ns);
+  so__typebatch_observe(&m->tb, m->obs, h.busy_ns);
+  memset(m->obs, 0, m->ntypes * sizeof *m->obs);
   /* Until answered, an error must still reach this worker, which may be waiting for us. */
   w->asking = h.want > 0;
   int rc = serve(m, msg->src, h.want, h.in_hand);
   if (rc)
     abort_run(m, rc);
   w->asking = 0;
-  if (!rc && m->retries.n)
+  if (!rc)
     rc = wake_parked(m);
+  note_stages(m);
   if (rc)
     return rc;
   return check_complete(m);
@@ -552,7 +801,12 @@ static int start_halt(master *m, int how) {
   if (!m->stopped)
     m->stopped = how;
   so__retry_free(&m->retries);
-  so__queue_free(&m->queue);
+  for (uint32_t t = 0; t < m->ntypes; t++) {
+    so__queue_free(&m->ty[t].queue);
+    so__queue_init(&m->ty[t].queue, m->cfg->discipline);
+    m->ty[t].retrying = 0;
+  }
+  note_stages(m);
   so__halt_msg h = {how};
   for (int r = 1; r <= m->nworkers; r++)
     if (!m->w[r].stopped && !m->w[r].final) {
@@ -579,6 +833,35 @@ static int notify_hook(void *engine, const void *data, size_t len) {
         return rc;
     }
   return 0;
+}
+
+/* so_ctx_submit on the master: the task gets the next id and goes to its queue, or waits in the
+ * graph for the tasks it names. */
+static int submit_hook(void *engine, const so_task_spec *spec, uint64_t *id) {
+  master *m = engine;
+  const so_job *job = m->job;
+  if (job->types && spec->type >= m->ntypes) {
+    so__errorf("job '%s': a task was submitted with type %u, which the job does not have (it has "
+               "%u)",
+               job->name, (unsigned)spec->type, (unsigned)m->ntypes);
+    return SO_EINVAL;
+  }
+  if (m->nstages && spec->type != 0) {
+    so__errorf("job '%s': a pipeline's tasks enter at its first stage ('%s'), not at stage %u",
+               job->name, job->stages[0].name, (unsigned)spec->type);
+    return SO_EINVAL;
+  }
+  if (spec->len && !spec->data)
+    return SO_EINVAL;
+  uint64_t tid = m->next_id++;
+  int ready;
+  int rc = so__graph_add(&m->graph, spec, tid, job->name, &ready);
+  if (rc)
+    return rc;
+  if (id)
+    *id = tid;
+  return ready ? push_task(m, tid, spec->type, spec->priority, spec->data, (uint32_t)spec->len)
+               : 0;
 }
 
 /* Looks at the stop signals: the first one halts softly, and once the grace period is over the
@@ -663,6 +946,36 @@ static void fill_report(master *m, so_report *rep, double wall, double cpu) {
     o->host[sizeof o->host - 1] = o->cpuset[sizeof o->cpuset - 1] = 0;
     o->bound_by[sizeof o->bound_by - 1] = 0;
   }
+  rep->not_run = m->graph.not_run;
+  for (unsigned i = 0; i < m->graph.nshown; i++) {
+    size_t off = strlen(rep->not_run_names);
+    snprintf(rep->not_run_names + off, sizeof rep->not_run_names - off, "%s%s", i ? ", " : "",
+             m->graph.not_run_names[i]);
+  }
+  if (m->job->types && (rep->types = calloc(m->ntypes, sizeof *rep->types)) != NULL) {
+    rep->ntypes = (int)m->ntypes;
+    for (uint32_t t = 0; t < m->ntypes; t++) {
+      so_type_report *o = &rep->types[t];
+      snprintf(o->name, sizeof o->name, "%s", m->job->types[t].name);
+      o->tasks = m->ty[t].tasks;
+      o->failed = m->ty[t].failed;
+      o->mean = m->tb.b[t].mean_ns < 0 ? 0 : 1e-9 * m->tb.b[t].mean_ns;
+      o->batch = m->tb.largest[t];
+    }
+  }
+  if (m->nstages && (rep->stages = calloc(m->nstages, sizeof *rep->stages)) != NULL) {
+    rep->nstages = (int)m->nstages;
+    double now = so__clock_s(CLOCK_MONOTONIC);
+    for (uint32_t j = 0; j < m->nstages; j++) {
+      so_stage_report *o = &rep->stages[j];
+      const type_state *s = &m->ty[j];
+      snprintf(o->name, sizeof o->name, "%s", m->job->stages[j].name);
+      o->capacity = j ? s->capacity : 0;
+      o->max_occupancy = s->max_occ;
+      o->held = s->held;
+      o->held_seconds = s->held_s + (s->blocked ? now - s->held_since : 0);
+    }
+  }
 }
 
 int so__master_init(so__master **out, const so_job *job, const so_params *params,
@@ -677,8 +990,31 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
   m->cfg = cfg;
   m->nworkers = nworkers;
   m->window = cfg->window ? cfg->window : SO_DEFAULT_WINDOW;
-  so__queue_init(&m->queue, cfg->discipline);
-  so__batch_init(&m->batch, nworkers, cfg->batch, cfg->prefetch);
+  so__graph_init(&m->graph);
+  m->gen_done = !job->next;
+  for (m->ntypes = 0; job->types && job->types[m->ntypes].name; m->ntypes++)
+    ;
+  for (m->nstages = 0; job->stages && job->stages[m->nstages].name; m->nstages++)
+    ;
+  if (m->nstages && m->nstages != m->ntypes) {
+    so__errorf("job '%s' has %u pipeline stages but %u task types: a pipeline needs one type per "
+               "stage",
+               job->name, m->nstages, m->ntypes);
+    return SO_EINVAL;
+  }
+  if (m->ntypes == 0)
+    m->ntypes = 1;
+  m->ty = calloc(m->ntypes, sizeof *m->ty);
+  m->obs = calloc(m->ntypes, sizeof *m->obs);
+  if (!m->ty || !m->obs ||
+      so__typebatch_init(&m->tb, m->ntypes, nworkers, cfg->batch, cfg->prefetch)) {
+    so__errorf("out of memory starting the master");
+    return SO_ENOMEM;
+  }
+  for (uint32_t t = 0; t < m->ntypes; t++) {
+    so__queue_init(&m->ty[t].queue, cfg->discipline);
+    m->ty[t].capacity = t < m->nstages ? job->stages[t].capacity : 0;
+  }
   m->w = calloc((size_t)nworkers + 1, sizeof *m->w);
   so__ctx_init(&m->ctx, job, params, SO_ROLE_MASTER, 0, nworkers);
   m->ctx.task_data = &m->data;
@@ -686,6 +1022,7 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
   m->ctx.engine = m;
   m->ctx.halt = halt_hook;
   m->ctx.notify = notify_hook;
+  m->ctx.submit = submit_hook;
   m->ctx.quiet = cfg->quiet;
   m->keep = cfg->retries > 0 || cfg->keep_tasks || (job->flags & SO_JOB_KEEP_TASKS);
   so__inflight_init(&m->flights);
@@ -700,10 +1037,14 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
     so__ctx_fail(&m->ctx, "the parameter check", rc);
     return SO_EINVAL;
   }
-  rc = job->init ? job->init(&m->ctx) : 0;
+  rc = job->init ? job->init(&m->ctx) : 0; /* its submissions form the declared graph */
   if (rc)
     return so__ctx_fail(&m->ctx, "init", rc);
   m->ctx_ready = 1;
+  /* The declared graph is checked before anything runs: its mistakes are bad input. */
+  rc = so__graph_seal(&m->graph, job->name, release_cb, m);
+  if (rc)
+    return rc;
   return check_total(m);
 }
 
@@ -786,7 +1127,12 @@ void so__master_free(so__master *m) {
     m->job->fini(&m->ctx);
   so__answer_free(m->ctx.answer);
   free(m->w);
-  so__queue_free(&m->queue);
+  for (uint32_t t = 0; m->ty && t < m->ntypes; t++)
+    so__queue_free(&m->ty[t].queue);
+  free(m->ty);
+  free(m->obs);
+  so__typebatch_free(&m->tb);
+  so__graph_free(&m->graph);
   so__buf_free(&m->out);
   for (int i = 0; i < SO_MAX_PARTS; i++)
     so__buf_free(&m->parts[i]);

@@ -17,8 +17,12 @@ void so_report_free(so_report *rep) {
   if (!rep)
     return;
   free(rep->workers);
+  free(rep->types);
+  free(rep->stages);
   so__answer_free(rep->answer);
   rep->workers = NULL;
+  rep->types = NULL;
+  rep->stages = NULL;
   rep->answer = NULL;
 }
 
@@ -82,6 +86,26 @@ int so__report_notice(FILE *out, const so_report *rep) {
   return 0;
 }
 
+void so__report_print_tasks(FILE *out, const so_report *rep) {
+  for (int i = 0; i < rep->ntypes; i++) {
+    const so_type_report *t = &rep->types[i];
+    fprintf(out, "type %-12s %10llu tasks (%llu failed), mean %.3g s, largest batch %u\n", t->name,
+            (unsigned long long)t->tasks, (unsigned long long)t->failed, t->mean, t->batch);
+  }
+  for (int i = 1; i < rep->nstages; i++) {
+    const so_stage_report *s = &rep->stages[i];
+    fprintf(out,
+            "stage %-11s capacity %u, at most %u in flight; held '%s' back %llu times, %.3f s\n",
+            s->name, s->capacity, s->max_occupancy, rep->stages[i - 1].name,
+            (unsigned long long)s->held, s->held_seconds);
+  }
+  if (rep->not_run)
+    fprintf(out, "%llu %s never ran because a task %s waited for failed: %s%s\n",
+            (unsigned long long)rep->not_run, rep->not_run == 1 ? "task" : "tasks",
+            rep->not_run == 1 ? "it" : "they", rep->not_run_names,
+            rep->not_run > SO_REPORT_NOTRUN_SHOWN ? ", ..." : "");
+}
+
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg) {
   so__answer_print(out, rep->answer);
   fprintf(out, "\n%s: %llu %s (%llu failed) on %d %s in %.3f s, %.0f tasks/s, %llu %s\n",
@@ -104,6 +128,7 @@ void so__report_print(FILE *out, const so_report *rep, const so_job *job, const 
             (unsigned long long)w->tasks, rep->wall > 0 ? 100.0 * w->busy / rep->wall : 0.0,
             (unsigned long long)w->failed, w->cpuset[0] ? w->cpuset : "-", w->bound_by, where);
   }
+  so__report_print_tasks(out, rep);
   so__report_notice(out, rep);
 }
 
@@ -183,6 +208,46 @@ static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null()
 static void put(json_t *obj, const char *key, json_t *value, int *bad) {
   if (!value || json_object_set_new(obj, key, value) != 0)
     *bad = 1;
+}
+
+/* Task parallelism: per-type figures, per-stage bounds and tasks never run. */
+void so__report_json_tasks(void *root_json, const so_report *rep, int *bad) {
+  json_t *root = root_json;
+  put(root, "not_run", json_integer((json_int_t)rep->not_run), bad);
+  if (rep->ntypes) {
+    json_t *ts = json_array();
+    for (int i = 0; ts && i < rep->ntypes; i++) {
+      const so_type_report *t = &rep->types[i];
+      json_t *o = json_object();
+      if (!o || json_array_append_new(ts, o) != 0) {
+        *bad = 1;
+        break;
+      }
+      put(o, "name", jstr(t->name), bad);
+      put(o, "tasks", json_integer((json_int_t)t->tasks), bad);
+      put(o, "failed", json_integer((json_int_t)t->failed), bad);
+      put(o, "mean_seconds", jreal(t->mean), bad);
+      put(o, "largest_batch", json_integer(t->batch), bad);
+    }
+    put(root, "types", ts, bad);
+  }
+  if (rep->nstages) {
+    json_t *ss = json_array();
+    for (int i = 0; ss && i < rep->nstages; i++) {
+      const so_stage_report *t = &rep->stages[i];
+      json_t *o = json_object();
+      if (!o || json_array_append_new(ss, o) != 0) {
+        *bad = 1;
+        break;
+      }
+      put(o, "name", jstr(t->name), bad);
+      put(o, "capacity", json_integer(t->capacity), bad);
+      put(o, "max_occupancy", json_integer(t->max_occupancy), bad);
+      put(o, "held", json_integer((json_int_t)t->held), bad);
+      put(o, "held_seconds", jreal(t->held_seconds), bad);
+    }
+    put(root, "stages", ss, bad);
+  }
 }
 
 static json_t *answer_json(const so_answer *a, int *bad) {
@@ -275,6 +340,7 @@ char *so__report_json_text(const so_report *rep, const so_job *job, const so_par
     put(o, "last_core", json_integer(w->last_core), &bad);
   }
   put(root, "workers", ws, &bad);
+  so__report_json_tasks(root, rep, &bad);
   /* 17 significant digits: a double read back is the double written (pi's bits). */
   char *text = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
   json_decref(root);

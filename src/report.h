@@ -14,6 +14,14 @@ double so__report_imbalance(const so_report *rep);
  * task, the notice of so__report_notice. */
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg);
 
+/* The task-parallel lines of the summary: one per task type (tasks, mean, largest batch), one per
+ * bounded pipeline stage (capacity, highest occupancy, how often and how long it held the stage
+ * before back), and the tasks that never ran because one they waited for failed. */
+#define SO_REPORT_NOTRUN_SHOWN 5 /* names of tasks not run listed (so__graph keeps as many) */
+void so__report_print_tasks(FILE *out, const so_report *rep);
+/* The same figures into the JSON report object root (a json_t *); *bad set when out of memory. */
+void so__report_json_tasks(void *root, const so_report *rep, int *bad);
+
 /* Prints one line saying the answer is partial (a stop signal ended the run) or incomplete
  * (tasks failed, unless the job answers its own exit_status and so accounts for them itself).
  * Returns 1 when it printed the line, else 0. */

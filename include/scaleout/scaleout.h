@@ -74,6 +74,25 @@ typedef struct so_worker_report {
   int last_core;        /* logical index of that PU's core, -1 if unknown */
 } so_worker_report;
 
+/* One task type of a job with several (so_job.types): its tasks and its own batch statistics. */
+typedef struct so_type_report {
+  char name[32];
+  uint64_t tasks, failed;
+  double mean;          /* seconds one task took, as the master estimated it */
+  uint32_t batch;       /* the largest batch of this type handed out */
+} so_type_report;
+
+/* One stage of a pipeline (so_job.stages), as the master saw it. */
+typedef struct so_stage_report {
+  char name[32];
+  uint32_t capacity;      /* so_stage.capacity; 0 unbounded */
+  uint32_t max_occupancy; /* most items seen between this stage and the one before (queued
+                             here, running here, running in the stage before) */
+  uint64_t held;          /* times a worker could have had a task of the stage before but did
+                             not, because this stage was full (back-pressure) */
+  double held_seconds;    /* time the stage before had work waiting while this one was full */
+} so_stage_report;
+
 typedef struct so_report {
   uint64_t tasks;       /* tasks completed */
   uint64_t failed;      /* tasks whose run() returned non-zero */
@@ -89,6 +108,13 @@ typedef struct so_report {
                            (end the job, e.g. with MPI_Abort) */
   so_worker_report *workers; /* nworkers entries, owned by the report */
   struct so_answer *answer;  /* the job's named figures */
+  /* Task parallelism. */
+  uint64_t not_run;          /* tasks that never ran because a task they wait for failed */
+  char not_run_names[256];   /* the first few of them, comma separated ("#id" when unnamed) */
+  int ntypes;                /* task types of a job with so_job.types, else 0 */
+  so_type_report *types;     /* ntypes entries, owned by the report */
+  int nstages;               /* stages of a pipeline job, else 0 */
+  so_stage_report *stages;   /* nstages entries, owned by the report */
 } so_report;
 
 /* Frees what a report owns; accepts NULL. */
