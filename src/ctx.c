@@ -155,6 +155,14 @@ static so__answer_item *answer_add(so_ctx *ctx, const char *name, so__answer_kin
   return it;
 }
 
+void so_ctx_set_exit(so_ctx *ctx, int status) {
+  /* Kept with the answer: the report carries it to whoever runs the job (so_report_exit). */
+  if (!ctx->answer || status < 0)
+    return;
+  ctx->answer->has_exit = 1;
+  ctx->answer->exit_status = status;
+}
+
 void so_answer_int(so_ctx *ctx, const char *name, int64_t value) {
   so__answer_item *it = answer_add(ctx, name, SO_ANSWER_INT);
   if (it)

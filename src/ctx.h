@@ -22,6 +22,8 @@ typedef struct so_answer {
   size_t n, cap;
   so__answer_item *items;
   int failed; /* an item could not be stored (out of memory) */
+  int has_exit;    /* finish() chose the command's exit status (so_ctx_set_exit) */
+  int exit_status;
 } so_answer;
 
 struct so_ctx {

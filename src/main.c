@@ -21,8 +21,8 @@
 /* Exit statuses of ordinary jobs: 0 every task ran and succeeded; 1 the run failed (a job
  * callback, MPI, the runner, a lost answer); 2 bad input; 3 some tasks failed (the answer is
  * incomplete); 4 a stop signal ended the run before every task ran (the answer is partial).
- * A job may choose others through its so_job exit_* fields and its answer's exit_status (the
- * farm counts failed commands, so its own are 102, 103 and 104). */
+ * A job may choose others through its so_job.exit statuses and, for a run that completed, with
+ * so_ctx_set_exit from finish() (the farm counts failed commands, so its own are 102, 103, 104). */
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_TASKS_FAILED = 3, EXIT_STOPPED = 4 };
 
 static int usage_status(const so_job *job) {
@@ -41,15 +41,6 @@ static int exit_status(const so_job *job, int rc) {
   if (rc == SO_ETASKS)
     return EXIT_TASKS_FAILED;
   return job && job->exit.failure ? job->exit.failure : EXIT_RUN_FAILED;
-}
-
-/* The exit status a job asked for in its answer ("exit_status"), or -1 when it asked none. */
-static int answered_status(const so_report *rep) {
-  for (size_t i = 0; rep->answer && i < rep->answer->n; i++)
-    if (strcmp(rep->answer->items[i].name, "exit_status") == 0 &&
-        rep->answer->items[i].kind == SO_ANSWER_INT)
-      return (int)rep->answer->items[i].i;
-  return -1;
 }
 
 /* Flushes standard output and says whether everything written to it arrived: an answer lost to
@@ -93,7 +84,7 @@ static int run_on(MPI_Comm comm, so__cli *cli, int *abandoned) {
       int jrc = so__report_json(cli->json, &rep, cli->job, cli->params, &cli->cfg);
       wrc = wrc ? wrc : jrc;
     }
-    int asked = answered_status(&rep);
+    int asked = so_report_exit(&rep);
     if (wrc)
       rc = wrc; /* the answer did not reach its reader */
     else if (rc == 0 && rep.stopped == SO_STOPPED_SIGNAL)
@@ -115,8 +106,8 @@ static int run(so__cli *cli) {
   int abandoned = 0;
   if (so__launch_direct_rank()) {
     /* One rank of a direct run: run, and the master reports the result to the waiting parent.
-     * The stop signals the parent passes on always get the graceful stop: without --grace,
-     * running tasks get none (the farm's 10 s were set in main). */
+     * The stop signals the parent passes on always get the graceful stop: without --grace
+     * (the command line's or the job's so_job.options), running tasks get none. */
     if (cli->cfg.grace < 0)
       cli->cfg.grace = 0;
     if (rank == 0)
@@ -252,7 +243,7 @@ int main(int argc, char **argv) {
     so__launch_local_tuning();
     int n = cli.workers > 0 ? cli.workers : so__launch_default_workers(cli.cfg.bind == SO_BIND_PU);
     /* What the master gives running tasks after a stop signal (as run() sets it in the ranks). */
-    double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : cli.job && cli.job->start ? 10 : 0;
+    double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : 0;
     /* What the command line alone can refuse is refused before any rank starts. */
     rc = so__startcheck_direct(&cli, &n);
     /* The ranks load the plugin this process checked, by its absolute path. */
@@ -285,9 +276,6 @@ int main(int argc, char **argv) {
     so__argv_free(&av);
     return rc == SO_EINVAL ? EXIT_USAGE : EXIT_RUN_FAILED;
   }
-  /* Jobs whose tasks wait (the farm) stop gracefully on SIGTERM/SIGINT/SIGUSR1 by default. */
-  if (cli.cfg.grace < 0 && cli.job->start)
-    cli.cfg.grace = 10;
   rc = run(&cli);
   MPI_Finalize();
   int status = exit_status(cli.job, rc);

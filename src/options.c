@@ -166,6 +166,8 @@ void so__cli_jobs(FILE *out, const so_job *const *jobs, so__job_origin origin) {
 void so__cli_free(so__cli *cli) {
   so__params_free(cli->params);
   cli->params = NULL;
+  free(cli->job_options);
+  cli->job_options = NULL;
 }
 
 static int parse_workers(const char *v, so__cli *cli, char *err, size_t errlen) {
@@ -347,6 +349,56 @@ static const char *find_job(int argc, char **argv, const so_job *const *jobs, in
   return NULL;
 }
 
+/*
+ * Applies the job's default engine options (so_job.options, e.g. the farm's "--grace 10") through
+ * the same run_option as the command line's, before them, so the user's own win. They are the
+ * job author's: anything but a run option with its value is refused, naming the job.
+ */
+static int apply_job_options(so__cli *cli, char *err, size_t errlen) {
+  if (!cli->job->options)
+    return 0;
+  char *words = strdup(cli->job->options);
+  if (!words)
+    return SO_ENOMEM;
+  cli->job_options = words;
+  char *argv[64];
+  int argc = 0;
+  for (char *save = NULL, *w = strtok_r(words, " \t\n", &save); w;
+       w = strtok_r(NULL, " \t\n", &save)) {
+    if (argc == 64) {
+      snprintf(err, errlen, "job '%s' has more than 64 words in its so_job.options", cli->job->name);
+      return SO_EINVAL;
+    }
+    argv[argc++] = w;
+  }
+  for (int i = 0; i < argc; i++) {
+    const char *name, *eq, *v;
+    size_t len;
+    char key[64];
+    if (!option_name(argv[i], &name, &len, &eq) || len > 63 || !is_run_option(name, len)) {
+      snprintf(err, errlen, "job '%s' has '%s' in its so_job.options, which is no run option with "
+                            "a value", cli->job->name, argv[i]);
+      return SO_EINVAL;
+    }
+    snprintf(key, sizeof key, "%.*s", (int)len, name);
+    if (eq) {
+      v = eq + 1;
+    } else if (i + 1 < argc) {
+      v = argv[++i];
+    } else {
+      snprintf(err, errlen, "job '%s' gives '%s' without a value in its so_job.options",
+               cli->job->name, argv[i]);
+      return SO_EINVAL;
+    }
+    char why[256];
+    if (run_option(key, v, cli, why, sizeof why)) {
+      snprintf(err, errlen, "job '%s' has a bad so_job.options: %s", cli->job->name, why);
+      return SO_EINVAL;
+    }
+  }
+  return 0;
+}
+
 static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job *const *jobs,
                      so__cli *cli, char *err, size_t errlen) {
   int farm;
@@ -365,7 +417,8 @@ static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job 
   if (cli->job && !(cli->params = so__params_new(cli->job)))
     return SO_ENOMEM;
 
-  int rc = 0, seen_job = 0;
+  int rc = cli->job ? apply_job_options(cli, err, errlen) : 0;
+  int seen_job = 0;
   for (int i = 0; !rc && i < argc; i++) {
     const char *a = argv[i], *name, *eq;
     size_t len;

@@ -27,6 +27,7 @@ typedef struct so__cli {
   char **list;        /* run: where ":::" stands in argv (its words follow), or NULL */
   int sub_argc;       /* topo: the arguments after the subcommand */
   char **sub_argv;
+  char *job_options;  /* run: the words of the job's so_job.options (owned; values point here) */
 } so__cli;
 
 typedef const so_job *(*so__job_lookup)(const char *name);

@@ -24,7 +24,9 @@ struct so_params {
   size_t n;
   so__param_value *v;
   int argc;                /* words after ":::" */
-  const char *const *argv; /* not owned: they point into the program's argv */
+  const char *const *argv; /* not owned (the program's argv), unless they are owned_args */
+  char **owned_args;       /* so__params_copy_args: the copies argv points to, owned_argc */
+  int owned_argc;
 };
 
 /* Copies text without '_' separators into out; fails on a separator at either end or doubled. */
@@ -209,6 +211,9 @@ void so__params_free(so_params *p) {
   for (size_t i = 0; i < p->n; i++)
     free(p->v[i].text);
   free(p->v);
+  for (int i = 0; p->owned_args && i < p->owned_argc; i++)
+    free(p->owned_args[i]);
+  free(p->owned_args);
   free(p);
 }
 
@@ -258,6 +263,28 @@ int64_t so__params_int(const so_params *p, const char *name) {
 void so__params_set_args(so_params *p, int argc, const char *const *argv) {
   p->argc = argc;
   p->argv = argv;
+}
+
+int so__params_copy_args(so_params *p, int argc, const char *const *argv) {
+  char **copy = calloc((size_t)argc + 1, sizeof *copy);
+  if (!copy)
+    return SO_ENOMEM;
+  for (int i = 0; i < argc; i++) {
+    if (!(copy[i] = strdup(argv[i] ? argv[i] : ""))) {
+      while (i-- > 0)
+        free(copy[i]);
+      free(copy);
+      return SO_ENOMEM;
+    }
+  }
+  for (int i = 0; p->owned_args && i < p->owned_argc; i++)
+    free(p->owned_args[i]);
+  free(p->owned_args);
+  p->owned_args = copy;
+  p->owned_argc = argc;
+  p->argc = argc;
+  p->argv = (const char *const *)copy;
+  return 0;
 }
 
 int so__params_args(const so_params *p, const char *const **argv) {

@@ -43,6 +43,9 @@ const char *so__params_text(const so_params *p, const char *name);
 
 /* The words after ":::" (not copied: they must outlive the store). */
 void so__params_set_args(so_params *p, int argc, const char *const *argv);
+/* The same, copied into the store (for so_params_set_args, whose caller's strings may not last).
+ * Returns 0 or SO_ENOMEM (the store keeps its previous words). */
+int so__params_copy_args(so_params *p, int argc, const char *const *argv);
 int so__params_args(const so_params *p, const char *const **argv);
 
 /* Iteration over the parameters in definition order, for reports and help. */

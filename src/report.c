@@ -60,14 +60,9 @@ const char *so__signal_name(int sig, char *buf, size_t len) {
   return buf;
 }
 
-/* A job that answers its own "exit_status" keeps its own account of failed tasks (the farm's
- * failed commands are part of its answer), so the engine adds no verdict about them. */
-static int answers_status(const so_report *rep) {
-  for (size_t i = 0; rep->answer && i < rep->answer->n; i++)
-    if (strcmp(rep->answer->items[i].name, "exit_status") == 0)
-      return 1;
-  return 0;
-}
+/* A job that chose its own exit status (so_ctx_set_exit) keeps its own account of failed tasks
+ * (the farm's failed commands are part of its answer), so the engine adds no verdict about them. */
+static int answers_status(const so_report *rep) { return rep->answer && rep->answer->has_exit; }
 
 int so__report_notice(FILE *out, const so_report *rep) {
   char buf[32];
@@ -283,7 +278,7 @@ char *so__report_json_text(const so_report *rep, const so_job *job, const so_par
   put(root, "scaleout_version", json_string(SO_VERSION), &bad);
   put(root, "job", jstr(job->name), &bad);
   json_t *ps = json_object();
-  for (size_t i = 0; ps && i < so__params_count(params); i++) {
+  for (size_t i = 0; ps && params && i < so__params_count(params); i++) {
     const so_param_def *d = so__params_def(params, i);
     char *key = so__utf8_clean(d->name);
     if (key)
@@ -302,6 +297,9 @@ char *so__report_json_text(const so_report *rep, const so_job *job, const so_par
   }
   put(root, "config", c, &bad);
   put(root, "answer", answer_json(rep->answer, &bad), &bad);
+  /* The exit status the job chose for the command (so_ctx_set_exit), or null. */
+  put(root, "exit_status",
+      answers_status(rep) ? json_integer(rep->answer->exit_status) : json_null(), &bad);
   /* Whether the answer covers every task: a stop signal or a failed task makes it partial. */
   int signalled = rep->stopped == SO_STOPPED_SIGNAL;
   put(root, "complete", json_boolean(!rep->stopped && !rep->failed), &bad);

@@ -23,7 +23,8 @@ void so__report_print_tasks(FILE *out, const so_report *rep);
 void so__report_json_tasks(void *root, const so_report *rep, int *bad);
 
 /* Prints one line saying the answer is partial (a stop signal ended the run) or incomplete
- * (tasks failed, unless the job answers its own exit_status and so accounts for them itself).
+ * (tasks failed, unless the job chose its own exit status with so_ctx_set_exit and so accounts
+ * for them itself).
  * Returns 1 when it printed the line, else 0. */
 int so__report_notice(FILE *out, const so_report *rep);
 

@@ -644,7 +644,7 @@ int so__farm_finish(so_ctx *ctx) {
   int64_t status = m->failed > 100 ? SO_FARM_EXIT_MANY : (int64_t)m->failed;
   if (so_ctx_stopped(ctx) == SO_STOPPED_SIGNAL)
     status = SO_FARM_EXIT_SIGNAL;
-  so_answer_int(ctx, "exit_status", status);
+  so_ctx_set_exit(ctx, (int)status);
   return rc;
 }
 

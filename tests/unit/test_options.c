@@ -442,8 +442,58 @@ static void test_job_kind_help(void) {
   free(text);
 }
 
+/* A job's so_job.options are its default engine options: applied by the same parser, before the
+ * user's, which win; a bad one is refused naming the job. */
+static const so_job opt_job = {SO_JOB_VERSION, .name = "opted", .summary = "s",
+                               .options = "--grace 7  --batch=5\t--queue lifo"};
+static const so_job bad_opt_job = {SO_JOB_VERSION, .name = "badopt", .summary = "s",
+                                   .options = "--grace 3 --nosuch 1"};
+static const so_job noval_opt_job = {SO_JOB_VERSION, .name = "noval", .summary = "s",
+                                     .options = "--grace"};
+static const so_job *const opt_jobs[] = {&opt_job, &bad_opt_job, &noval_opt_job, NULL};
+static const so_job *opt_find(const char *name) {
+  for (const so_job *const *j = opt_jobs; *j; j++)
+    if (strcmp((*j)->name, name) == 0)
+      return *j;
+  return NULL;
+}
+
+static void test_job_options(void) {
+  char *plain[] = {"scaleout", "run", "opted", NULL};
+  CU_ASSERT_EQUAL_FATAL(so__cli_parse(3, plain, opt_find, opt_jobs, &cli, err, sizeof err), 0);
+  CU_ASSERT_DOUBLE_EQUAL(cli.cfg.grace, 7, 1e-12);
+  CU_ASSERT_EQUAL(cli.cfg.batch, 5);
+  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_QUEUE_LIFO);
+  so__cli_free(&cli);
+
+  char *user[] = {"scaleout", "run", "--grace", "1", "opted", "--batch", "auto", NULL};
+  CU_ASSERT_EQUAL_FATAL(so__cli_parse(7, user, opt_find, opt_jobs, &cli, err, sizeof err), 0);
+  CU_ASSERT_DOUBLE_EQUAL(cli.cfg.grace, 1, 1e-12);
+  CU_ASSERT_EQUAL(cli.cfg.batch, 0);
+  CU_ASSERT_EQUAL(cli.cfg.discipline, SO_QUEUE_LIFO);
+  so__cli_free(&cli);
+
+  char *bad[] = {"scaleout", "run", "badopt", NULL};
+  CU_ASSERT_EQUAL(so__cli_parse(3, bad, opt_find, opt_jobs, &cli, err, sizeof err), SO_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "job 'badopt' has '--nosuch' in its so_job.options"));
+  so__cli_free(&cli);
+  char *noval[] = {"scaleout", "run", "noval", NULL};
+  CU_ASSERT_EQUAL(so__cli_parse(3, noval, opt_find, opt_jobs, &cli, err, sizeof err), SO_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "job 'noval' gives '--grace' without a value"));
+  so__cli_free(&cli);
+
+  /* The farm's grace comes from its so_job.options, not from a special case in main.c. */
+  ACCEPT("run", "--command", "true", ":::", "a");
+  CU_ASSERT_DOUBLE_EQUAL(cli.cfg.grace, 10, 1e-12);
+  so__cli_free(&cli);
+  ACCEPT("run", "pi");
+  CU_ASSERT_TRUE(cli.cfg.grace < 0);
+  so__cli_free(&cli);
+}
+
 int main(void) {
   static const so_test_case cases[] = {
+    {"a job's so_job.options apply first and the user's win", test_job_options},
     {"run pi takes the defaults", test_run_defaults},
     {"options before and after the job, --name=value, last wins", test_run_options},
     {"queue, batch, prefetch, window, bind, json, quiet", test_run_engine_options},
