@@ -6,6 +6,7 @@
 #include "builtin.h"
 #include "options.h"
 #include "params.h"
+#include "scaleout/map.h"
 #include "so_test.h"
 
 /* --- Helpers --- */
@@ -415,7 +416,8 @@ static int kind_run(so_ctx *ctx, const so_task *task, so_result *res) {
   return 0;
 }
 
-/* Job help names the kind of work: pipeline stages with their bounds, task types, plain tasks;
+/* Job help names the kind of work: a map's input, reduction and schedule, pipeline stages with
+ * their bounds, task types, plain tasks;
  * where the job came from; its default options. */
 static void test_job_kind_help(void) {
   static const so_task_type types[] = {{"wash", kind_run}, {"dry", kind_run}, {NULL, NULL}};
@@ -423,6 +425,9 @@ static void test_job_kind_help(void) {
   const so_job typed = {SO_JOB_VERSION, .name = "squarecube", .summary = "s", .types = types};
   const so_job piped = {SO_JOB_VERSION, .name = "dishes", .summary = "d", .types = types,
                         .stages = stages, .options = "--grace 5"};
+  static const so_map lines = {.input = SO_MAP_LINES, .reduce = SO_REDUCE_SUM,
+                               .schedule = {SO_SCHED_DYNAMIC, 8}};
+  const so_job mapped = {SO_JOB_VERSION, .name = "wc", .summary = "w", .map = &lines};
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
@@ -430,6 +435,7 @@ static void test_job_kind_help(void) {
   so__cli_job_usage(f, &typed, NULL);
   so__cli_job_usage(f, &piped, "/p/dishes.so");
   so__cli_job_usage(f, &req_job, NULL);
+  so__cli_job_usage(f, &mapped, NULL);
   fclose(f);
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: task types: wash, dry\n"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: pipeline, stages: wash -> dry (at most 4 in flight)\n"));
@@ -439,6 +445,9 @@ static void test_job_kind_help(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "default options: --grace 5\n"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: tasks (one run() per task)\n"));
   CU_ASSERT_PTR_NOT_NULL(strstr(text, "  integer, 1 to 9\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(text, "kind: data-parallel map over the lines of a text file, "
+                                      "results reduced by sum; default schedule dynamic,8 "
+                                      "(--schedule)\n"));
   free(text);
 }
 
