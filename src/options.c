@@ -409,6 +409,10 @@ static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job 
       int off = snprintf(err, errlen, "unknown job '%s'; the jobs are:", jobname);
       for (const so_job *const *j = jobs; *j && off > 0 && (size_t)off < errlen; j++)
         off += snprintf(err + off, errlen - (size_t)off, " %s", (*j)->name);
+      /* A job of one's own is a plugin: say how it is found. */
+      if (off > 0 && (size_t)off < errlen)
+        snprintf(err + off, errlen - (size_t)off, " (a plugin's job: --job-lib FILE, or its "
+                                                  "directory in SCALEOUT_JOB_PATH)");
       return SO_EINVAL;
     }
   } else if (farm) {

@@ -252,7 +252,8 @@ static void test_bad_commands(void) {
 }
 
 static void test_bad_job(void) {
-  REJECT(WORDS("run", "pie"), "'pie'", "pi", "primes", "sleep", "noop");
+  REJECT(WORDS("run", "pie"), "'pie'", "pi", "primes", "sleep", "noop", "--job-lib FILE",
+         "SCALEOUT_JOB_PATH");
   REJECT(WORDS("run", "pi", "noop"), "'noop'");
   REJECT(WORDS("run", "pi", "--foo", "1"), "--foo", "'pi'");
   REJECT(WORDS("run", "--foo=1", "pi"), "--foo", "'pi'");
