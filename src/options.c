@@ -92,20 +92,55 @@ static const char *param_type(const so_param_def *p) {
                                     : "number";
 }
 
+/* A map's schedule by name, by the constants rather than their values, so the words stay right
+ * whatever numbering map.h gives them (anything not chosen is auto, as map.h says). */
+static const char *sched_name(so_sched_kind kind) {
+  switch (kind) {
+  case SO_SCHED_STATIC:
+    return "static";
+  case SO_SCHED_DYNAMIC:
+    return "dynamic";
+  case SO_SCHED_GUIDED:
+    return "guided";
+  default:
+    return "auto";
+  }
+}
+
+static const char *input_name(so_map_input input) {
+  switch (input) {
+  case SO_MAP_RANGE:
+    return "an index range";
+  case SO_MAP_LINES:
+    return "the lines of a text file";
+  case SO_MAP_RECORDS:
+    return "fixed-size records of a file";
+  }
+  return "an unknown input";
+}
+
+static const char *reduce_name(so_reduce_op op) {
+  switch (op) {
+  case SO_REDUCE_GATHER:
+    return "gathered in input order";
+  case SO_REDUCE_SUM:
+    return "reduced by sum";
+  case SO_REDUCE_MIN:
+    return "reduced by min";
+  case SO_REDUCE_MAX:
+    return "reduced by max";
+  case SO_REDUCE_CUSTOM:
+    return "reduced by the job's own combine";
+  }
+  return "(unknown reduction)";
+}
+
 /* What kind of parallel work the job is, in the words of scaleout/job.h and scaleout/map.h. */
 static void job_kind(FILE *out, const so_job *job) {
-  static const char *const inputs[] = {"an index range", "the lines of a text file",
-                                       "fixed-size records of a file"};
-  static const char *const reduces[] = {"gathered in input order", "reduced by sum",
-                                        "reduced by min", "reduced by max",
-                                        "reduced by the job's own combine"};
-  static const char *const scheds[] = {"auto", "static", "dynamic", "guided"};
   if (job->map) {
     const so_map *m = job->map;
     fprintf(out, "kind: data-parallel map over %s, results %s; default schedule %s",
-            (unsigned)m->input < 3 ? inputs[m->input] : "an unknown input",
-            (unsigned)m->reduce < 5 ? reduces[m->reduce] : "(unknown reduction)",
-            (unsigned)m->schedule.kind < 4 ? scheds[m->schedule.kind] : "?");
+            input_name(m->input), reduce_name(m->reduce), sched_name(m->schedule.kind));
     if (m->schedule.chunk)
       fprintf(out, ",%llu", (unsigned long long)m->schedule.chunk);
     fputs(" (--schedule)\n", out);
