@@ -45,7 +45,8 @@ typedef enum so_reduce_op {
 typedef enum so_value_type { SO_VALUE_I64 = 0, SO_VALUE_U64, SO_VALUE_F64 } so_value_type;
 
 typedef enum so_sched_kind {
-  SO_SCHED_AUTO = 0,
+  SO_SCHED_DEFAULT = 0, /* not chosen: so_config's means the job's own, so_map's means auto */
+  SO_SCHED_AUTO,
   SO_SCHED_STATIC,
   SO_SCHED_DYNAMIC,
   SO_SCHED_GUIDED
@@ -70,7 +71,7 @@ struct so_map {
   size_t record_size;
   const char *record_param;
 
-  /* The schedule when the user gives no --schedule (zero: auto). */
+  /* The schedule when the user gives no --schedule (zero, SO_SCHED_DEFAULT: auto). */
   so_schedule schedule;
 
   /* Reduction: op and, for SUM/MIN/MAX, nvalues numbers of type value (the accumulator is an

@@ -63,7 +63,7 @@ typedef struct so_config {
   const char *cpuset;
   int core_offset;
   int core_count;
-  so_schedule schedule; /* map jobs: --schedule; kind 0 (auto) with chunk 0 is the job's own */
+  so_schedule schedule; /* map jobs: --schedule; kind SO_SCHED_DEFAULT (0): the job's own */
 } so_config;
 
 /* Fills a configuration with the defaults (fifo, adaptive batches and prefetch, core binding, no
