@@ -1,11 +1,8 @@
 /* The pi job: a Monte Carlo estimate of pi that gives the same bits at any worker count. */
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "jobs_list.h"
-
-enum { PI_ENOMEM = 1, PI_ERESULT }; /* job-specific failure codes */
+#include "scaleout/map.h"
 
 static const so_param_def pi_params[] = {
     {"samples", SO_PARAM_INT, "1e9", "points thrown in the unit square", 1, 1e18},
@@ -14,23 +11,11 @@ static const so_param_def pi_params[] = {
     {NULL, 0, NULL, NULL, 0, 0},
 };
 
-typedef struct pi_state {
-  uint64_t samples, tasks, seed;
-  uint64_t per_task;   /* samples every task takes ... */
-  uint64_t extra;      /* ... plus one more for the first `extra` tasks, so the total is exact */
-  uint64_t hits;       /* master: hits merged so far */
-  uint64_t merged;     /* master: samples behind those hits */
-} pi_state;
-
 /* The splitmix64 finaliser: a bijective 64-bit mix, used to spread seeds, never as the stream. */
 static uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
   return z ^ (z >> 31);
-}
-
-static uint64_t task_samples(const pi_state *s, uint64_t id) {
-  return s->per_task + (id < s->extra ? 1 : 0);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -85,73 +70,34 @@ static int pi_check(so_ctx *ctx) {
   return 0;
 }
 
-static int pi_init(so_ctx *ctx) {
-  int rc = pi_check(ctx);
-  if (rc)
-    return rc;
-  int64_t samples = so_ctx_int(ctx, "samples"), tasks = so_ctx_int(ctx, "tasks");
-  pi_state *s = calloc(1, sizeof *s);
-  if (!s) {
-    so_ctx_errorf(ctx, "out of memory");
-    return PI_ENOMEM;
-  }
-  s->samples = (uint64_t)samples;
-  s->tasks = (uint64_t)tasks;
-  s->seed = (uint64_t)so_ctx_int(ctx, "seed");
-  s->per_task = s->samples / s->tasks;
-  s->extra = s->samples % s->tasks;
-  so_ctx_set_state(ctx, s);
+/* Item i of the map is the old task i: the samples split as evenly as --tasks allows, the first
+ * samples % tasks items taking one more, so every stream is as before and the bits too. */
+static int pi_item(so_ctx *ctx, uint64_t i, const void *rec, size_t len, void *acc, so_result *res) {
+  (void)rec, (void)len, (void)res;
+  uint64_t samples = (uint64_t)so_ctx_int(ctx, "samples"), tasks = (uint64_t)so_ctx_int(ctx, "tasks");
+  uint64_t n = samples / tasks + (i < samples % tasks), *sum = acc;
+  sum[0] += count_hits((uint64_t)so_ctx_int(ctx, "seed"), i, n);
+  sum[1] += n;
   return 0;
 }
 
-/* A task is fully described by its id, so it carries no payload. */
-static int pi_next(so_ctx *ctx, so_task_out *task) {
-  const pi_state *s = so_ctx_state(ctx);
-  return task->id < s->tasks ? 1 : 0;
-}
+static uint64_t pi_count(so_ctx *ctx) { return (uint64_t)so_ctx_int(ctx, "tasks"); }
 
-static int pi_run(so_ctx *ctx, const so_task *task, so_result *res) {
-  const pi_state *s = so_ctx_state(ctx);
-  uint64_t hits = count_hits(s->seed, task->id, task_samples(s, task->id));
-  return so_result_write(res, &hits, sizeof hits) ? PI_ENOMEM : 0;
-}
-
-/* A failed task contributes nothing: the estimate is then over the samples actually merged,
- * which finish() reports, rather than biased by a missing count. */
-static int pi_merge(so_ctx *ctx, const so_task_result *res) {
-  pi_state *s = so_ctx_state(ctx);
-  if (res->status != 0)
-    return 0;
-  uint64_t hits;
-  if (res->id >= s->tasks) {
-    so_ctx_errorf(ctx, "a result arrived for task %llu, but the job has only %llu tasks",
-                  (unsigned long long)res->id, (unsigned long long)s->tasks);
-    return PI_ERESULT;
-  }
-  if (res->len != sizeof hits) {
-    so_ctx_errorf(ctx, "task %llu sent a %zu-byte result, expected an 8-byte hit count",
-                  (unsigned long long)res->id, res->len);
-    return PI_ERESULT;
-  }
-  memcpy(&hits, res->data, sizeof hits);
-  s->hits += hits;
-  s->merged += task_samples(s, res->id);
+/* The hits and samples of every item that ran: a failed chunk leaves its samples out of both. */
+static int pi_reduced(so_ctx *ctx, const void *total) {
+  const uint64_t *sum = total;
+  so_answer_double(ctx, "pi", sum[1] ? 4.0 * (double)sum[0] / (double)sum[1] : 0.0);
+  so_answer_int(ctx, "hits", (int64_t)sum[0]);
+  so_answer_int(ctx, "samples", (int64_t)sum[1]);
   return 0;
 }
 
-static int pi_finish(so_ctx *ctx) {
-  const pi_state *s = so_ctx_state(ctx);
-  double pi = s->merged ? 4.0 * (double)s->hits / (double)s->merged : 0.0;
-  so_answer_double(ctx, "pi", pi);
-  so_answer_int(ctx, "hits", (int64_t)s->hits);
-  so_answer_int(ctx, "samples", (int64_t)s->merged);
-  return 0;
-}
-
-static void pi_fini(so_ctx *ctx) {
-  free(so_ctx_state(ctx));
-  so_ctx_set_state(ctx, NULL);
-}
+/* sum(pool.map(count_hits, range(tasks))): one item per stream, dealt one at a time by default
+ * (the engine batches them by their measured duration). */
+static const so_map pi_map = {.input = SO_MAP_RANGE, .count = pi_count,
+                              .schedule = {SO_SCHED_DYNAMIC, 1}, .reduce = SO_REDUCE_SUM,
+                              .value = SO_VALUE_U64, .nvalues = 2, .item = pi_item,
+                              .reduced = pi_reduced};
 
 const so_job so_job_pi = {
     SO_JOB_VERSION,
@@ -159,10 +105,5 @@ const so_job so_job_pi = {
     .summary = "Monte Carlo estimate of pi (CPU-bound, same bits at any worker count)",
     .params = pi_params,
     .check = pi_check,
-    .init = pi_init,
-    .next = pi_next,
-    .run = pi_run,
-    .merge = pi_merge,
-    .finish = pi_finish,
-    .fini = pi_fini,
+    .map = &pi_map,
 };

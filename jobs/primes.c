@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "jobs_list.h"
+#include "scaleout/map.h"
 
-enum { PRIMES_EPARAM = 1, PRIMES_ENOMEM, PRIMES_ERESULT, PRIMES_EMISSING }; /* job-specific */
+enum { PRIMES_ENOMEM = 1 }; /* job-specific failure code */
 
 /* The largest `to` accepted. The arithmetic below is exact far beyond it (p*p and indices fit in
  * 64 bits); the limit is what the tests check against trial division and what runs in sane time. */
@@ -40,10 +41,6 @@ typedef struct primes_state {
    * win[j] != 0 when win_lo + 1 + 2j is composite, for the numbers in [win_lo, win_hi). */
   uint8_t *win;
   uint64_t win_lo, win_hi; /* win_hi == 0: nothing sieved yet */
-  /* Master side. */
-  uint64_t count;    /* primes merged so far */
-  uint64_t merged;   /* tasks merged successfully */
-  uint64_t failed;   /* tasks whose run failed */
 } primes_state;
 
 /* The largest r with r*r <= n. */
@@ -257,70 +254,39 @@ static int primes_init(so_ctx *ctx) {
   return 0;
 }
 
-/* A task is fully described by its id, so it carries no payload. */
-static int primes_next(so_ctx *ctx, so_task_out *task) {
-  const primes_state *s = so_ctx_state(ctx);
-  return task->id < s->tasks ? 1 : 0;
-}
-
-static int primes_run(so_ctx *ctx, const so_task *task, so_result *res) {
+/* Item i of the map is the old task i: its share of [from, to) sieved. A task narrower than a
+ * window shares the worker's sieved window with its neighbours; a wider one streams its own
+ * segments. */
+static int primes_item(so_ctx *ctx, uint64_t i, const void *rec, size_t len, void *acc,
+                       so_result *res) {
+  (void)rec, (void)len, (void)res;
   primes_state *s = so_ctx_state(ctx);
-  uint64_t lo, hi;
-  if (task->id >= s->tasks) {
-    so_ctx_errorf(ctx, "task %llu is beyond the %llu tasks of the job",
-                  (unsigned long long)task->id, (unsigned long long)s->tasks);
-    return PRIMES_EPARAM;
-  }
-  task_range(s, task->id, &lo, &hi);
-  /* A task narrower than a window shares the worker's sieved window with its neighbours; a
-   * wider one streams its own segments. */
-  uint64_t count = hi - lo < 2 * (uint64_t)s->seg_len ? count_small(s, lo, hi)
-                                                       : count_range(s, lo, hi);
-  return so_result_write(res, &count, sizeof count) ? PRIMES_ENOMEM : 0;
-}
-
-/* A failed task is only counted here; finish() says the count has a hole in it. */
-static int primes_merge(so_ctx *ctx, const so_task_result *res) {
-  primes_state *s = so_ctx_state(ctx);
-  if (res->status != 0) {
-    s->failed++;
-    return 0;
-  }
-  uint64_t count;
-  if (res->id >= s->tasks) {
-    so_ctx_errorf(ctx, "a result arrived for task %llu, but the job has only %llu tasks",
-                  (unsigned long long)res->id, (unsigned long long)s->tasks);
-    return PRIMES_ERESULT;
-  }
-  if (res->len != sizeof count) {
-    so_ctx_errorf(ctx, "task %llu sent a %zu-byte result, expected an 8-byte count",
-                  (unsigned long long)res->id, res->len);
-    return PRIMES_ERESULT;
-  }
-  memcpy(&count, res->data, sizeof count);
-  s->count += count;
-  s->merged++;
+  uint64_t lo, hi, *sum = acc;
+  task_range(s, i, &lo, &hi);
+  sum[0] += hi - lo < 2 * (uint64_t)s->seg_len ? count_small(s, lo, hi) : count_range(s, lo, hi);
+  sum[1] += hi - lo;
   return 0;
 }
 
-/* A count with a hole in it is reported only when the hole is explained: tasks failed, or a
- * stop signal ended the run (the engine then says the answer is incomplete or partial, and the
- * exit status is 3 or 4), with the number of tasks it lacks. A task that simply never came back
- * would be the engine's bug, and is an error. */
-static int primes_finish(so_ctx *ctx) {
+static uint64_t primes_count(so_ctx *ctx) { return (uint64_t)so_ctx_int(ctx, "tasks"); }
+
+/* A count with a hole in it (failed tasks, or a stop signal: the engine then says the answer is
+ * incomplete or partial) says how many numbers it lacks. */
+static int primes_reduced(so_ctx *ctx, const void *total) {
   const primes_state *s = so_ctx_state(ctx);
-  if (s->merged != s->tasks && s->merged + s->failed != s->tasks && !so_ctx_stopped(ctx)) {
-    so_ctx_errorf(ctx, "only %llu of %llu tasks came back, so the count would be incomplete",
-                  (unsigned long long)(s->merged + s->failed), (unsigned long long)s->tasks);
-    return PRIMES_EMISSING;
-  }
-  so_answer_int(ctx, "primes", (int64_t)s->count);
+  const uint64_t *sum = total;
+  so_answer_int(ctx, "primes", (int64_t)sum[0]);
   so_answer_int(ctx, "from", (int64_t)s->from);
   so_answer_int(ctx, "to", (int64_t)s->to);
-  if (s->merged != s->tasks)
-    so_answer_int(ctx, "missing_tasks", (int64_t)(s->tasks - s->merged));
+  if (sum[1] != s->to - s->from)
+    so_answer_int(ctx, "missing_numbers", (int64_t)(s->to - s->from - sum[1]));
   return 0;
 }
+
+static const so_map primes_map = {.input = SO_MAP_RANGE, .count = primes_count,
+                                  .schedule = {SO_SCHED_DYNAMIC, 1}, .reduce = SO_REDUCE_SUM,
+                                  .value = SO_VALUE_U64, .nvalues = 2, .item = primes_item,
+                                  .reduced = primes_reduced};
 
 const so_job so_job_primes = {
     SO_JOB_VERSION,
@@ -329,9 +295,6 @@ const so_job so_job_primes = {
     .params = primes_params,
     .check = primes_check,
     .init = primes_init,
-    .next = primes_next,
-    .run = primes_run,
-    .merge = primes_merge,
-    .finish = primes_finish,
     .fini = primes_fini,
+    .map = &primes_map,
 };

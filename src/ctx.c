@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "graph.h"
+#include "map.h"
 #include "params.h"
 #include "proto.h"
 #include "queue.h"
@@ -272,6 +273,18 @@ static int serial_task(serial *s, so_ctx *m, so_ctx *w, const so_task *task, so_
 }
 
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {
+  if (job->map) { /* a map runs as the ordinary job map.c makes of it, under its own schedule */
+    char err[512];
+    const so_job *w;
+    int rc = so__map_wrap(job, NULL, &w, err, sizeof err);
+    if (rc) {
+      so__errorf("%s", err);
+      return rc;
+    }
+    rc = so__run_serial(w, params, tasks, answer);
+    so__map_unwrap(w);
+    return rc;
+  }
   so_ctx m, w;
   so__buf data = SO_BUF_INIT, out = SO_BUF_INIT;
   int rc = 0, minit = 0, winit = 0;
@@ -292,6 +305,12 @@ int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, 
   *answer = NULL;
   if (!m.answer)
     return SO_ENOMEM;
+  /* As the engine's master does: the parameter check first, whatever it refuses is bad input. */
+  if (job->check && (rc = job->check(&m)) != 0) {
+    so__ctx_fail(&m, "the parameter check", rc);
+    rc = SO_EINVAL;
+    goto out;
+  }
   if (job->init && (rc = job->init(&m)) != 0) {
     rc = so__ctx_fail(&m, "init", rc);
     goto out;

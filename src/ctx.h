@@ -33,6 +33,7 @@ struct so_ctx {
   int rank;
   int workers;
   void *state;
+  void *map;          /* a map job's own per-rank state (map.c), beside the job's state */
   uint64_t total;     /* tasks next() will produce, when has_total */
   int has_total;
   so__buf *task_data;  /* master: where so_task_set_data() puts the payload of the task in next() */

@@ -9,6 +9,7 @@
 #include "bind.h"
 #include "error.h"
 #include "jobcheck.h"
+#include "map.h"
 #include "master.h"
 #include "transport.h"
 #include "worker.h"
@@ -156,6 +157,10 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     return rc;
   }
   job = &accepted;
+  if (job->map) { /* a data-parallel map runs as the ordinary job map.c makes of it */
+    MPI_Comm_free(&dup);
+    return so__map_run(comm, job, params, cfg, rep);
+  }
 
   /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
    * more workers than tasks) ends before any worker is pinned or asked for work. */

@@ -42,6 +42,7 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "                      when it has none; auto (default) follows the task duration\n"
         "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
         "  --bind POLICY       core (default), pu, numa, package or none\n"
+        "  --schedule KIND[,N] data-parallel jobs: static, dynamic, guided or auto, as in OpenMP\n"
         "  --threads T         tasks run at once per worker, for jobs whose tasks wait (cmd)\n"
         "  --retries N         run a failed task up to N times in all, reruns on another worker\n"
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
@@ -277,6 +278,8 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
     snprintf(err, errlen, "--bind must be core, pu, numa, package or none, not '%s'", v);
     return SO_EINVAL;
   }
+  if (strcmp(name, "schedule") == 0)
+    return so_schedule_parse(v, &cli->cfg.schedule, err, errlen);
   if (strcmp(name, "threads") == 0)
     return parse_count("--threads", v, 1, 4096, &cli->cfg.slots, err, errlen);
   if (strcmp(name, "retries") == 0) {
@@ -319,7 +322,7 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
 static int is_run_option(const char *name, size_t len) {
   static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
                                       "json",    "threads", "retries", "grace",    "job-lib",
-                                      NULL};
+                                      "schedule", NULL};
   for (const char *const *n = names; *n; n++)
     if (strlen(*n) == len && strncmp(*n, name, len) == 0)
       return 1;

@@ -13,6 +13,7 @@
 #include "builtin.h"
 #include "ctx.h"
 #include "jobs_list.h"
+#include "map.h"
 #include "params.h"
 #include "so_test.h"
 
@@ -82,14 +83,19 @@ typedef enum order_kind {
  * It also checks that next() keeps returning 0 after the last task and that the built-in jobs'
  * tasks carry no payload. Returns 0 or non-zero, and the answer (free with so__answer_free).
  */
-static int drive(const so_job *job, const so_params *params, int nworkers, order_kind order,
+static int drive(const so_job *orig, const so_params *params, int nworkers, order_kind order,
                  so_answer **answer) {
   enum { MAXW = 4 };
   so_ctx m, w[MAXW];
-  so__buf data = SO_BUF_INIT, out = SO_BUF_INIT;
+  so__buf data = SO_BUF_INIT, out = SO_BUF_INIT, pay = SO_BUF_INIT;
   uint64_t n = 0, *ids = NULL;
   int rc = -1, winit = 0;
   *answer = NULL;
+  /* A map job runs as the ordinary job the engine makes of it, under its own schedule. */
+  const so_job *job;
+  char err[256];
+  if (so__map_wrap(orig, NULL, &job, err, sizeof err))
+    return -1;
   so__ctx_init(&m, job, params, SO_ROLE_MASTER, 0, nworkers);
   m.task_data = &data;
   m.answer = so__answer_new();
@@ -107,7 +113,10 @@ static int drive(const so_job *job, const so_params *params, int nworkers, order
       goto done;
     if (more == 0)
       break;
-    CU_ASSERT_EQUAL(data.len, 0);
+    /* A map task carries only where its items are; other built-in tasks carry nothing. */
+    CU_ASSERT_EQUAL(data.len, orig->map ? sizeof(so__map_span) : 0);
+    if (so__buf_append(&pay, data.data, data.len))
+      goto done;
   }
   for (int again = 0; again < 3; again++) {
     so_task_out t = {.id = n + (uint64_t)again};
@@ -133,7 +142,8 @@ static int drive(const so_job *job, const so_params *params, int nworkers, order
   }
   for (size_t k = 0; k < nids; k++) {
     so_ctx *wc = &w[k % (size_t)nworkers];
-    so_task task = {.id = ids[k]};
+    size_t plen = orig->map ? sizeof(so__map_span) : 0;
+    so_task task = {.id = ids[k], .data = pay.data ? pay.data + ids[k] * plen : NULL, .len = plen};
     so_result res = {.buf = &out};
     so__buf_clear(&out);
     int st = job->run(wc, &task, &res);
@@ -151,6 +161,8 @@ done_master:
   free(ids);
   so__buf_free(&data);
   so__buf_free(&out);
+  so__buf_free(&pay);
+  so__map_unwrap(job);
   if (rc == 0)
     *answer = m.answer;
   else
@@ -310,21 +322,26 @@ static void test_primes_order(void) {
 
   /* A failed task is a hole the engine reports (exit 3): the count of the rest, and the hole. */
   p = params_of(&so_job_primes, "from", "0", "to", "100", "tasks", "4", NULL);
+  const so_job *job;
+  char err[256];
+  CU_ASSERT_EQUAL_FATAL(so__map_wrap(&so_job_primes, NULL, &job, err, sizeof err), 0);
   so_ctx m;
-  so__ctx_init(&m, &so_job_primes, p, SO_ROLE_MASTER, 0, 1);
+  so__ctx_init(&m, job, p, SO_ROLE_MASTER, 0, 1);
   m.answer = so__answer_new();
-  CU_ASSERT_EQUAL_FATAL(so_job_primes.init(&m), 0);
+  CU_ASSERT_EQUAL_FATAL(job->init(&m), 0);
   static const uint64_t counts[4] = {9, 6, 4, 6}; /* [0,25) [25,50) [50,75) [75,100) */
   for (uint64_t id = 0; id < 4; id++) {
-    so_task_result r = {.id = id, .status = id == 2 ? 1 : 0, .data = &counts[id],
-                        .len = id == 2 ? 0 : sizeof counts[id]};
-    CU_ASSERT_EQUAL(so_job_primes.merge(&m, &r), 0);
+    uint64_t r4[4] = {counts[id], 25, 1, 1000}; /* primes, numbers; trailer: items, ns */
+    so_task_result r = {.id = id, .status = id == 2 ? 1 : 0, .data = r4,
+                        .len = id == 2 ? 0 : sizeof r4};
+    CU_ASSERT_EQUAL(job->merge(&m, &r), 0);
   }
-  CU_ASSERT_EQUAL(so_job_primes.finish(&m), 0);
+  CU_ASSERT_EQUAL(job->finish(&m), 0);
   CU_ASSERT_EQUAL(answer_int(m.answer, "primes"), 21);
-  CU_ASSERT_EQUAL(answer_int(m.answer, "missing_tasks"), 1);
+  CU_ASSERT_EQUAL(answer_int(m.answer, "missing_numbers"), 25);
   so__answer_free(m.answer);
-  so_job_primes.fini(&m);
+  job->fini(&m);
+  so__map_unwrap(job);
   so__params_free(p);
 }
 
@@ -389,21 +406,25 @@ static void test_pi_errors(void) {
   CU_ASSERT_PTR_NULL(params_of(&so_job_pi, "samples", "0", NULL));
   CU_ASSERT_PTR_NULL(params_of(&so_job_pi, "seed", "-1", NULL));
 
-  /* A result that is not one 8-byte count, or for a task that does not exist, is refused. */
+  /* The map's result of a chunk is the two sums and the trailer: anything else is refused. */
   so_params *p = params_of(&so_job_pi, "samples", "100", "tasks", "4", NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  const so_job *job;
+  char err[256];
+  CU_ASSERT_EQUAL_FATAL(so__map_wrap(&so_job_pi, NULL, &job, err, sizeof err), 0);
   so_ctx m;
-  so__ctx_init(&m, &so_job_pi, p, SO_ROLE_MASTER, 0, 1);
-  CU_ASSERT_EQUAL_FATAL(so_job_pi.init(&m), 0);
-  CU_ASSERT_EQUAL(m.total, 4);
-  uint64_t hits = 3;
-  so_task_result short_res = {.id = 0, .data = &hits, .len = 4};
-  so_task_result bad_id = {.id = 4, .data = &hits, .len = 8};
-  so_task_result good = {.id = 3, .data = &hits, .len = 8};
-  CU_ASSERT_NOT_EQUAL(so_job_pi.merge(&m, &short_res), 0);
-  CU_ASSERT_NOT_EQUAL(so_job_pi.merge(&m, &bad_id), 0);
-  CU_ASSERT_EQUAL(so_job_pi.merge(&m, &good), 0);
-  so_job_pi.fini(&m);
+  so__ctx_init(&m, job, p, SO_ROLE_MASTER, 0, 1);
+  CU_ASSERT_EQUAL_FATAL(job->init(&m), 0);
+  CU_ASSERT_EQUAL(m.total, 4); /* the default schedule (auto) makes one-item chunks at first */
+  uint64_t good[4] = {3, 25, 1, 1000};
+  so_task_result short_res = {.id = 0, .data = good, .len = 12};
+  so_task_result long_res = {.id = 0, .data = good, .len = 8 * 4 + 8};
+  so_task_result ok = {.id = 3, .data = good, .len = sizeof good};
+  CU_ASSERT_NOT_EQUAL(job->merge(&m, &short_res), 0);
+  CU_ASSERT_NOT_EQUAL(job->merge(&m, &long_res), 0);
+  CU_ASSERT_EQUAL(job->merge(&m, &ok), 0);
+  job->fini(&m);
+  so__map_unwrap(job);
   so__params_free(p);
 }
 
