@@ -273,7 +273,8 @@ static int serial_task(serial *s, so_ctx *m, so_ctx *w, const so_task *task, so_
 }
 
 int so__run_serial(const so_job *job, const so_params *params, uint64_t *tasks, so_answer **answer) {
-  if (job->map) { /* a map runs as the ordinary job map.c makes of it, under its own schedule */
+  /* A map runs as the ordinary job map.c makes of it, under the job's own schedule. */
+  if (job->map && !so__map_is_wrapper(job)) {
     char err[512];
     const so_job *w;
     int rc = so__map_wrap(job, NULL, &w, err, sizeof err);

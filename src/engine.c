@@ -157,7 +157,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
     return rc;
   }
   job = &accepted;
-  if (job->map) { /* a data-parallel map runs as the ordinary job map.c makes of it */
+  if (job->map && !so__map_is_wrapper(job)) { /* a map runs as the job map.c makes of it */
     MPI_Comm_free(&dup);
     return so__map_run(comm, job, params, cfg, rep);
   }

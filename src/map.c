@@ -58,7 +58,7 @@ int so_schedule_parse(const char *text, so_schedule *out, char *err, size_t errl
 
 /* --- The wrapper job --- */
 
-static so__map_job *wrapper(so_ctx *ctx) { return (so__map_job *)(void *)ctx->job; }
+static so__map_job *wrapper(so_ctx *ctx) { return so__map_job_of(ctx->job); }
 
 static int is_string_param(const so_job *job, const char *name, so_param_type type) {
   for (const so_param_def *p = job->params; name && p && p->name; p++)
@@ -632,7 +632,7 @@ static int map_finish(so_ctx *ctx) {
 int so__map_wrap(const so_job *job, const so_config *cfg, const so_job **out, char *err,
                  size_t errlen) {
   *out = job;
-  if (!job || !job->map)
+  if (!job || !job->map || so__map_is_wrapper(job))
     return 0;
   const so_map *map = job->map;
   so_schedule s = map->schedule;
@@ -659,7 +659,8 @@ int so__map_wrap(const so_job *job, const so_config *cfg, const so_job **out, ch
   mj->out = cfg && cfg->task_out ? cfg->task_out : stdout;
   mj->record = map->record_size;
   mj->job.size = (uint32_t)sizeof(so_job);
-  mj->job.map = NULL;
+  mj->self = *map;
+  mj->job.map = &mj->self;
   mj->job.types = NULL;
   mj->job.stages = NULL;
   mj->job.check = map_check;
@@ -682,6 +683,8 @@ void so__map_unwrap(const so_job *job) {
   if (job && job->next == map_next)
     free((void *)job);
 }
+
+int so__map_is_wrapper(const so_job *job) { return job && job->next == map_next; }
 
 int so__map_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_config *cfg,
                 so_report *rep) {

@@ -3,6 +3,7 @@
 #ifndef SO_MAP_INTERNAL_H
 #define SO_MAP_INTERNAL_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "batch.h"
@@ -23,11 +24,13 @@ typedef struct so__map_span {
   uint64_t chunk, stride, phase;
 } so__map_span;
 
-/* The job the engine runs for a map job: so_job first, so the engine's ctx->job leads back here. */
+/* The job the engine runs for a map job. Its job.map points at self, a copy of the author's map,
+ * so ctx->job->map leads back here even through the copy of the table so_run works from. */
 typedef struct so__map_job {
   so_job job;
+  so_map self;
   const so_job *orig;   /* the job as its author wrote it */
-  const so_map *map;
+  const so_map *map;    /* its map */
   so_schedule sched;    /* the schedule in force: --schedule, else the job's own */
   FILE *out;            /* gather without gathered(): where the output goes */
   size_t record;        /* SO_MAP_RECORDS with a fixed record_size; else from record_param */
@@ -68,6 +71,14 @@ typedef struct so__map_rank {
   struct so__map_held *held; /* a min-heap by first item */
   size_t nheld, capheld;
 } so__map_rank;
+
+/* The wrapper behind a job table made by so__map_wrap (or a copy of one). */
+static inline so__map_job *so__map_job_of(const so_job *job) {
+  return (so__map_job *)(void *)((char *)(void *)job->map - offsetof(so__map_job, self));
+}
+
+/* Whether job is (a copy of) a table made by so__map_wrap: a job to run as it is. */
+int so__map_is_wrapper(const so_job *job);
 
 /* Makes the job the engine runs: *out is job itself when it has no map, or a wrapper (free with
  * so__map_unwrap). cfg may be NULL (the serial runner: the job's own schedule, stdout). Checks

@@ -170,7 +170,7 @@ static int run_lines(chunk_run *c, const so__map_span *sp, const so__map_rank *s
 }
 
 int so__map_task(so_ctx *ctx, const so_task *task, so_result *res) {
-  const so__map_job *mj = (const so__map_job *)(const void *)ctx->job;
+  const so__map_job *mj = so__map_job_of(ctx->job);
   const so__map_rank *st = ctx->map;
   const so_map *map = mj->map;
   so__map_span sp;

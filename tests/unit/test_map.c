@@ -64,7 +64,7 @@ static void apply(void *acc, uint64_t i, int64_t v) {
 
 /* Checks the item's bytes are the ones item `index` was written with, then reduces or writes. */
 static int t_item(so_ctx *ctx, uint64_t i, const void *rec, size_t len, void *acc, so_result *res) {
-  const so__map_job *mj = (const so__map_job *)(const void *)ctx->job;
+  const so__map_job *mj = so__map_job_of(ctx->job);
   int64_t v = value_of(i);
   if (mj->map->input == SO_MAP_LINES) {
     char num[32];
