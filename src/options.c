@@ -43,6 +43,8 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --window N          tasks generated ahead for lifo/priority (default 4096)\n"
         "  --bind POLICY       core (default), pu, numa, package or none\n"
         "  --schedule KIND[,N] data-parallel jobs: static, dynamic, guided or auto, as in OpenMP\n"
+        "  --cpuset LIST       plan workers on these CPUs of each node only (\"2-3\", \"0,4\")\n"
+        "  --core-offset N     skip the first N cores of that set; --core-count N: use N cores\n"
         "  --threads T         tasks run at once per worker, for jobs whose tasks wait (cmd)\n"
         "  --retries N         run a failed task up to N times in all, reruns on another worker\n"
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
@@ -280,6 +282,18 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
   }
   if (strcmp(name, "schedule") == 0)
     return so_schedule_parse(v, &cli->cfg.schedule, err, errlen);
+  if (strcmp(name, "cpuset") == 0) {
+    cli->cfg.cpuset = v; /* checked by every rank against its node (pinplan.h) */
+    return 0;
+  }
+  if (strcmp(name, "core-offset") == 0 || strcmp(name, "core-count") == 0) {
+    int offset = strcmp(name, "core-offset") == 0;
+    uint32_t n = 0;
+    int rc = parse_count(offset ? "--core-offset" : "--core-count", v, 0, 65535, &n, err, errlen);
+    if (rc == 0)
+      *(offset ? &cli->cfg.core_offset : &cli->cfg.core_count) = (int)n;
+    return rc;
+  }
   if (strcmp(name, "threads") == 0)
     return parse_count("--threads", v, 1, 4096, &cli->cfg.slots, err, errlen);
   if (strcmp(name, "retries") == 0) {
@@ -322,7 +336,7 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
 static int is_run_option(const char *name, size_t len) {
   static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
                                       "json",    "threads", "retries", "grace",    "job-lib",
-                                      "schedule", NULL};
+                                      "schedule", "cpuset", "core-offset", "core-count", NULL};
   for (const char *const *n = names; *n; n++)
     if (strlen(*n) == len && strncmp(*n, name, len) == 0)
       return 1;

@@ -51,6 +51,16 @@ void so__signals_restore(void) {
     sigaction(stop_signals[i], &saved[i], NULL);
 }
 
+void so__signals_save(so__sigstate *s) {
+  for (int i = 0; i < 3; i++)
+    sigaction(stop_signals[i], NULL, &s->act[i]);
+}
+
+void so__signals_put_back(const so__sigstate *s) {
+  for (int i = 0; i < 3; i++)
+    sigaction(stop_signals[i], &s->act[i], NULL);
+}
+
 int so__signals_caught(void) { return caught; }
 
 int so__signals_take(void) {

@@ -4,6 +4,8 @@
 #ifndef SO_SIGNALS_H
 #define SO_SIGNALS_H
 
+#include <signal.h>
+
 /* Installs the handlers, remembering the previous ones. Calls nest: only the outermost installs
  * (and clears the flag) and only its matching restore puts the previous handlers back, so a
  * signal caught before so_run starts is still seen by the master's loop. Not reentrant across
@@ -16,6 +18,15 @@ void so__signals_restore(void);
 int so__signals_caught(void);
 /* The stop signal caught since the last take (or the catch), clearing it; 0 if none. */
 int so__signals_take(void);
+
+/* The dispositions of the stop signals (SIGTERM, SIGINT, SIGUSR1), as so_run found them: saved
+ * on entry and put back on return, so whatever the run installed for them (the master's handlers,
+ * a worker's SIG_IGN) does not outlive it. */
+typedef struct so__sigstate {
+  struct sigaction act[3];
+} so__sigstate;
+void so__signals_save(so__sigstate *s);
+void so__signals_put_back(const so__sigstate *s);
 
 /* From now on, takes note only of stop signals sent by process pid (a direct run's master hears
  * them from the parent the user started; mpirun's own SIGTERM, sent when a rank died, is not a

@@ -15,6 +15,12 @@ typedef struct so__msg {
 
 typedef struct so__transport so__transport;
 
+/* Messages whose payload is at most this many bytes travel on the small channel, larger ones on
+ * the large channel. Between one sender and one receiver each channel keeps its order, but a
+ * message of one channel may overtake one of the other (MPI orders only messages of the same tag;
+ * transport_mpi.c gives the channels different tags and looks at the large one less often). */
+#define SO_TRANSPORT_SMALL_MAX (16384 - 8)
+
 typedef struct so__transport_ops {
   /* Sends len bytes to dest. The data is copied: the caller may reuse it at once. The send
    * completes in the background; it never waits for the receiver to be ready.
@@ -48,7 +54,7 @@ static inline void so__transport_destroy(so__transport *t) {
 /* An MPI transport on comm (which the caller keeps and frees after destroying the transport).
  * comm must use MPI_ERRORS_RETURN. A waiting receive spins at most max_spin_ns before it sleeps:
  * long for a worker waiting for its own batch on its own core, short for the master, which
- * shares the cores with the workers. Returns NULL when out of memory. */
+ * shares the cores with the workers. Returns NULL when out of memory or MPI failed (printed). */
 so__transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns);
 
 /* In-process transport for tests: so__inproc_new makes a group of size endpoints that threads

@@ -28,7 +28,8 @@
  */
 #define SO_MPI_SMALL 0x5c00
 #define SO_MPI_LARGE 0x5c01
-#define SO_SMALL_MAX 16384
+/* The largest small frame: the header and SO_TRANSPORT_SMALL_MAX bytes. */
+#define SO_SMALL_MAX (SO_TRANSPORT_SMALL_MAX + 8)
 #define SO_POLL_SPIN_NS 20000L       /* the least spin before sleeping */
 #define SO_POLL_SPIN_LONG_NS 2000000L /* waits longer than this on average: spin only the least */
 #define SO_POLL_MIN_SLEEP_NS 2000L
@@ -38,6 +39,7 @@ typedef struct frame_hdr {
   int32_t tag;
   uint32_t reserved;
 } frame_hdr;
+_Static_assert(sizeof(frame_hdr) == 8, "SO_SMALL_MAX counts an 8-byte header");
 
 typedef struct pending_send {
   MPI_Request req;
@@ -148,7 +150,8 @@ static int poll_once(mpi_transport *m, so__msg *msg) {
     return rc;
   if (flag) {
     int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
+    if ((rc = so__mpi_check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) != 0)
+      return rc;
     return deliver(msg, st.MPI_SOURCE, m->small, count);
   }
   if ((m->polls++ & 3) != 0)
@@ -157,7 +160,8 @@ static int poll_once(mpi_transport *m, so__msg *msg) {
   if (rc || !flag)
     return rc;
   int count = 0;
-  MPI_Get_count(&st, MPI_BYTE, &count);
+  if ((rc = so__mpi_check(MPI_Get_count(&st, MPI_BYTE, &count), "MPI_Get_count")) != 0)
+    return rc;
   so__buf_clear(&m->large);
   if ((rc = so__buf_reserve(&m->large, (size_t)count)) != 0)
     return rc;
@@ -248,8 +252,8 @@ static void mpi_destroy(so__transport *t) {
       pause_ns(SO_POLL_MIN_SLEEP_NS * 10);
   }
   if (m->small_req != MPI_REQUEST_NULL) {
-    MPI_Cancel(&m->small_req);
-    MPI_Wait(&m->small_req, MPI_STATUS_IGNORE);
+    if (so__mpi_check(MPI_Cancel(&m->small_req), "MPI_Cancel") == 0)
+      so__mpi_check(MPI_Wait(&m->small_req, MPI_STATUS_IGNORE), "MPI_Wait");
   }
   for (size_t i = 0; i < m->capsends; i++)
     so__buf_free(&m->sends[i].buf);
@@ -270,8 +274,8 @@ so__transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns) {
   m->comm = comm;
   m->small_req = MPI_REQUEST_NULL;
   m->small = malloc(SO_SMALL_MAX);
-  if (!m->small || MPI_Comm_rank(comm, &m->base.rank) != MPI_SUCCESS ||
-      MPI_Comm_size(comm, &m->base.size) != MPI_SUCCESS) {
+  if (!m->small || so__mpi_check(MPI_Comm_rank(comm, &m->base.rank), "MPI_Comm_rank") != 0 ||
+      so__mpi_check(MPI_Comm_size(comm, &m->base.size), "MPI_Comm_size") != 0) {
     free(m->small);
     free(m);
     return NULL;
