@@ -61,6 +61,12 @@ so__transport *so__transport_mpi(MPI_Comm comm, long max_spin_ns);
  * of one process use as ranks 0..size-1. Destroy every endpoint, then the group. */
 typedef struct so__inproc so__inproc;
 so__inproc *so__inproc_new(int size);
+/* The same, but delivering messages in an order MPI may too: each channel (small, large) of one
+ * sender stays in order, and otherwise a receiver takes any waiting message, chosen by a
+ * generator seeded with seed (the same choices for the same arrivals). A large message becomes
+ * receivable 0, 0.5, 1 or 1.5 ms after it was sent (chosen by the same generator), so small ones
+ * sent after it overtake it, as under MPI's rendezvous protocol. */
+so__inproc *so__inproc_new_reordering(int size, unsigned long seed);
 so__transport *so__inproc_endpoint(so__inproc *group, int rank);
 void so__inproc_free(so__inproc *group);
 

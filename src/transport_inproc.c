@@ -1,6 +1,8 @@
 /* The in-process transport: ranks are threads of one process exchanging copies through mailboxes,
- * so master and worker logic can be unit tested without mpirun. */
+ * so master and worker logic can be unit tested without mpirun; in its reordering mode messages
+ * overtake each other the way MPI lets them. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +14,8 @@
 typedef struct letter {
   struct letter *next;
   int src, tag;
+  int large; /* on the large channel (len > SO_TRANSPORT_SMALL_MAX) */
+  long long due_ns; /* reordering: when it can be received (CLOCK_MONOTONIC), see take() */
   size_t len;
   unsigned char data[];
 } letter;
@@ -21,12 +25,78 @@ typedef struct mailbox {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   letter *head, *tail;
+  uint64_t rng;        /* reordering: this receiver's generator */
+  unsigned char *seen; /* reordering: 2 x size flags, a sender's channel met in this look */
 } mailbox;
 
 struct so__inproc {
   int size;
+  int reorder;
   mailbox *boxes;
 };
+
+/* xorshift64*: small, seedable, and the same sequence on every machine. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Takes the letter to deliver out of b (locked), or returns NULL. In order mode, the first. When
+ * reordering, one chosen at random among those MPI could deliver now: the first letter of each
+ * sender's channel, once it is due. A large letter is due up to 1.5 ms after it was sent, as a
+ * large MPI message is late (rendezvous, and the MPI transport probes for it only every few
+ * looks) while small ones sent after it arrive at once.
+ */
+static letter *take(so__inproc *g, mailbox *b) {
+  if (!g->reorder || !b->head) {
+    letter *l = b->head;
+    if (l && !(b->head = l->next))
+      b->tail = NULL;
+    return l;
+  }
+  memset(b->seen, 0, (size_t)g->size * 2);
+  long long now = now_ns();
+  int n = 0;
+  for (letter *l = b->head; l; l = l->next) {
+    unsigned char *first = &b->seen[l->src * 2 + l->large];
+    if (*first)
+      continue; /* an earlier letter of the same channel goes first */
+    *first = 1;
+    n += l->due_ns <= now;
+  }
+  if (n == 0)
+    return NULL;
+  int pick = (int)(next_random(&b->rng) % (uint64_t)n);
+  memset(b->seen, 0, (size_t)g->size * 2);
+  letter *prev = NULL;
+  for (letter *l = b->head; l; prev = l, l = l->next) {
+    unsigned char *first = &b->seen[l->src * 2 + l->large];
+    if (*first)
+      continue;
+    *first = 1;
+    if (l->due_ns > now || pick-- > 0)
+      continue;
+    if (prev)
+      prev->next = l->next;
+    else
+      b->head = l->next;
+    if (b->tail == l)
+      b->tail = prev;
+    return l;
+  }
+  return NULL;
+}
 
 typedef struct inproc_endpoint {
   so__transport base;
@@ -45,10 +115,14 @@ static int inproc_send(so__transport *t, int dest, int tag, const void *data, si
   l->src = t->rank;
   l->tag = tag;
   l->len = len;
+  l->large = len > SO_TRANSPORT_SMALL_MAX;
+  l->due_ns = 0;
   if (len)
     memcpy(l->data, data, len);
   mailbox *b = &e->group->boxes[dest];
   pthread_mutex_lock(&b->lock);
+  if (e->group->reorder && l->large)
+    l->due_ns = now_ns() + (long long)(next_random(&b->rng) % 4) * 500000LL;
   if (b->tail)
     b->tail->next = l;
   else
@@ -75,17 +149,31 @@ static int inproc_recv(so__transport *t, so__msg *msg, int timeout_ms) {
     }
   }
   pthread_mutex_lock(&b->lock);
-  while (!b->head && timeout_ms != 0) {
-    if (timeout_ms < 0)
+  letter *l = take(e->group, b);
+  while (!l && timeout_ms != 0) {
+    /* Letters not yet due (reordering) are waited for a little at a time. */
+    if (b->head) {
+      struct timespec soon;
+      clock_gettime(CLOCK_REALTIME, &soon);
+      soon.tv_nsec += 100000L;
+      if (soon.tv_nsec >= 1000000000L) {
+        soon.tv_sec++;
+        soon.tv_nsec -= 1000000000L;
+      }
+      if (timeout_ms > 0 && (soon.tv_sec > deadline.tv_sec ||
+                             (soon.tv_sec == deadline.tv_sec && soon.tv_nsec > deadline.tv_nsec)))
+        soon = deadline;
+      if (pthread_cond_timedwait(&b->cond, &b->lock, &soon) != 0 && timeout_ms > 0 &&
+          soon.tv_sec == deadline.tv_sec && soon.tv_nsec == deadline.tv_nsec) {
+        l = take(e->group, b);
+        break;
+      }
+    } else if (timeout_ms < 0) {
       pthread_cond_wait(&b->cond, &b->lock);
-    else if (pthread_cond_timedwait(&b->cond, &b->lock, &deadline) != 0)
+    } else if (pthread_cond_timedwait(&b->cond, &b->lock, &deadline) != 0) {
       break;
-  }
-  letter *l = b->head;
-  if (l) {
-    b->head = l->next;
-    if (!b->head)
-      b->tail = NULL;
+    }
+    l = take(e->group, b);
   }
   pthread_mutex_unlock(&b->lock);
   if (!l)
@@ -123,6 +211,24 @@ so__inproc *so__inproc_new(int size) {
   return g;
 }
 
+so__inproc *so__inproc_new_reordering(int size, unsigned long seed) {
+  so__inproc *g = so__inproc_new(size);
+  if (!g)
+    return NULL;
+  g->reorder = 1;
+  for (int i = 0; i < size; i++) {
+    /* Distinct non-zero states per receiver, fixed by the seed. */
+    g->boxes[i].rng = ((uint64_t)seed + 1) * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL;
+    if (!g->boxes[i].rng)
+      g->boxes[i].rng = 1;
+    if (!(g->boxes[i].seen = malloc((size_t)size * 2))) {
+      so__inproc_free(g);
+      return NULL;
+    }
+  }
+  return g;
+}
+
 so__transport *so__inproc_endpoint(so__inproc *group, int rank) {
   inproc_endpoint *e = calloc(1, sizeof *e);
   if (!e)
@@ -144,6 +250,7 @@ void so__inproc_free(so__inproc *group) {
       free(l);
       l = next;
     }
+    free(group->boxes[i].seen);
     pthread_mutex_destroy(&group->boxes[i].lock);
     pthread_cond_destroy(&group->boxes[i].cond);
   }

@@ -4,6 +4,7 @@
 #define SO_ENGINE_HARNESS_H
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "master.h"
@@ -19,6 +20,11 @@ typedef struct harness_worker {
   const so_config *cfg;
   int rc;
 } harness_worker;
+
+/* 0: harness_run delivers messages in order (unless SO_TEST_REORDER_SEED names a seed).
+ * Otherwise the seed of the reordering in-process transport, whose small and large messages
+ * overtake each other the way MPI's may. */
+static unsigned long harness_reorder_seed;
 
 static void *harness_worker_main(void *p) {
   harness_worker *a = p;
@@ -40,7 +46,10 @@ static inline int harness_run(const so_job *job, int nworkers, const so_config *
     so__params_free(params);
     return rc;
   }
-  so__inproc *g = so__inproc_new(nworkers + 1);
+  const char *env = getenv("SO_TEST_REORDER_SEED");
+  unsigned long seed = harness_reorder_seed ? harness_reorder_seed
+                                            : env ? strtoul(env, NULL, 10) : 0;
+  so__inproc *g = seed ? so__inproc_new_reordering(nworkers + 1, seed) : so__inproc_new(nworkers + 1);
   CU_ASSERT_FATAL(g != NULL && nworkers <= 16);
   pthread_t th[16];
   harness_worker args[16];

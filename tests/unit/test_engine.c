@@ -17,7 +17,9 @@ typedef struct probe {
   int inits;               /* init() calls on the master */
   int fail_odd;            /* run() fails odd ids */
   int use_priority;        /* priority = id % 7 */
-  uint32_t payload;        /* bytes of payload per task, filled with the id */
+  uint32_t payload;        /* bytes of payload per task, filled with the id (<= PROBE_MAX) */
+  uint32_t result_pad;     /* bytes run() adds to each result after the id (<= PROBE_MAX) */
+  int small_even;          /* even ids carry 40 bytes of payload instead of payload */
   unsigned run_ms;         /* each run() sleeps this long */
   unsigned first_extra_ms; /* ... and task 0 this much longer */
   /* what happened */
@@ -29,6 +31,11 @@ typedef struct probe {
 } probe;
 
 static probe P;
+
+/* Payloads and results up to this size: past SO_TRANSPORT_SMALL_MAX, so they use the large
+ * channel. */
+#define PROBE_MAX 32768
+static unsigned char probe_buf[PROBE_MAX];
 
 static int probe_init(so_ctx *ctx) {
   if (so_ctx_role(ctx) == SO_ROLE_MASTER)
@@ -42,15 +49,17 @@ static int probe_init(so_ctx *ctx) {
   return 0;
 }
 
+/* The payload bytes of task id. */
+static uint32_t payload_of(uint64_t id) { return P.small_even && id % 2 == 0 ? 40 : P.payload; }
+
 static int probe_next(so_ctx *ctx, so_task_out *t) {
   if (t->id >= P.tasks)
     return 0;
   if (P.use_priority)
     t->priority = (int64_t)(t->id % 7);
-  if (P.payload) {
-    unsigned char buf[256];
-    memset(buf, (int)(t->id & 0xff), P.payload);
-    if (so_task_set_data(ctx, t, buf, P.payload))
+  if (payload_of(t->id)) {
+    memset(probe_buf, (int)(t->id & 0xff), payload_of(t->id));
+    if (so_task_set_data(ctx, t, probe_buf, payload_of(t->id)))
       return -1;
   }
   P.generated++;
@@ -61,7 +70,7 @@ static int probe_next(so_ctx *ctx, so_task_out *t) {
 
 static int probe_run(so_ctx *ctx, const so_task *t, so_result *res) {
   (void)ctx;
-  if (t->len != P.payload)
+  if (t->len != payload_of(t->id))
     return 99;
   for (size_t i = 0; i < t->len; i++)
     if (((const unsigned char *)t->data)[i] != (t->id & 0xff))
@@ -78,13 +87,16 @@ static int probe_run(so_ctx *ctx, const so_task *t, so_result *res) {
   pthread_mutex_unlock(&P.lock);
   if (so_result_write(res, &t->id, sizeof t->id))
     return 97;
+  static const unsigned char pad[PROBE_MAX]; /* zeros */
+  if (P.result_pad && so_result_write(res, pad, P.result_pad))
+    return 97;
   return P.fail_odd && (t->id & 1) ? 1 : 0;
 }
 
 static int probe_merge(so_ctx *ctx, const so_task_result *r) {
   (void)ctx;
   uint64_t echoed;
-  if (r->len != sizeof echoed)
+  if (r->len != sizeof echoed + P.result_pad)
     return -1;
   memcpy(&echoed, r->data, sizeof echoed);
   if (echoed != r->id || r->id >= P.tasks)
@@ -158,6 +170,30 @@ static void test_every_task_once(void) {
       CU_ASSERT_EQUAL(rep.failed, 0);
       so_report_free(&rep);
     }
+}
+
+/* Tasks and results past the small channel's size, and answers of several TASKS messages (one
+ * task each, a deep prefetch) small and large by turns: with the reordering transport they
+ * overtake each other as MPI's may. */
+static void test_large_messages(void) {
+  uint32_t batches[] = {0, 1, 7};
+  for (int b = 0; b < 3; b++) {
+    probe_reset(300);
+    P.payload = SO_TRANSPORT_SMALL_MAX + 1 + (uint32_t)b * 1000;
+    P.small_even = 1;
+    P.result_pad = b == 0 ? SO_TRANSPORT_SMALL_MAX : 0;
+    /* Failures send small TASKERR messages beside the REQUESTs. */
+    P.fail_odd = b == 2;
+    so_config cfg;
+    so_config_default(&cfg);
+    cfg.batch = batches[b];
+    cfg.prefetch = b == 1 ? 6 : SO_PREFETCH_AUTO;
+    so_report rep;
+    CU_ASSERT_EQUAL(run_engine(3, &cfg, &rep), 0);
+    check_each_once(&rep);
+    CU_ASSERT_EQUAL(rep.failed, P.fail_odd ? P.tasks / 2 : 0);
+    so_report_free(&rep);
+  }
 }
 
 /* A generator of unknown length is drained lazily: the master never holds more than what the
@@ -332,6 +368,7 @@ static void test_long_tasks_not_taken_while_holding(void) {
 int main(void) {
   static const so_test_case cases[] = {
       {"every task runs exactly once (3 disciplines x 3 batch modes)", test_every_task_once},
+      {"tasks and results larger than the small channel", test_large_messages},
       {"lazy generation keeps the master bounded", test_lazy_generation},
       {"priority queue hands out higher priority first", test_priority_order},
       {"lifo queue hands out the newest first", test_lifo_order},
@@ -345,6 +382,12 @@ int main(void) {
       {"long tasks wait for a dry worker, not one that holds a task", test_long_tasks_not_taken_while_holding},
       {NULL, NULL}};
   int rc = so_test_run("engine", cases);
+  /* Again, with messages overtaking each other across the channels as MPI's may. */
+  for (unsigned long seed = 1; seed <= 3; seed++) {
+    harness_reorder_seed = seed;
+    printf("reordering transport, seed %lu\n", seed);
+    rc |= so_test_run("engine, reordering transport", cases);
+  }
   free(P.seen);
   free(P.order);
   return rc;
