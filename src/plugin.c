@@ -270,6 +270,14 @@ int so__plugin_load_path(const char *path, char *err, size_t errlen) {
   return rc;
 }
 
+/* True when the command line asks for help (before any ":::"). */
+static int asks_help(int argc, char **argv) {
+  for (int i = 2; i < argc && strcmp(argv[i], ":::") != 0; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
 int so__plugin_prepare(int argc, char **argv, char *err, size_t errlen) {
   const char *lib = NULL, *name = NULL;
   int cmd = so__cli_plugin_args(argc, argv, so__builtin_jobs, &lib, &name);
@@ -279,7 +287,10 @@ int so__plugin_prepare(int argc, char **argv, char *err, size_t errlen) {
   int rc = 0;
   if (lib)
     rc = so__plugin_load(lib, err, errlen);
-  if (rc == 0 && path && path[0] && (cmd == SO_PLUGIN_ARGS_JOBS || (!lib && name && !so__builtin_find(name))))
+  /* `run --help` without a job lists the jobs too; a run of a built-in job (or the farm) never
+   * reads the directories, so a bad one there cannot stop it. */
+  int listing = cmd == SO_PLUGIN_ARGS_JOBS || (!name && asks_help(argc, argv));
+  if (rc == 0 && path && path[0] && (listing || (!lib && name && !so__builtin_find(name))))
     rc = so__plugin_load_path(path, err, errlen);
   if (rc == 0 && lib && cmd == SO_PLUGIN_ARGS_RUN && name) {
     const so_job *job = so__jobs_find(name);

@@ -10,8 +10,8 @@
 #   - hello_sum --n 100000 gives sum = 333338333350000 (n(n+1)(2n+1)/6): through --job-lib at 2
 #     and 3 workers (direct runs), through SCALEOUT_JOB_PATH from another directory, and under
 #     mpirun -n 3 where every rank loads the file itself
-#   - `scaleout jobs` marks the plugin's job with its file; `run hello_sum --help` shows its kind
-#     and parameters with types and ranges
+#   - `scaleout jobs` marks the plugin's job with its file, `run --help` lists it; `run hello_sum
+#     --help` shows its kind and parameters with types and ranges
 #   - refused with exit 2, one "scaleout: error:" line naming the file, in under 5 s: a missing
 #     file, a file that is not a shared object, a .so without the entry symbol, a plugin built for
 #     API 3 (SO_API_MAJOR redefined), a job table of API 1, a job named like a built-in one, a
@@ -88,6 +88,9 @@ grep -q "^hello_sum: .*\[plugin $tmp/lib/hello_sum.so\]$" "$tmp/jobs.out" &&
   fail "jobs: $(grep hello_sum "$tmp/jobs.out" || echo 'no hello_sum line')"
 grep -q "^pi: " "$tmp/jobs.out" && ! grep -q "^pi: .*plugin" "$tmp/jobs.out" &&
   pass "jobs: pi listed as built in" || fail "jobs: pi line: $(grep '^pi' "$tmp/jobs.out")"
+run runhelp 30 env SCALEOUT_JOB_PATH="$tmp/lib" "$S" run --help
+grep -q "^  hello_sum  example plugin" "$tmp/runhelp.out" &&
+  pass "run --help with SCALEOUT_JOB_PATH lists hello_sum" || fail "run --help: no hello_sum line"
 run jobslib 30 "$S" jobs --job-lib "$tmp/hello_sum.so"
 grep -q "^hello_sum: .*\[plugin $tmp/hello_sum.so\]$" "$tmp/jobslib.out" &&
   pass "jobs --job-lib lists hello_sum" || fail "jobs --job-lib: $(head -c 300 "$tmp/jobslib.out")"
