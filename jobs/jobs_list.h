@@ -13,5 +13,7 @@ extern const so_job so_job_primes; /* segmented sieve count of primes in [from, 
 extern const so_job so_job_sleep;  /* tasks that only wait: a stand-in for I/O-bound work */
 extern const so_job so_job_noop;
 extern const so_job so_job_cmd;    /* the command task farm: shell commands like GNU parallel */
+extern const so_job so_job_squarecube; /* squares and cubes of a range: two task types */
+extern const so_job so_job_dishes; /* a two-stage pipeline (wash, dry) with a bounded rack */
 
 #endif

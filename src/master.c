@@ -1011,10 +1011,8 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
     so__errorf("out of memory starting the master");
     return SO_ENOMEM;
   }
-  for (uint32_t t = 0; t < m->ntypes; t++) {
+  for (uint32_t t = 0; t < m->ntypes; t++)
     so__queue_init(&m->ty[t].queue, cfg->discipline);
-    m->ty[t].capacity = t < m->nstages ? job->stages[t].capacity : 0;
-  }
   m->w = calloc((size_t)nworkers + 1, sizeof *m->w);
   so__ctx_init(&m->ctx, job, params, SO_ROLE_MASTER, 0, nworkers);
   m->ctx.task_data = &m->data;
@@ -1041,6 +1039,9 @@ int so__master_init(so__master **out, const so_job *job, const so_params *params
   if (rc)
     return so__ctx_fail(&m->ctx, "init", rc);
   m->ctx_ready = 1;
+  /* Stage bounds are read now: check() or init() may size them from the parameters. */
+  for (uint32_t t = 1; t < m->nstages; t++)
+    m->ty[t].capacity = job->stages[t].capacity;
   /* The declared graph is checked before anything runs: its mistakes are bad input. */
   rc = so__graph_seal(&m->graph, job->name, release_cb, m);
   if (rc)

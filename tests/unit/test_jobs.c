@@ -192,12 +192,14 @@ static void test_builtin_find(void) {
   CU_ASSERT_PTR_EQUAL(so__builtin_find("sleep"), &so_job_sleep);
   CU_ASSERT_PTR_EQUAL(so__builtin_find("noop"), &so_job_noop);
   CU_ASSERT_PTR_EQUAL(so__builtin_find("cmd"), &so_job_cmd);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("squarecube"), &so_job_squarecube);
+  CU_ASSERT_PTR_EQUAL(so__builtin_find("dishes"), &so_job_dishes);
   CU_ASSERT_PTR_NULL(so__builtin_find("nope"));
   CU_ASSERT_PTR_NULL(so__builtin_find(NULL));
   size_t n = 0;
   while (so__builtin_jobs[n])
     n++;
-  CU_ASSERT_EQUAL(n, 5);
+  CU_ASSERT_EQUAL(n, 7);
   /* Every default must parse within its own range, or the job cannot run without options. */
   for (size_t i = 0; i < n; i++) {
     so_params *p = so__params_new(so__builtin_jobs[i]);
