@@ -121,13 +121,15 @@ typedef struct so_task_type {
 
 /* One stage of a pipeline (so_job.stages). Stage i runs tasks of type i (so_job.types[i]). The
  * result of a stage-i task becomes, unchanged, the payload of one stage-(i+1) task; results of
- * the last stage go to merge(). Stage 0's tasks come from next(). */
+ * the last stage go to merge(), as do failed tasks of any stage (res->type says which). Stage 0's
+ * tasks come from next() or so_ctx_submit; an item keeps its task id through every stage. */
 typedef struct so_stage {
   const char *name;
   uint32_t capacity; /* most items between this stage and the one before it: queued for this
                         stage or running in it (plus items running in the stage before, which
                         will land here). While it is reached, the stage before is held back
-                        (back-pressure). 0: unbounded. Ignored for stage 0. */
+                        (back-pressure). 0: unbounded. Ignored for stage 0. Read after init(),
+                        so check() or init() may set it from the parameters. */
 } so_stage;
 
 typedef struct so_map so_map; /* a data-parallel map, see scaleout/map.h */
