@@ -207,10 +207,10 @@ static int bcast_int_idle(int *value, MPI_Comm comm) {
 /* What run_on returns on the master when it left workers stuck inside run() (rep->abandoned). */
 #define SO_RUN_ABANDONED 1
 
-/* so_run on the private duplicate dup; b holds what must be undone on return. Returns 0, an
+/* so_run on the private duplicate dup of comm; b holds what must be undone on return. Returns 0, an
  * SO_E* code or SO_RUN_ABANDONED. */
-static int run_on(MPI_Comm dup, const so_job *job, const so_params *params, const so_config *cfg,
-                  so_report *rep, binding *b) {
+static int run_on(MPI_Comm comm, MPI_Comm dup, const so_job *job, const so_params *params,
+                  const so_config *cfg, so_report *rep, binding *b) {
   int rank = 0, size = 0;
   int rc = so__mpi_check(MPI_Comm_rank(dup, &rank), "MPI_Comm_rank");
   if (!rc)
@@ -231,10 +231,10 @@ static int run_on(MPI_Comm dup, const so_job *job, const so_params *params, cons
     return rc;
   }
   job = &accepted;
-  if (job->map && !so__map_is_wrapper(job)) { /* a map runs as the job map.c makes of it */
-    MPI_Comm_free(&dup);
+  /* A map runs as the job map.c makes of it, through so_run again on the caller's comm (this
+   * call's duplicate is freed by so_run as on every other return). */
+  if (job->map && !so__map_is_wrapper(job))
     return so__map_run(comm, job, params, cfg, rep);
-  }
 
   /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
    * more workers than tasks) ends before any worker is pinned or asked for work. */
@@ -301,7 +301,7 @@ int so_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_c
   binding b = {NULL, NULL};
   rc = so__mpi_check(MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
   if (!rc)
-    rc = run_on(dup, job, params, cfg, rep, &b);
+    rc = run_on(comm, dup, job, params, cfg, rep, &b);
   unpin(&b);
   so__signals_put_back(&sig);
   if (rc == SO_RUN_ABANDONED)
