@@ -21,7 +21,8 @@ enum {
   SO_ETASKS = -10     /* every task ran, but some failed: the answer is incomplete */
 };
 
-/* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. */
+/* Turns an SO_E* code into a sentence fragment ("out of memory"). Never returns NULL. Any rank,
+ * any thread, no MPI. */
 const char *so_strerror(int code);
 
 #ifdef __cplusplus

@@ -179,11 +179,16 @@ typedef struct so_job {
    * cannot go on. */
   int (*notice)(so_ctx *ctx, const void *data, size_t len);
 
-  so_exit_codes exit; /* the command's exit statuses for this job; see also so_ctx_set_exit */
+  so_exit_codes exit; /* the scaleout command's exit statuses for this job (bad input, failure,
+                         stopped); a completed run may choose its own with so_ctx_set_exit */
   unsigned flags;     /* SO_JOB_* */
 
-  /* Default engine options for this job, as a user would type them ("--grace 10 --prefetch 0");
-   * options given on the command line win. NULL: none. */
+  /* Default engine options for this job, as a user would type them ("--grace 10 --prefetch 0"):
+   * a general mechanism for a job whose tasks want other engine settings than most (the command
+   * farm's commands wait, so it sets "--grace 10"). The scaleout command applies them with its
+   * own option parser before the user's options, which win; only run options that take a value
+   * are allowed, anything else is refused naming the job. so_run does not read them: a program
+   * that embeds the engine sets its so_config itself. NULL: none. */
   const char *options;
 
   /* Task parallelism: the job's kinds of task, terminated by an entry with a NULL name. A task of
@@ -226,20 +231,34 @@ typedef struct so_task_spec {
 
 typedef enum so_role { SO_ROLE_MASTER = 0, SO_ROLE_WORKER = 1 } so_role;
 
-/* --- Context queries (not collective; valid on any rank from init() to fini()). --- */
+/*
+ * The calls a job makes on its so_ctx. None is collective and none waits for another rank; each
+ * says where it may be called: "any rank" (master or worker, from any callback between check()
+ * or init() and fini()), "master only" or "worker only", and from which callbacks. They make no
+ * MPI calls of their own on the caller's thread except where said.
+ */
+
+/* Any rank: whether this rank is the master or a worker. */
 so_role so_ctx_role(const so_ctx *ctx);
-int so_ctx_rank(const so_ctx *ctx);     /* rank in the engine's communicator */
-int so_ctx_workers(const so_ctx *ctx);  /* number of worker ranks */
+/* Any rank: this rank in the engine's communicator (the master is 0). */
+int so_ctx_rank(const so_ctx *ctx);
+/* Any rank: the number of worker ranks. */
+int so_ctx_workers(const so_ctx *ctx);
+/* Any rank, any thread: a parameter's value (so_params). A name the job does not define, or of
+ * another type, is the job author's mistake: it prints one line and returns 0 / NULL. */
 int64_t so_ctx_int(const so_ctx *ctx, const char *param);
 double so_ctx_double(const so_ctx *ctx, const char *param);
 const char *so_ctx_string(const so_ctx *ctx, const char *param);
-/* The words after ":::" on the command line (GNU parallel's argument list), and their count;
- * *argv is NULL when there was no ":::" at all. The strings stay valid for the whole run. */
+/* Any rank, any thread: the words after ":::" on the command line (GNU parallel's argument list;
+ * so_params_set_args for an embedding program), and their count; *argv is NULL when there was
+ * no ":::" at all. The strings stay valid for the whole run. */
 int so_ctx_args(const so_ctx *ctx, const char *const **argv);
+/* Any rank: the job's own per-rank state, set usually in init() and freed in fini(). */
 void so_ctx_set_state(so_ctx *ctx, void *state);
 void *so_ctx_state(const so_ctx *ctx);
 
-/* Reports why the job failed; the engine prints it as one line on stderr. For a task whose
+/* Any rank, from any callback: reports why the job failed (before the callback returns its
+ * error); the engine prints it as one line on stderr. For a task whose
  * run() fails, the first few failed tasks of the run are printed with their reasons and the
  * rest counted; for init() on the workers, the first worker's message is printed and the others
  * counted. */
@@ -274,7 +293,7 @@ int so_task_done(so_ctx *ctx, uint64_t id, int32_t status, const void *data, siz
 int so_ctx_output(so_ctx *ctx, uint64_t task, int stream, const void *data, size_t len,
                   int partial);
 
-/* Every rank: the run was asked to be quiet (-q): no warnings, no progress display. */
+/* Any rank: the run was asked to be quiet (-q, so_config.quiet): no warnings, no progress. */
 int so_ctx_quiet(const so_ctx *ctx);
 
 /* Worker only: set when the run is halting; a job may stop early on its own. */
@@ -305,8 +324,13 @@ int so_ctx_stopped(const so_ctx *ctx);
  * type out of range) or SO_ENOMEM. */
 int so_ctx_submit(so_ctx *ctx, const so_task_spec *spec, uint64_t *id);
 
-/* Master only, from finish(): the exit status of the scaleout command for a run that completed
- * (e.g. the number of failed commands). Without it the statuses of so_job.exit apply. */
+/* Master only, from finish(): the exit status (0 to 255) the program running the job should end
+ * with, for a run that completed: a general mechanism for a job whose outcome is not simply
+ * "every task succeeded" (the command farm gives the number of failed commands). The scaleout
+ * command exits with it, and then adds no "answer is incomplete" verdict about failed tasks (the
+ * job accounts for them); an embedding program reads it with so_report_exit, and it is the
+ * JSON report's exit_status. Without it the statuses of so_job.exit apply. A negative status is
+ * ignored; on a worker it does nothing. */
 void so_ctx_set_exit(so_ctx *ctx, int status);
 
 /* Master only, from finish(): adds one named figure to the answer, printed in the summary and

@@ -57,7 +57,8 @@ typedef struct so_schedule {
   uint64_t chunk; /* N of static,N / dynamic,N / guided,N; 0: the schedule's default */
 } so_schedule;
 
-/* Parses "static", "dynamic,8", "guided,4", "auto". Returns 0, or SO_EINVAL with a sentence in
+/* Any rank, any thread, no MPI. Parses "static", "dynamic,8", "guided,4", "auto". Returns 0, or
+ * SO_EINVAL with a sentence in
  * err ("unknown schedule 'x': use static, dynamic, guided or auto", "the chunk size must be ..."). */
 int so_schedule_parse(const char *text, so_schedule *out, char *err, size_t errlen);
 

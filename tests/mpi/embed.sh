@@ -59,4 +59,28 @@ sed -n 's/^json: //p' "$tmp/embed.out" | head -1 >"$tmp/report.json"
 expect "so_report_json: answer.sum" "$(json "$tmp/report.json" 'd["answer"]["sum"]')" 2646700
 expect "so_report_json: exit_status" "$(json "$tmp/report.json" 'd["exit_status"]')" 4
 expect "so_report_json: params.n as typed" "$(json "$tmp/report.json" 'd["params"]["n"]')" 2e2
+
+# The CMake way of docs/api.md: find_package(scaleout 2) and the imported target.
+mkdir -p "$tmp/cm"
+cat >"$tmp/cm/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.18)
+project(embed_cmake LANGUAGES C)
+find_package(scaleout \${WANT} REQUIRED)
+add_executable(embed "$SO_SOURCE_DIR/tests/mpi/embed.c")
+target_link_libraries(embed PRIVATE scaleout::scaleout)
+CMAKE
+run cm_cfg 120 cmake -S "$tmp/cm" -B "$tmp/cm/b" -DWANT=2 -DCMAKE_PREFIX_PATH="$prefix"
+run cm_build 120 cmake --build "$tmp/cm/b"
+expect "find_package(scaleout 2) build: exit status" "$rc" 0
+run embed_cm 120 mpirun -n 3 "$tmp/cm/b/embed"
+expect "mpirun -n 3 of the CMake-built embed: exit status" "$rc" 0
+resolved=$(ldd "$tmp/cm/b/embed" 2>/dev/null | awk '$1 == "libscaleout.so.2" {print $3}')
+expect "the CMake-built embed loads" "$(readlink -f "${resolved:-/missing}")" \
+  "$(readlink -f "$libdir/libscaleout.so.2")"
+run cm_cfg3 120 cmake -S "$tmp/cm" -B "$tmp/cm/b3" -DWANT=3 -DCMAKE_PREFIX_PATH="$prefix"
+if ((rc != 0)) && grep -q 'scaleoutConfig.cmake, version: 2.0.0' "$tmp/cm_cfg3.err"; then
+  pass "find_package(scaleout 3) is refused by the installed 2.0.0"
+else
+  fail "find_package(scaleout 3): status $rc, $(grep -m1 -i version "$tmp/cm_cfg3.err")"
+fi
 finish
