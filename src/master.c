@@ -484,10 +484,11 @@ static int serve(master *m, int rank, uint32_t want, uint64_t in_hand) {
    * signal then finds no task started after it was decided. */
   if (m->job->start && b->mean_ns < 0)
     low = 0;
-  if (low == 0 && in_hand > 0 && !m->job->start) {
+  if (low == 0 && in_hand >= (m->cfg->slots > 1 ? m->cfg->slots : 1) && !m->job->start) {
     /* It asked under an older mark (the tasks turned out long, or few are left) while it still
-     * holds one: the task goes to a worker that runs dry first. An empty answer closes the
-     * request; the worker asks again once it has nothing left. */
+     * holds one for each of its threads (--threads): the task goes to a worker that runs dry
+     * first. An empty answer closes the request; the worker asks again once it has nothing
+     * left. */
     rc = so__proto_tasks_begin(&m->parts[0]);
     if (rc)
       return rc;
