@@ -236,6 +236,19 @@ static int run_on(MPI_Comm comm, MPI_Comm dup, const so_job *job, const so_param
   if (job->map && !so__map_is_wrapper(job))
     return so__map_run(comm, job, params, cfg, rep);
 
+  /* Tasks in threads (--threads with run()) need MPI to know of threads, though only each
+   * worker's main thread calls it. Every rank was started alike, so every rank decides alike. */
+  int level = MPI_THREAD_SINGLE;
+  if (cfg->slots > 1 && !(job->start && job->progress) &&
+      so__mpi_check(MPI_Query_thread(&level), "MPI_Query_thread") == 0 &&
+      level < MPI_THREAD_FUNNELED) {
+    if (rank == 0)
+      so__errorf("--threads %u needs MPI started with MPI_Init_thread at MPI_THREAD_FUNNELED or "
+                 "above; this process has MPI_THREAD_SINGLE", cfg->slots);
+    MPI_Comm_free(&dup);
+    return SO_EINVAL;
+  }
+
   /* The master prepares first and everyone hears the verdict, so a refused job (bad parameters,
    * more workers than tasks) ends before any worker is pinned or asked for work. */
   so__master *m = NULL;

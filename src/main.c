@@ -258,8 +258,10 @@ int main(int argc, char **argv) {
     so__cli_free(&cli);
     return status;
   }
+  /* Funneled: with --threads a worker runs tasks in threads of its own, but only its main thread
+   * calls MPI (taskpool.h); so_run checks the level it got. */
   int provided;
-  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) {
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     so__errorf("MPI could not start");
     so__cli_free(&cli);
     so__argv_free(&av);
