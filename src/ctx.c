@@ -85,7 +85,8 @@ int so_result_write(so_result *res, const void *data, size_t len) {
 
 unsigned so_ctx_slots(const so_ctx *ctx) { return ctx->slots ? ctx->slots : 1; }
 
-int so_ctx_halting(const so_ctx *ctx) { return ctx->halting; }
+/* Atomic: the worker's main thread sets it while tasks in threads may be reading it. */
+int so_ctx_halting(const so_ctx *ctx) { return __atomic_load_n(&ctx->halting, __ATOMIC_RELAXED); }
 
 int so_ctx_quiet(const so_ctx *ctx) { return ctx->quiet; }
 

@@ -43,17 +43,15 @@ static void drop_hold(so__outsink_rank *r, so__outsink_hold *h) {
 }
 
 int so__outsink_take(so__outsink *s, int rank, const void *msg, size_t len) {
-  const unsigned char *p = msg, *end = p + len;
   if (rank < 0 || rank >= s->nranks)
     return SO_EPROTO;
   so__outsink_rank *r = &s->ranks[rank];
-  while (p < end) {
+  so__reader rd;
+  so__proto_output_open(&rd, msg, len);
+  while (so__proto_more(&rd)) {
     so__output_rec rec;
-    if ((size_t)(end - p) < sizeof rec)
-      return SO_EPROTO;
-    memcpy(&rec, p, sizeof rec);
-    p += sizeof rec;
-    if ((size_t)(end - p) < rec.len || (rec.stream != 1 && rec.stream != 2))
+    const void *p;
+    if (so__proto_output_next(&rd, &rec, &p))
       return SO_EPROTO;
     FILE *f = rec.stream == 1 ? s->out : s->err;
     so__outsink_hold *h = hold_of(r, rec.task, rec.stream, rec.partial);
@@ -70,7 +68,6 @@ int so__outsink_take(so__outsink *s, int rank, const void *msg, size_t len) {
       if (h)
         drop_hold(r, h);
     }
-    p += rec.len;
   }
   return 0;
 }

@@ -73,6 +73,31 @@ void so__proto_tasks_finish(so__buf *b, uint32_t ntasks, uint32_t low) {
   memcpy(b->data, &h, sizeof h);
 }
 
+int so__proto_output_put(so__buf *b, uint64_t task, int stream, const void *data, size_t len,
+                         int partial, int (*flush)(void *arg), void *arg) {
+  const unsigned char *p = data;
+  while (len > 0 || !partial) {
+    if (b->len + sizeof(so__output_rec) + 1 > SO_OUTPUT_MAX) {
+      int rc = flush(arg);
+      if (rc)
+        return rc;
+    }
+    size_t room = SO_OUTPUT_MAX - sizeof(so__output_rec) - b->len;
+    size_t n = len < room ? len : room;
+    so__output_rec rec = {task, (uint16_t)stream, (uint16_t)(partial || n < len), (uint32_t)n};
+    int rc = so__buf_reserve(b, sizeof rec + n);
+    if (rc)
+      return rc;
+    so__buf_put(b, &rec, sizeof rec);
+    so__buf_put(b, p, n);
+    p += n;
+    len -= n;
+    if (len == 0)
+      break;
+  }
+  return 0;
+}
+
 static int take(so__reader *r, void *out, size_t size) {
   if ((size_t)(r->end - r->p) < size)
     return SO_EPROTO;
@@ -103,6 +128,22 @@ int so__proto_tasks_open(so__reader *r, const void *msg, size_t len, so__tasks_h
 
 int so__proto_tasks_next(so__reader *r, so__task_rec *rec, const void **data) {
   if (take(r, rec, sizeof *rec) || (size_t)(r->end - r->p) < rec->len)
+    return SO_EPROTO;
+  *data = r->p;
+  r->p += rec->len;
+  return 0;
+}
+
+void so__proto_output_open(so__reader *r, const void *msg, size_t len) {
+  r->p = msg;
+  r->end = r->p + len;
+}
+
+int so__proto_more(const so__reader *r) { return r->p < r->end; }
+
+int so__proto_output_next(so__reader *r, so__output_rec *rec, const void **data) {
+  if (take(r, rec, sizeof *rec) || (size_t)(r->end - r->p) < rec->len ||
+      (rec->stream != 1 && rec->stream != 2))
     return SO_EPROTO;
   *data = r->p;
   r->p += rec->len;

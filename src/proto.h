@@ -148,6 +148,13 @@ void so__proto_tasks_finish(so__buf *b, uint32_t ntasks, uint32_t low);
 /* Sets how many TASKS messages answer the same request, in a finished one. */
 void so__proto_tasks_set_parts(so__buf *b, uint32_t parts);
 
+/* Appends output (so_ctx_output's arguments) to the OUTPUT message being built in b, as records
+ * that keep the message under SO_OUTPUT_MAX: whenever b is full, flush(arg) is called to send
+ * and clear it, and a piece cut from the middle of data is marked partial. A call with len 0 and
+ * partial 0 adds an empty record (it ends a held line). Returns 0, SO_ENOMEM, or flush's error. */
+int so__proto_output_put(so__buf *b, uint64_t task, int stream, const void *data, size_t len,
+                         int partial, int (*flush)(void *arg), void *arg);
+
 /* --- Reading messages: a cursor that checks every length against the message's size. --- */
 
 typedef struct so__reader {
@@ -159,6 +166,11 @@ int so__proto_req_open(so__reader *r, const void *msg, size_t len, so__req_hdr *
 int so__proto_req_next(so__reader *r, so__result_rec *rec, const void **data);
 int so__proto_tasks_open(so__reader *r, const void *msg, size_t len, so__tasks_hdr *hdr);
 int so__proto_tasks_next(so__reader *r, so__task_rec *rec, const void **data);
+/* An OUTPUT message is records alone: open it, then take records until so__proto_more is 0. */
+void so__proto_output_open(so__reader *r, const void *msg, size_t len);
+int so__proto_more(const so__reader *r);
+/* One record; SO_EPROTO also for a stream other than 1 or 2. */
+int so__proto_output_next(so__reader *r, so__output_rec *rec, const void **data);
 /* After the last record: SO_EPROTO if bytes remain. */
 int so__proto_done(const so__reader *r);
 

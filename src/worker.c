@@ -1,5 +1,6 @@
 /* The worker: keeps batches in hand, asks for more before it runs dry, runs tasks one at a time
- * (run) or several at once (start/progress), and sends results back on its next request. */
+ * (run), in a pool of threads (run with --threads), or several at once (start/progress), and
+ * sends results back on its next request. */
 #include "worker.h"
 
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include "error.h"
 #include "proto.h"
 #include "signals.h"
+#include "taskpool.h"
 
 typedef struct batch_slot {
   so__buf msg;    /* a copy of the TASKS message: recv reuses its own buffer */
@@ -40,6 +42,7 @@ typedef struct worker {
   uint32_t nresults;
   uint64_t busy_ns;   /* time in run() for the results in req */
   so__buf out;         /* the next OUTPUT message */
+  so__taskpool *pool;  /* --threads T > 1 with run(): the threads running tasks; NULL otherwise */
   uint64_t tasks, failed, busy_total;
   unsigned notes;     /* failed tasks whose reason went to the master (TASKERR) */
 } worker;
@@ -54,11 +57,21 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int flush_output(worker *w) {
+static int send_output(worker *w) {
   if (w->out.len == 0)
     return 0;
   int rc = so__send(w->t, 0, SO_TAG_OUTPUT, w->out.data, w->out.len);
   so__buf_clear(&w->out);
+  return rc;
+}
+
+/* Sends the output written so far: the main thread's own, then the pool's threads'. */
+static int flush_output(worker *w) {
+  int rc = send_output(w);
+  if (!rc && w->pool) {
+    so__taskpool_take_output(w->pool, &w->out);
+    rc = send_output(w);
+  }
   return rc;
 }
 
@@ -141,7 +154,9 @@ static int give_back_unstarted(worker *w) {
 static int on_halt(worker *w, int how) {
   if (how > w->halt)
     w->halt = how;
-  w->ctx.halting = 1;
+  __atomic_store_n(&w->ctx.halting, 1, __ATOMIC_RELAXED);
+  if (w->pool)
+    so__taskpool_halting(w->pool); /* tasks in threads run on: nothing interrupts run() */
   int rc = give_back_unstarted(w);
   if (!rc && how == SO_HALT_NOW && w->async && w->job->cancel && w->started)
     w->job->cancel(&w->ctx);
@@ -219,21 +234,19 @@ static int on_message(worker *w, const so__msg *msg) {
   return 0;
 }
 
-/* Sends the master the reason for a failed task (the text the job gave so_ctx_errorf, if any),
- * for the worker's first few failures; the text is cleared so it is never taken for a later
- * task's. Returns 0 or an SO_E* code. */
-static int note_failure(worker *w, uint64_t id, int32_t status) {
+/* Sends the master the reason for a failed task (error: the text the job gave so_ctx_errorf,
+ * if any), for the worker's first few failures. Returns 0 or an SO_E* code. */
+static int note_failure(worker *w, uint64_t id, int32_t status, const char *error) {
   int rc = 0;
   if (w->notes < SO_NOTES_PER_WORKER) {
     w->notes++;
     unsigned char msg[sizeof(so__taskerr_rec) + SO_NOTE_MAX];
-    size_t n = strnlen(w->ctx.error, SO_NOTE_MAX);
+    size_t n = strnlen(error, SO_NOTE_MAX);
     so__taskerr_rec rec = {id, status, (uint32_t)n};
     memcpy(msg, &rec, sizeof rec);
-    memcpy(msg + sizeof rec, w->ctx.error, n);
+    memcpy(msg + sizeof rec, error, n);
     rc = so__send(w->t, 0, SO_TAG_TASKERR, msg, sizeof rec + n);
   }
-  w->ctx.error[0] = 0;
   return rc;
 }
 
@@ -272,7 +285,9 @@ static int run_some(worker *w) {
     w->in_hand--;
     if (status != 0) {
       w->failed++;
-      if ((rc = note_failure(w, task.id, status)) != 0)
+      rc = note_failure(w, task.id, status, w->ctx.error);
+      w->ctx.error[0] = 0; /* never taken for a later task's */
+      if (rc)
         break;
     }
     if ((rc = batch_advance(w)) != 0)
@@ -327,32 +342,13 @@ static int task_done_hook(void *engine, uint64_t id, int32_t status, const void 
   return add_result(w, id, status, data, len);
 }
 
+static int send_output_cb(void *arg) { return send_output(arg); }
+
+/* so_ctx_output on the worker's main thread (tasks in the pool's threads have their own). */
 static int output_hook(void *engine, uint64_t task, int stream, const void *data, size_t len,
                        int partial) {
   worker *w = engine;
-  const unsigned char *p = data;
-  /* Split into messages under SO_OUTPUT_MAX; a piece cut from the middle is partial. */
-  while (len > 0 || !partial) {
-    size_t room = SO_OUTPUT_MAX - sizeof(so__output_rec);
-    if (w->out.len + sizeof(so__output_rec) + 1 > SO_OUTPUT_MAX) {
-      int rc = flush_output(w);
-      if (rc)
-        return rc;
-    }
-    room -= w->out.len;
-    size_t n = len < room ? len : room;
-    so__output_rec rec = {task, (uint16_t)stream, (uint16_t)(partial || n < len), (uint32_t)n};
-    int rc = so__buf_reserve(&w->out, sizeof rec + n);
-    if (rc)
-      return rc;
-    so__buf_put(&w->out, &rec, sizeof rec);
-    so__buf_put(&w->out, p, n);
-    p += n;
-    len -= n;
-    if (len == 0)
-      break;
-  }
-  return 0;
+  return so__proto_output_put(&w->out, task, stream, data, len, partial, send_output_cb, w);
 }
 
 static int loop(worker *w) {
@@ -408,6 +404,82 @@ static int loop(worker *w) {
       if (rc)
         return rc;
     }
+  }
+}
+
+/* --- Tasks in a pool of threads (--threads T > 1 with run()) --- */
+
+/* One task a thread finished: its result joins the next request. Busy time counts each task's
+ * own time for the report; the master's batch statistics get it divided by the threads, the
+ * time a task costs this worker when all its threads are busy, so batches and the low-water
+ * mark are sized to what the worker gets through (for CPU-bound tasks sharing one core as for
+ * tasks that wait). */
+static int collect_one(void *arg, const so__taskpool_done *d) {
+  worker *w = arg;
+  if (d->nomem)
+    return SO_ENOMEM;
+  int rc = add_result(w, d->id, d->status, d->data, d->len);
+  if (rc)
+    return rc;
+  w->busy_ns += d->ns / w->ctx.slots;
+  w->busy_total += d->ns;
+  return d->status ? note_failure(w, d->id, d->status, d->error) : 0;
+}
+
+/*
+ * The main thread's loop while threads run the tasks: it alone talks to the master. Each turn it
+ * collects finished tasks, hands held tasks to idle threads, asks for more while it holds no
+ * more than the low-water mark beyond one task per thread (so no thread idles while the master
+ * has work), sends output a thread waits on, and looks at the mailbox. With nothing to do it
+ * waits for a thread to finish, looking at the mailbox every millisecond at most; with nothing
+ * held at all it waits for the master alone.
+ */
+static int loop_threads(worker *w) {
+  const uint64_t threads = w->ctx.slots;
+  long pause_us = 0;
+  for (;;) {
+    int rc = so__taskpool_collect(w->pool, collect_one, w);
+    if (rc < 0)
+      return rc;
+    int moved = rc > 0;
+    if (w->stopping && (w->abort || w->in_hand == 0))
+      return 0;
+    if (w->halt < SO_HALT_SOON && so__signals_orphaned() && (rc = on_halt(w, SO_HALT_SOON)) != 0)
+      return rc;
+    while (!w->halt && w->unstarted > 0 && so__taskpool_idle(w->pool) > 0) {
+      so_task task;
+      if ((rc = next_task(w, &task)) < 0 || (rc = so__taskpool_start(w->pool, &task, w->ctx.state)) != 0 ||
+          (rc = batch_advance(w)) != 0)
+        return rc;
+      moved = 1;
+    }
+    /* After an empty answer (starved) it asks again only with results to report, not at once:
+     * the master had nothing, but a task made from those results may be ready then. */
+    int dry = w->in_hand == 0;
+    if (!w->outstanding && !w->stopping &&
+        (dry || (!w->halt && w->in_hand <= w->low + threads - 1 &&
+                 (!w->starved || w->nresults > 0)))) {
+      if ((rc = send_request(w)) != 0)
+        return rc;
+      moved = 1;
+    }
+    if (so__taskpool_output_wanted(w->pool) && (rc = flush_output(w)) != 0)
+      return rc;
+    so__msg msg;
+    int got = so__recv(w->t, &msg, dry ? -1 : 0);
+    if (got < 0)
+      return got;
+    if (got) {
+      if ((rc = on_message(w, &msg)) != 0)
+        return rc;
+      moved = 1;
+    }
+    if (moved) {
+      pause_us = 0;
+      continue;
+    }
+    pause_us = pause_us ? (pause_us < 1000 ? pause_us * 2 : 1000) : 20;
+    so__taskpool_wait(w->pool, pause_us);
   }
 }
 
@@ -467,9 +539,12 @@ int so__worker_run(so__transport *t, const so_job *job, const so_params *params,
     rc = so__ctx_failmsg(&w.ctx, "init", rc, msg, sizeof msg);
   } else if (rc == 0) {
     ready = 1;
+    /* Tasks in threads, each with its own copy of the context as init() left it. */
+    if (!w.async && w.ctx.slots > 1)
+      rc = so__taskpool_new(&w.pool, w.ctx.slots, &w.ctx);
   }
   if (rc == 0) {
-    rc = loop(&w);
+    rc = w.pool ? loop_threads(&w) : loop(&w);
     if (rc == SO_EPROTO)
       so__errorf("rank %d received a malformed message from the master", t->rank);
     else if (rc == SO_ENOMEM)
@@ -496,6 +571,8 @@ int so__worker_run(so__transport *t, const so_job *job, const so_params *params,
   int frc = so__send(t, 0, SO_TAG_FINAL, &fin, sizeof fin);
   if (!rc)
     rc = frc;
+  /* Tasks still running (an aborted run) end first: fini() frees what they use. */
+  so__taskpool_free(w.pool);
   if (ready && job->fini)
     job->fini(&w.ctx);
   for (int i = 0; i < w.cap; i++)

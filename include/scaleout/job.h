@@ -175,7 +175,8 @@ typedef struct so_job {
   void (*cancel)(so_ctx *ctx);
 
   /* Worker only, optional: receives what the master sent with so_ctx_notify (len bytes, valid
-   * during the call), between the worker's other calls, in the order sent. 0, or <0: the worker
+   * during the call), between the worker's other calls, in the order sent (with --threads, on
+   * the worker's main thread while run() tasks go on in the others). 0, or <0: the worker
    * cannot go on. */
   int (*notice)(so_ctx *ctx, const void *data, size_t len);
 

@@ -49,7 +49,9 @@ typedef struct so_config {
   uint32_t window;     /* most tasks the master generates ahead (lifo/priority); 0 = default */
   so_bind_policy bind;
   int quiet;           /* no warnings on stderr */
-  unsigned slots;      /* tasks an asynchronous job runs at once per worker; 0 = 1 */
+  unsigned slots;      /* tasks a worker runs at once (--threads): run() tasks, each in a
+                          thread (MPI must then be initialised at MPI_THREAD_FUNNELED or
+                          above), or an asynchronous job's started tasks; 0 = 1 */
   uint32_t retries;    /* reruns of a failed task, on another worker when there is one */
   int keep_tasks;      /* keep each task's payload until its result is merged (for merge()) */
   double grace;        /* seconds a signal-stopped run lets running tasks finish; <0: no

@@ -26,8 +26,14 @@ typedef struct harness_worker {
  * overtake each other the way MPI's may. */
 static unsigned long harness_reorder_seed;
 
+/* Optional: wraps each worker's transport (in the worker's thread, before it runs), e.g. to
+ * watch which threads call it; the wrapper forwards to t and frees itself in its destroy. */
+static so__transport *(*harness_wrap_worker)(so__transport *t);
+
 static void *harness_worker_main(void *p) {
   harness_worker *a = p;
+  if (harness_wrap_worker)
+    a->t = harness_wrap_worker(a->t);
   a->rc = so__worker_run(a->t, a->job, a->params, a->cfg, NULL);
   return NULL;
 }
