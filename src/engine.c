@@ -245,7 +245,6 @@ static int run_on(MPI_Comm comm, MPI_Comm dup, const so_job *job, const so_param
     if (rank == 0)
       so__errorf("--threads %u needs MPI started with MPI_Init_thread at MPI_THREAD_FUNNELED or "
                  "above; this process has MPI_THREAD_SINGLE", cfg->slots);
-    MPI_Comm_free(&dup);
     return SO_EINVAL;
   }
 
