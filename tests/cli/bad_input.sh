@@ -174,6 +174,11 @@ bad 2 batch run pi --batch 0
 bad 2 "--bind must be core, pu, numa, package or none, not 'bogus'" topo --bind bogus
 bad 2 "--workers expects a whole number from 1 to [0-9]+, not 'abc'" topo -n abc
 bad 2 "unknown option '--bogus' \\(see scaleout topo --help\\)" topo --bogus
+# Where the workers may run: checked by the ranks against their node, said once, exit 2.
+bad 2 "the cpuset '1-' is not a list of CPU numbers such as 0-3,6" run pi -n 1 --cpuset 1-
+bad 2 "the cpuset '4096' reaches outside the CPUs this run may use" run pi -n 1 --cpuset 4096
+bad 2 "the core offset 4096 is past the [0-9]+ cores? of the CPUs" run pi -n 1 --core-offset 4096
+bad 2 "--core-count expects a whole number from 0 to 65535, not 'x'" run pi --core-count x
 
 # Options missing their value at the end of the line.
 bad 2 tasks run pi --tasks
@@ -189,6 +194,7 @@ mpi_bad 1 worker run pi
 mpi_bad 3 '-n|worker' run pi -n 5
 mpi_bad 2 nosuchjob run nosuchjob
 mpi_bad 3 abc run pi --tasks abc
+mpi_bad 3 "the cpuset '4096' reaches outside" run pi --samples 1e6 --cpuset 4096
 
 echo "help and version: exit 0, text on stdout"
 good 'run topo jobs' --help
