@@ -62,13 +62,14 @@ for so in "$tmp/hello_sum.so" "$tmp/ex/hello_sum.so"; do
 done
 
 echo "- load and run it"
-run direct2 120 "$S" run --job-lib "$tmp/hello_sum.so" hello_sum --n 100000 -n 2 -q --json "$tmp/d2.json"
-expect "cc-built plugin, direct run -n 2: exit status" "$rc" 0
-expect "cc-built plugin, direct run -n 2: sum" "$(json "$tmp/d2.json" 'd["answer"]["sum"]')" $want
-run direct3 120 "$S" run --job-lib "$tmp/ex/hello_sum.so" hello_sum --n 100000 --chunk 7 -n 3 -q \
+run direct2 120 "$S" run --job-lib "$tmp/hello_sum.so" hello_sum --n 100000 -n 2 -q --json "$tmp/d2.json" \
+  --schedule static
+expect "cc-built plugin, direct run -n 2, static: exit status" "$rc" 0
+expect "cc-built plugin, direct run -n 2, static: sum" "$(json "$tmp/d2.json" 'd["answer"]["sum"]')" $want
+run direct3 120 "$S" run --job-lib "$tmp/ex/hello_sum.so" hello_sum --n 100000 --schedule guided,7 -n 3 -q \
   --json "$tmp/d3.json"
-expect "CMake-built plugin, direct run -n 3: exit status" "$rc" 0
-expect "CMake-built plugin, direct run -n 3: sum" "$(json "$tmp/d3.json" 'd["answer"]["sum"]')" $want
+expect "CMake-built plugin, direct run -n 3, guided,7: exit status" "$rc" 0
+expect "CMake-built plugin, direct run -n 3, guided,7: sum" "$(json "$tmp/d3.json" 'd["answer"]["sum"]')" $want
 mkdir -p "$tmp/lib" "$tmp/elsewhere" "$tmp/empty"
 cp "$tmp/hello_sum.so" "$tmp/lib/"
 run jobpath 120 env -C "$tmp/elsewhere" SCALEOUT_JOB_PATH="$tmp/empty::$tmp/lib" "$S" run hello_sum \
@@ -95,7 +96,8 @@ run jobslib 30 "$S" jobs --job-lib "$tmp/hello_sum.so"
 grep -q "^hello_sum: .*\[plugin $tmp/hello_sum.so\]$" "$tmp/jobslib.out" &&
   pass "jobs --job-lib lists hello_sum" || fail "jobs --job-lib: $(head -c 300 "$tmp/jobslib.out")"
 run help 30 "$S" run --job-lib "$tmp/hello_sum.so" hello_sum --help
-for line in "from: $tmp/hello_sum.so" "kind: tasks (one run() per task)" \
+for line in "from: $tmp/hello_sum.so" \
+  "kind: data-parallel map over an index range, results reduced by sum; default schedule auto (--schedule)" \
   "  --n N                add the squares of 1 to n (default 1000)" \
   "                         integer, 1 to 3000000"; do
   grep -qxF -- "$line" "$tmp/help.out" && pass "run hello_sum --help: '$line'" ||
