@@ -5,8 +5,9 @@
 #
 # Usage: plugin.sh      (ctest runs it as cli.plugin; needs SO_BUILD_DIR and SO_SOURCE_DIR)
 # Expects:
-#   - cmake --install into $tmp/prefix; both builds of jobs/examples/hello_sum.c give a .so that
-#     needs libscaleout.so.2 and carries no engine code of its own
+#   - cmake --install into $tmp/prefix; jobs/examples/hello_sum.c built with the one-line cc
+#     command and with its CMake file (find_package, then pkg-config) gives a .so that needs
+#     libscaleout.so.2 and carries no engine code of its own
 #   - hello_sum --n 100000 gives sum = 333338333350000 (n(n+1)(2n+1)/6): through --job-lib at 2
 #     and 3 workers (direct runs), through SCALEOUT_JOB_PATH from another directory, and under
 #     mpirun -n 3 where every rank loads the file itself
@@ -47,12 +48,20 @@ expect "cmake --install into a temporary prefix: exit status" "$rc" 0
 # The docs' one-line command, word for word but for the paths.
 run cc 120 bash -c "cc -shared -fPIC '$SO_SOURCE_DIR/jobs/examples/hello_sum.c' \$(pkg-config --cflags --libs scaleout) -o '$tmp/hello_sum.so'"
 expect "one-line cc build: exit status" "$rc" 0
+# Its CMake file, through find_package(scaleout 2) and, with that disabled, through pkg-config.
 run cmake_cfg 120 cmake -S "$SO_SOURCE_DIR/jobs/examples" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$prefix"
+grep -q "hello_sum links scaleout::scaleout" "$tmp/cmake_cfg.out" &&
+  pass "CMake found the package configuration" || fail "CMake: $(grep 'hello_sum links' "$tmp/cmake_cfg.out")"
 run cmake_build 120 cmake --build "$tmp/ex"
-expect "CMake build of jobs/examples: exit status" "$rc" 0
-[[ -f $tmp/ex/hello_sum.so ]] && pass "CMake made hello_sum.so" || fail "no $tmp/ex/hello_sum.so"
-# Both share the one engine of the binary that loads them rather than carry a copy of it.
-for so in "$tmp/hello_sum.so" "$tmp/ex/hello_sum.so"; do
+expect "CMake build of jobs/examples (find_package): exit status" "$rc" 0
+run cmake_pc 120 cmake -S "$SO_SOURCE_DIR/jobs/examples" -B "$tmp/expc" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_DISABLE_FIND_PACKAGE_scaleout=ON
+grep -q "hello_sum links PkgConfig::SCALEOUT" "$tmp/cmake_pc.out" &&
+  pass "CMake fell back to pkg-config" || fail "CMake: $(grep 'hello_sum links' "$tmp/cmake_pc.out")"
+run cmake_pc_build 120 cmake --build "$tmp/expc"
+expect "CMake build of jobs/examples (pkg_check_modules): exit status" "$rc" 0
+# All three share the one engine of the binary that loads them rather than carry a copy of it.
+for so in "$tmp/hello_sum.so" "$tmp/ex/hello_sum.so" "$tmp/expc/hello_sum.so"; do
   if readelf -d "$so" 2>/dev/null | grep -q 'NEEDED.*\[libscaleout\.so\.2\]' &&
     ! nm -D --defined-only "$so" 2>/dev/null | grep -q ' so_ctx_int$'; then
     pass "$so needs libscaleout.so.2 and defines no engine function"
@@ -70,6 +79,9 @@ run direct3 120 "$S" run --job-lib "$tmp/ex/hello_sum.so" hello_sum --n 100000 -
   --json "$tmp/d3.json"
 expect "CMake-built plugin, direct run -n 3, guided,7: exit status" "$rc" 0
 expect "CMake-built plugin, direct run -n 3, guided,7: sum" "$(json "$tmp/d3.json" 'd["answer"]["sum"]')" $want
+run direct3pc 120 "$S" run --job-lib "$tmp/expc/hello_sum.so" hello_sum --n 100000 -n 3 -q \
+  --json "$tmp/d3pc.json"
+expect "CMake (pkg-config) plugin, direct run -n 3: sum" "$(json "$tmp/d3pc.json" 'd["answer"]["sum"]')" $want
 mkdir -p "$tmp/lib" "$tmp/elsewhere" "$tmp/empty"
 cp "$tmp/hello_sum.so" "$tmp/lib/"
 run jobpath 120 env -C "$tmp/elsewhere" SCALEOUT_JOB_PATH="$tmp/empty::$tmp/lib" "$S" run hello_sum \
