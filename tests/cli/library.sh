@@ -5,7 +5,7 @@
 # Expects: libscaleout.so.2 (soname) next to libscaleout.a in the build tree; the binary NEEDs
 # libscaleout.so.2, resolves it to the build tree's and defines none of the symbols the library
 # exports (so a plugin linking -lscaleout shares the one engine); the library exports only so_
-# names, the public ones under SCALEOUT_2. After `cmake --install --prefix P`: the binary's
+# names, the public ones (exactly those include/scaleout declares) under SCALEOUT_2. After `cmake --install --prefix P`: the binary's
 # RUNPATH is relative ($ORIGIN), it finds P's library and runs; the headers and scaleout.pc are
 # there and pkg-config gives -lscaleout for the shared and the static dependencies for --static.
 set -euo pipefail
@@ -42,6 +42,18 @@ fi
 grep -qx so_run "$tmp/exported" && pass "so_run exported" || fail "so_run not exported"
 others=$(grep -v '^so_' "$tmp/exported" | grep -v '^SCALEOUT_' | head -5 | tr '\n' ' ' || true)
 [[ -z $others ]] && pass "only so_ names exported" || fail "exported beyond so_: $others"
+# The public version holds exactly the functions the installed headers declare.
+: "${SO_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+nm -D --defined-only --with-symbol-versions "$lib" | awk '$3 ~ /@@SCALEOUT_2$/ {sub(/@.*/, "", $3); print $3}' |
+  sort -u >"$tmp/public"
+grep -ohE '\bso_[a-z0-9_]+\(' "$SO_SOURCE_DIR"/include/scaleout/*.h | tr -d '(' | sort -u >"$tmp/declared"
+extra=$(comm -23 "$tmp/public" "$tmp/declared" | head -5 | tr '\n' ' ')
+missing=$(comm -13 "$tmp/public" "$tmp/declared" | head -5 | tr '\n' ' ')
+if [[ -z $extra && -z $missing ]] && (($(wc -l <"$tmp/public") > 30)); then
+  pass "SCALEOUT_2 holds exactly the $(wc -l <"$tmp/public") functions include/scaleout declares"
+else
+  fail "SCALEOUT_2 vs the headers: exported but undeclared '${extra}', declared but not exported '${missing}'"
+fi
 ver=$(nm -D --defined-only --with-symbol-versions "$lib" 2>/dev/null |
   awk '$3 ~ /^so_run@/ {sub(/.*@+/, "", $3); print $3}')
 expect "so_run's symbol version" "${ver:-<missing>}" "SCALEOUT_2"
