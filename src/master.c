@@ -713,15 +713,12 @@ static int on_request(master *m, const so__msg *msg) {
 
 static int on_taskerr(master *m, const so__msg *msg) {
   so__taskerr_rec rec;
-  if (msg->len < sizeof rec)
-    return SO_EPROTO;
-  memcpy(&rec, msg->data, sizeof rec);
-  if (rec.len != msg->len - sizeof rec || rec.len > SO_NOTE_MAX)
+  const char *text;
+  if (so__proto_taskerr_read(msg->data, msg->len, &rec, &text))
     return SO_EPROTO;
   if (m->notes_shown >= SO_NOTES_SHOWN)
     return 0;
   m->notes_shown++;
-  const char *text = (const char *)msg->data + sizeof rec;
   if (rec.len)
     so__errorf("job '%s': task %llu failed on rank %d: %.*s", m->job->name,
                (unsigned long long)rec.id, msg->src, (int)rec.len, text);
@@ -734,16 +731,13 @@ static int on_taskerr(master *m, const so__msg *msg) {
 /* A worker that cannot go on: its message, if it sent one, is printed for the first such worker
  * only (they often fail alike, one line per worker says nothing more); the rest are counted. */
 static int on_fail(master *m, const so__msg *msg) {
-  so__fail_msg f = {SO_EJOB};
-  size_t n = 0;
-  if (msg->len >= sizeof f) {
-    memcpy(&f, msg->data, sizeof f);
-    n = msg->len - sizeof f;
-  }
-  if (n > SO_NOTE_MAX)
+  so__fail_msg f;
+  const char *text;
+  size_t n;
+  if (so__proto_fail_read(msg->data, msg->len, &f, &text, &n))
     return SO_EPROTO;
   if (n && !m->fail_shown) {
-    so__errorf("%.*s", (int)n, (const char *)msg->data + sizeof f);
+    so__errorf("%.*s", (int)n, text);
     m->fail_shown = 1;
   } else if (n) {
     m->fails_hidden++;

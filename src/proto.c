@@ -158,3 +158,57 @@ int so__proto_fixed(const void *msg, size_t len, void *out, size_t size) {
   memcpy(out, msg, size);
   return 0;
 }
+
+size_t so__proto_fail_build(void *out, int32_t code, const char *text) {
+  size_t n = strnlen(text, SO_NOTE_MAX);
+  so__fail_msg f = {code};
+  memcpy(out, &f, sizeof f);
+  memcpy((char *)out + sizeof f, text, n);
+  return sizeof f + n;
+}
+
+size_t so__proto_taskerr_build(void *out, uint64_t id, int32_t status, const char *text) {
+  size_t n = strnlen(text, SO_NOTE_MAX);
+  so__taskerr_rec rec = {id, status, (uint32_t)n};
+  memcpy(out, &rec, sizeof rec);
+  memcpy((char *)out + sizeof rec, text, n);
+  return sizeof rec + n;
+}
+
+int so__proto_fail_read(const void *msg, size_t len, so__fail_msg *f, const char **text,
+                        size_t *tlen) {
+  if (len < sizeof *f || len - sizeof *f > SO_NOTE_MAX)
+    return SO_EPROTO;
+  memcpy(f, msg, sizeof *f);
+  *text = (const char *)msg + sizeof *f;
+  *tlen = len - sizeof *f;
+  return 0;
+}
+
+int so__proto_taskerr_read(const void *msg, size_t len, so__taskerr_rec *rec, const char **text) {
+  if (len < sizeof *rec)
+    return SO_EPROTO;
+  memcpy(rec, msg, sizeof *rec);
+  if (rec->len != len - sizeof *rec || rec->len > SO_NOTE_MAX)
+    return SO_EPROTO;
+  *text = (const char *)msg + sizeof *rec;
+  return 0;
+}
+
+int so__proto_halt_read(const void *msg, size_t len, int32_t *how) {
+  so__halt_msg h;
+  if (so__proto_fixed(msg, len, &h, sizeof h) || (h.how != SO_HALT_SOON && h.how != SO_HALT_NOW))
+    return SO_EPROTO;
+  *how = h.how;
+  return 0;
+}
+
+int so__proto_notice_read(const void *msg, size_t len) {
+  (void)msg;
+  return len <= SO_NOTICE_MAX ? 0 : SO_EPROTO;
+}
+
+int so__proto_more_read(const void *msg, size_t len) {
+  (void)msg;
+  return len == 1 ? 0 : SO_EPROTO;
+}

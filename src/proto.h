@@ -50,7 +50,8 @@ enum {
   SO_TAG_HALT = 0x5c07,   /* master -> worker: start no more tasks (so__halt_msg) */
   SO_TAG_NOTICE = 0x5c08,  /* master -> worker: the job's bytes for its notice() callback */
   SO_TAG_TASKERR = 0x5c09, /* worker -> master: why a task failed (so__taskerr_rec) */
-  SO_TAG_MORE = 0x5c0a     /* master -> worker: work came, ask again (one byte) */
+  SO_TAG_MORE = 0x5c0a,    /* master -> worker: work came, ask again (one byte) */
+  SO_TAG_LAST = SO_TAG_MORE /* keep it the last tag: test_proto round-trips every one up to it */
 };
 
 /* Longest notice: small, so notices travel on the ordered small channel. */
@@ -155,6 +156,11 @@ void so__proto_tasks_set_parts(so__buf *b, uint32_t parts);
 int so__proto_output_put(so__buf *b, uint64_t task, int stream, const void *data, size_t len,
                          int partial, int (*flush)(void *arg), void *arg);
 
+/* FAIL and TASKERR: the fixed record, then the text cut to SO_NOTE_MAX bytes, built into out
+ * (room for the record and SO_NOTE_MAX bytes). Return the message's length. */
+size_t so__proto_fail_build(void *out, int32_t code, const char *text);
+size_t so__proto_taskerr_build(void *out, uint64_t id, int32_t status, const char *text);
+
 /* --- Reading messages: a cursor that checks every length against the message's size. --- */
 
 typedef struct so__reader {
@@ -173,6 +179,18 @@ int so__proto_more(const so__reader *r);
 int so__proto_output_next(so__reader *r, so__output_rec *rec, const void **data);
 /* After the last record: SO_EPROTO if bytes remain. */
 int so__proto_done(const so__reader *r);
+
+/* FAIL and TASKERR as built above: the record, and the text (tlen bytes, not terminated).
+ * SO_EPROTO when shorter than the record or with more text than SO_NOTE_MAX (or, for TASKERR,
+ * than its record says). */
+int so__proto_fail_read(const void *msg, size_t len, so__fail_msg *f, const char **text,
+                        size_t *tlen);
+int so__proto_taskerr_read(const void *msg, size_t len, so__taskerr_rec *rec, const char **text);
+/* HALT: so__halt_msg with SO_HALT_SOON or SO_HALT_NOW. NOTICE: at most SO_NOTICE_MAX bytes of
+ * the job's own. MORE: one byte. Each returns 0 or SO_EPROTO. */
+int so__proto_halt_read(const void *msg, size_t len, int32_t *how);
+int so__proto_notice_read(const void *msg, size_t len);
+int so__proto_more_read(const void *msg, size_t len);
 
 /* Fixed-size messages are copied whole; these check the size. */
 int so__proto_fixed(const void *msg, size_t len, void *out, size_t size);

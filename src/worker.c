@@ -176,19 +176,20 @@ static int on_message(worker *w, const so__msg *msg) {
     return 0;
   }
   if (msg->tag == SO_TAG_NOTICE) {
-    if (msg->len > SO_NOTICE_MAX)
+    if (so__proto_notice_read(msg->data, msg->len))
       return SO_EPROTO;
     int rc = w->job->notice ? w->job->notice(&w->ctx, msg->data, msg->len) : 0;
     return rc < 0 ? rc : 0;
   }
   if (msg->tag == SO_TAG_HALT) {
-    so__halt_msg h;
-    if (so__proto_fixed(msg->data, msg->len, &h, sizeof h) ||
-        (h.how != SO_HALT_SOON && h.how != SO_HALT_NOW))
+    int32_t how;
+    if (so__proto_halt_read(msg->data, msg->len, &how))
       return SO_EPROTO;
-    return on_halt(w, h.how);
+    return on_halt(w, how);
   }
   if (msg->tag == SO_TAG_MORE) {
+    if (so__proto_more_read(msg->data, msg->len))
+      return SO_EPROTO;
     w->starved = 0; /* the next loop asks, if it still has room */
     return 0;
   }
@@ -241,11 +242,8 @@ static int note_failure(worker *w, uint64_t id, int32_t status, const char *erro
   if (w->notes < SO_NOTES_PER_WORKER) {
     w->notes++;
     unsigned char msg[sizeof(so__taskerr_rec) + SO_NOTE_MAX];
-    size_t n = strnlen(error, SO_NOTE_MAX);
-    so__taskerr_rec rec = {id, status, (uint32_t)n};
-    memcpy(msg, &rec, sizeof rec);
-    memcpy(msg + sizeof rec, error, n);
-    rc = so__send(w->t, 0, SO_TAG_TASKERR, msg, sizeof rec + n);
+    size_t len = so__proto_taskerr_build(msg, id, status, error);
+    rc = so__send(w->t, 0, SO_TAG_TASKERR, msg, len);
   }
   return rc;
 }
@@ -489,17 +487,14 @@ static int loop_threads(worker *w) {
  * others), and waits for STOP. */
 static void fail_and_wait(worker *w, int code, const char *msg) {
   unsigned char buf[sizeof(so__fail_msg) + SO_NOTE_MAX];
-  size_t n = strnlen(msg, SO_NOTE_MAX);
-  so__fail_msg f = {code};
-  memcpy(buf, &f, sizeof f);
-  memcpy(buf + sizeof f, msg, n);
+  size_t len = so__proto_fail_build(buf, code, msg);
   if (w->stopping) {
-    if (n)
+    if (msg[0])
       so__errorf("%s", msg);
     return;
   }
-  if (so__send(w->t, 0, SO_TAG_FAIL, buf, sizeof f + n) != 0) {
-    if (n)
+  if (so__send(w->t, 0, SO_TAG_FAIL, buf, len) != 0) {
+    if (msg[0])
       so__errorf("%s", msg); /* the master cannot hear it: say it here */
   } else {
     so__msg in;
