@@ -369,6 +369,13 @@ static void test_pi_accuracy(void) {
   CU_ASSERT_EQUAL(answer_int(a, "samples"), 1000000);
   CU_ASSERT_EQUAL(answer_double(a, "pi"), 4.0 * (double)answer_int(a, "hits") / 1e6);
   so__answer_free(a);
+  /* The same streams as pi before it became a map job: 7dd1102's pi.c gives these hits. */
+  CU_ASSERT_EQUAL_FATAL(SERIAL(a, &so_job_pi, "samples", "2e6", "seed", "12345"), 0);
+  CU_ASSERT_EQUAL(answer_int(a, "hits"), 1571406);
+  so__answer_free(a);
+  CU_ASSERT_EQUAL_FATAL(SERIAL(a, &so_job_pi, "samples", "200003", "tasks", "37", "seed", "7"), 0);
+  CU_ASSERT_EQUAL(answer_int(a, "hits"), 156944);
+  so__answer_free(a);
 }
 
 /* The answer is the same bits in any order, on any number of workers; the seed changes it. */

@@ -459,6 +459,64 @@ static void test_bad_input(void) {
   CU_ASSERT_PTR_EQUAL(w, &plain);
 }
 
+/* --- How each schedule cuts the input --- */
+
+/* The chunk sizes (counts) the wrapped job's next() hands out for 97 items on 2 workers. */
+static int cut_sizes(const char *schedule, uint64_t *sizes, int max, so__map_span *spans) {
+  snprintf(g_n, sizeof g_n, "97");
+  set_map(SO_MAP_RANGE, SO_REDUCE_SUM, SO_VALUE_I64);
+  so_config cfg;
+  so_config_default(&cfg);
+  so_schedule_parse(schedule, &cfg.schedule, NULL, 0);
+  const so_job *w;
+  char err[256];
+  CU_ASSERT_EQUAL_FATAL(so__map_wrap(&g_job, &cfg, &w, err, sizeof err), 0);
+  so_params *p = so__params_new(&g_job);
+  so__buf data = SO_BUF_INIT;
+  so_ctx m;
+  so__ctx_init(&m, w, p, SO_ROLE_MASTER, 0, 2);
+  m.task_data = &data;
+  CU_ASSERT_EQUAL_FATAL(w->init(&m), 0);
+  int n = 0;
+  for (; n < max; n++) {
+    so_task_out t = {.id = (uint64_t)n};
+    so__buf_clear(&data);
+    if (w->next(&m, &t) != 1)
+      break;
+    memcpy(&spans[n], data.data, sizeof spans[n]);
+    sizes[n] = spans[n].count;
+  }
+  w->fini(&m);
+  so__buf_free(&data);
+  so__params_free(p);
+  so__map_unwrap(w);
+  snprintf(g_n, sizeof g_n, "1000");
+  return n;
+}
+
+static void test_schedule_chunks(void) {
+  uint64_t sz[128];
+  so__map_span sp[128];
+  /* static: one block per worker, 49 and 48, contiguous. */
+  CU_ASSERT_EQUAL(cut_sizes("static", sz, 128, sp), 2);
+  CU_ASSERT(sz[0] == 49 && sz[1] == 48 && sp[0].first == 0 && sp[1].first == 49);
+  /* static,4: one task per worker, dealing it every other chunk of 4 from its own. */
+  CU_ASSERT_EQUAL(cut_sizes("static,4", sz, 128, sp), 2);
+  for (int k = 0; k < 2; k++)
+    CU_ASSERT(sp[k].first == 0 && sp[k].count == 97 && sp[k].chunk == 4 && sp[k].stride == 2 &&
+              sp[k].phase == (uint64_t)k);
+  /* dynamic,3: 32 chunks of 3 and the one item left; dynamic alone: one item each. */
+  CU_ASSERT_EQUAL(cut_sizes("dynamic,3", sz, 128, sp), 33);
+  CU_ASSERT(sz[0] == 3 && sz[31] == 3 && sz[32] == 1 && sp[32].first == 96);
+  CU_ASSERT_EQUAL(cut_sizes("dynamic", sz, 128, sp), 97);
+  /* guided,2: ceil(remaining / 2), never below 2 but for what is left at the end. */
+  static const uint64_t guided[] = {49, 24, 12, 6, 3, 2, 1};
+  CU_ASSERT_EQUAL(cut_sizes("guided,2", sz, 128, sp), 7);
+  CU_ASSERT_EQUAL(memcmp(sz, guided, sizeof guided), 0);
+  /* auto: one item until a duration is measured (nothing is merged here). */
+  CU_ASSERT(cut_sizes("auto", sz, 128, sp) == 97 && sz[0] == 1);
+}
+
 /* --- The master never holds the input --- */
 
 /* Cutting an 8 MB file of short lines into one-line chunks: every task carries only its span (56
@@ -520,6 +578,7 @@ int main(void) {
            (int)getpid());
   static const so_test_case cases[] = {
       {"schedule_parse", test_schedule_parse},
+      {"schedule_chunks", test_schedule_chunks},
       {"range_every_schedule", test_range},
       {"lines_every_schedule", test_lines},
       {"records_every_schedule", test_records},

@@ -158,6 +158,16 @@ static void test_run_engine_options(void) {
   ACCEPT("run", "noop", "--prefetch", "0", "--prefetch", "auto");
   CU_ASSERT_EQUAL(cli.cfg.prefetch, SO_PREFETCH_AUTO);
   so__cli_free(&cli);
+  /* --schedule: unset is the job's own; the last given wins. */
+  ACCEPT("run", "pi");
+  CU_ASSERT_EQUAL(cli.cfg.schedule.kind, SO_SCHED_DEFAULT);
+  so__cli_free(&cli);
+  ACCEPT("run", "pi", "--schedule", "static", "--schedule=guided,4");
+  CU_ASSERT(cli.cfg.schedule.kind == SO_SCHED_GUIDED && cli.cfg.schedule.chunk == 4);
+  so__cli_free(&cli);
+  ACCEPT("run", "--schedule", "auto", "pi");
+  CU_ASSERT(cli.cfg.schedule.kind == SO_SCHED_AUTO && cli.cfg.schedule.chunk == 0);
+  so__cli_free(&cli);
   /* --oversubscribe is a flag, before or after the job. */
   ACCEPT("run", "--oversubscribe", "noop", "-n", "9");
   CU_ASSERT_EQUAL(cli.oversubscribe, 1);
@@ -286,6 +296,10 @@ static void test_bad_values(void) {
   REJECT(WORDS("run", "-n", "x", "pi"), "'x'");
   REJECT(WORDS("run", "pi", "--workers=-2"), "'-2'");
   REJECT(WORDS("run", "pi", "--queue", "x"), "--queue", "'x'");
+  REJECT(WORDS("run", "pi", "--schedule", "bogus"), "unknown schedule 'bogus'", "static, dynamic");
+  REJECT(WORDS("run", "pi", "--schedule", "dynamic,0"), "'dynamic,0'", "chunk size");
+  REJECT(WORDS("run", "pi", "--schedule=guided,x"), "'guided,x'", "chunk size");
+  REJECT(WORDS("run", "pi", "--schedule", "auto,2"), "'auto,2'", "no chunk size");
   REJECT(WORDS("run", "pi", "--queue", "FIFO"), "--queue", "'FIFO'");
   REJECT(WORDS("run", "pi", "--bind", "x"), "--bind", "'x'");
   REJECT(WORDS("run", "pi", "--batch", "0"), "--batch", "'0'");
