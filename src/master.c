@@ -684,7 +684,7 @@ static int on_request(master *m, const so__msg *msg) {
       rc = 0;
     }
     free(f.data);
-    if (!rc && !m->aborting && !moved) /* a pipeline item is done when it leaves */
+    if (!rc && m->graph.n && !m->aborting && !moved) /* a pipeline item is done when it leaves */
       rc = so__graph_done(&m->graph, rec.id, rec.status == 0, release_cb, m);
     if (rc)
       return rc;
