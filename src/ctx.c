@@ -159,7 +159,7 @@ static so__answer_item *answer_add(so_ctx *ctx, const char *name, so__answer_kin
 
 void so_ctx_set_exit(so_ctx *ctx, int status) {
   /* Kept with the answer: the report carries it to whoever runs the job (so_report_exit). */
-  if (!ctx->answer || status < 0)
+  if (!ctx->answer || status < 0 || status > 255) /* what exit() can pass on whole */
     return;
   ctx->answer->has_exit = 1;
   ctx->answer->exit_status = status;

@@ -330,8 +330,8 @@ int so_ctx_submit(so_ctx *ctx, const so_task_spec *spec, uint64_t *id);
  * "every task succeeded" (the command farm gives the number of failed commands). The scaleout
  * command exits with it, and then adds no "answer is incomplete" verdict about failed tasks (the
  * job accounts for them); an embedding program reads it with so_report_exit, and it is the
- * JSON report's exit_status. Without it the statuses of so_job.exit apply. A negative status is
- * ignored; on a worker it does nothing. */
+ * JSON report's exit_status. Without it the statuses of so_job.exit apply. A status outside 0 to
+ * 255 is ignored; on a worker it does nothing. */
 void so_ctx_set_exit(so_ctx *ctx, int status);
 
 /* Master only, from finish(): adds one named figure to the answer, printed in the summary and

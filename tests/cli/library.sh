@@ -5,9 +5,10 @@
 # Expects: libscaleout.so.2 (soname) next to libscaleout.a in the build tree; the binary NEEDs
 # libscaleout.so.2, resolves it to the build tree's and defines none of the symbols the library
 # exports (so a plugin linking -lscaleout shares the one engine); the library exports only so_
-# names, the public ones (exactly those include/scaleout declares) under SCALEOUT_2. After `cmake --install --prefix P`: the binary's
-# RUNPATH is relative ($ORIGIN), it finds P's library and runs; the headers and scaleout.pc are
-# there and pkg-config gives -lscaleout for the shared and the static dependencies for --static.
+# names, the public ones (exactly those include/scaleout declares) under SCALEOUT_2. After
+# `cmake --install --prefix P`: the binary's RUNPATH is relative ($ORIGIN), it finds P's library
+# and runs; the headers and scaleout.pc are there and pkg-config gives -lscaleout for the shared
+# library and the static dependencies for --static.
 set -euo pipefail
 
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"

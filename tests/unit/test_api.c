@@ -135,6 +135,9 @@ static void test_report_answers(void) {
   CU_ASSERT_EQUAL(so_report_exit(&rep), -1);
   so_ctx_set_exit(&c, 5);
   CU_ASSERT_EQUAL(so_report_exit(&rep), 5);
+  so_ctx_set_exit(&c, 256); /* exit() could not pass it on: ignored, as a negative one */
+  so_ctx_set_exit(&c, -1);
+  CU_ASSERT_EQUAL(so_report_exit(&rep), 5);
   so_report_free(&rep);
   CU_ASSERT_EQUAL(so_report_answer_count(&rep), 0);
 }
