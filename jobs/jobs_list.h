@@ -15,5 +15,9 @@ extern const so_job so_job_noop;
 extern const so_job so_job_cmd;    /* the command task farm: shell commands like GNU parallel */
 extern const so_job so_job_squarecube; /* squares and cubes of a range: two task types */
 extern const so_job so_job_dishes; /* a two-stage pipeline (wash, dry) with a bounded rack */
+extern const so_job so_job_mandelbrot; /* PGM image, rows of uneven cost gathered in order */
+extern const so_job so_job_matmul;     /* blocked dense product checked against a naive one */
+extern const so_job so_job_stream;     /* STREAM triad: memory bandwidth per node */
+extern const so_job so_job_wordcount;  /* map-reduce word counts over the files after ::: */
 
 #endif

@@ -38,18 +38,16 @@ static void *harness_worker_main(void *p) {
   return NULL;
 }
 
-/* Runs job on nworkers (at most 16) worker threads and returns the master's code; *rep is
- * filled (free with so_report_free) even when the master refused to start. */
-static inline int harness_run(const so_job *job, int nworkers, const so_config *cfg,
-                              so_report *rep) {
+/* Runs job with the given parameters on nworkers (at most 16) worker threads and returns the
+ * master's code; *rep is filled (free with so_report_free) even when the master refused to
+ * start. The caller keeps params. */
+static inline int harness_run_params(const so_job *job, const so_params *params, int nworkers,
+                                     const so_config *cfg, so_report *rep) {
   memset(rep, 0, sizeof *rep);
-  so_params *params = so__params_new(job);
-  CU_ASSERT_FATAL(params != NULL);
   so__master *m;
   int rc = so__master_init(&m, job, params, cfg, nworkers);
   if (rc) {
     so__master_free(m);
-    so__params_free(params);
     return rc;
   }
   const char *env = getenv("SO_TEST_REORDER_SEED");
@@ -72,6 +70,15 @@ static inline int harness_run(const so_job *job, int nworkers, const so_config *
   so__transport_destroy(mt);
   so__master_free(m);
   so__inproc_free(g);
+  return rc;
+}
+
+/* harness_run_params with the job's default parameters. */
+static inline int harness_run(const so_job *job, int nworkers, const so_config *cfg,
+                              so_report *rep) {
+  so_params *params = so__params_new(job);
+  CU_ASSERT_FATAL(params != NULL);
+  int rc = harness_run_params(job, params, nworkers, cfg, rep);
   so__params_free(params);
   return rc;
 }

@@ -199,7 +199,7 @@ static void test_builtin_find(void) {
   size_t n = 0;
   while (so__builtin_jobs[n])
     n++;
-  CU_ASSERT_EQUAL(n, 7);
+  CU_ASSERT_EQUAL(n, 11);
   /* Every default must parse within its own range, or the job cannot run without options. */
   for (size_t i = 0; i < n; i++) {
     so_params *p = so__params_new(so__builtin_jobs[i]);
