@@ -1,5 +1,6 @@
 /* The primes job: an exact count of the primes in [from, to) by a segmented sieve of Eratosthenes. */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,18 +31,28 @@ typedef struct primes_state {
   uint64_t from, to, tasks;
   uint64_t per_task; /* numbers every task covers ... */
   uint64_t extra;    /* ... plus one more for the first `extra` tasks */
-  /* Worker side, built once in init(). */
+  /* Worker side, built once in init() and only read afterwards. */
   uint32_t *base;    /* the odd primes p with p*p < to, ascending */
   size_t nbase;
-  uint64_t *next;    /* per base prime: index of its next odd multiple to strike in this task */
-  uint8_t *seg;      /* the segment: seg[j] != 0 when the odd number it stands for is composite */
   size_t seg_len;
-  /* A sieved window of 2 * seg_len numbers kept across tasks, so that tasks much narrower than
-   * a segment (--tasks 1e7 over 1e9) share one sieve instead of each walking every base prime:
-   * win[j] != 0 when win_lo + 1 + 2j is composite, for the numbers in [win_lo, win_hi). */
+  /* The sieves not in use: with --threads T up to T slices are sieved at once, each with its
+   * own; one thread reuses the same one, window and all. */
+  pthread_mutex_t lock;
+  int locked_init;
+  struct sieve *spare;
+} primes_state;
+
+/* What sieving a slice writes. */
+typedef struct sieve {
+  uint64_t *next; /* per base prime: index of its next odd multiple to strike in this slice */
+  uint8_t *seg;   /* the segment: seg[j] != 0 when the odd number it stands for is composite */
+  /* A sieved window of 2 * seg_len numbers kept across slices, so that slices much narrower
+   * than a segment (--tasks 1e7 over 1e9) share one sieve instead of each walking every base
+   * prime: win[j] != 0 when win_lo + 1 + 2j is composite, for the numbers in [win_lo, win_hi). */
   uint8_t *win;
   uint64_t win_lo, win_hi; /* win_hi == 0: nothing sieved yet */
-} primes_state;
+  struct sieve *spare;
+} sieve;
 
 /* The largest r with r*r <= n. */
 static uint64_t isqrt64(uint64_t n) {
@@ -74,8 +85,7 @@ static int build_base(primes_state *s) {
       comp[j] = 1;
   }
   s->base = malloc((n ? n : 1) * sizeof *s->base);
-  s->next = malloc((n ? n : 1) * sizeof *s->next);
-  if (!s->base || !s->next) {
+  if (!s->base) {
     free(comp);
     return PRIMES_ENOMEM;
   }
@@ -98,7 +108,7 @@ static size_t seg_bytes(const primes_state *s) {
 }
 
 /* Counts the primes in [lo, hi) with the worker's base primes; hi <= to. */
-static uint64_t count_range(primes_state *s, uint64_t lo, uint64_t hi) {
+static uint64_t count_range(const primes_state *s, sieve *v, uint64_t lo, uint64_t hi) {
   uint64_t count = 0;
   if (lo <= 2 && 2 < hi)
     count++;
@@ -120,22 +130,22 @@ static uint64_t count_range(primes_state *s, uint64_t lo, uint64_t hi) {
       if ((m & 1) == 0)
         m += p;
     }
-    s->next[np++] = (m - start) / 2;
+    v->next[np++] = (m - start) / 2;
   }
 
   for (uint64_t j0 = 0; j0 < nodd; j0 += s->seg_len) {
     uint64_t len = nodd - j0 < s->seg_len ? nodd - j0 : s->seg_len;
     uint64_t j1 = j0 + len;
-    uint8_t *seg = s->seg;
+    uint8_t *seg = v->seg;
     memset(seg, 0, len);
     for (size_t i = 0; i < np; i++) {
-      uint64_t j = s->next[i];
+      uint64_t j = v->next[i];
       if (j >= j1)
         continue; /* p*p lies beyond this segment, or p skips it entirely */
       uint64_t p = s->base[i];
       for (; j < j1; j += p)
         seg[j - j0] = 1;
-      s->next[i] = j;
+      v->next[i] = j;
     }
     uint64_t zeros = 0;
     for (uint64_t j = 0; j < len; j++)
@@ -145,10 +155,10 @@ static uint64_t count_range(primes_state *s, uint64_t lo, uint64_t hi) {
   return count - not_prime_one;
 }
 
-/* Sieves the window [wlo, whi) into s->win; wlo is even, whi <= to. */
-static void sieve_window(primes_state *s, uint64_t wlo, uint64_t whi) {
+/* Sieves the window [wlo, whi) into v->win; wlo is even, whi <= to. */
+static void sieve_window(const primes_state *s, sieve *v, uint64_t wlo, uint64_t whi) {
   uint64_t first = wlo + 1, len = (whi - wlo) / 2; /* the odd numbers first, first + 2, ... */
-  memset(s->win, 0, len);
+  memset(v->win, 0, len);
   for (size_t i = 0; i < s->nbase && (uint64_t)s->base[i] * s->base[i] < whi; i++) {
     uint64_t p = s->base[i], m = p * p;
     if (m < first) {
@@ -157,15 +167,15 @@ static void sieve_window(primes_state *s, uint64_t wlo, uint64_t whi) {
         m += p;
     }
     for (uint64_t j = (m - first) / 2; j < len; j += p)
-      s->win[j] = 1;
+      v->win[j] = 1;
   }
-  s->win_lo = wlo;
-  s->win_hi = whi;
+  v->win_lo = wlo;
+  v->win_hi = whi;
 }
 
 /* Counts the primes in [lo, hi), a range narrower than a window, from the cached windows: each
  * window is sieved once for all the tasks that fall in it. */
-static uint64_t count_small(primes_state *s, uint64_t lo, uint64_t hi) {
+static uint64_t count_small(const primes_state *s, sieve *v, uint64_t lo, uint64_t hi) {
   uint64_t width = 2 * (uint64_t)s->seg_len, count = 0;
   if (lo <= 2 && 2 < hi)
     count++;
@@ -173,12 +183,12 @@ static uint64_t count_small(primes_state *s, uint64_t lo, uint64_t hi) {
     count--; /* 1 is odd and unstruck: the zeros below count it, but it is not prime */
   for (uint64_t a = lo; a < hi;) {
     uint64_t wlo = a / width * width, whi = wlo + width < s->to ? wlo + width : s->to;
-    if (s->win_hi == 0 || s->win_lo != wlo)
-      sieve_window(s, wlo, whi);
+    if (v->win_hi == 0 || v->win_lo != wlo)
+      sieve_window(s, v, wlo, whi);
     uint64_t b = hi < whi ? hi : whi;
     /* Odd numbers of [a, b): indexes (a - wlo) / 2 to (b - wlo) / 2, as wlo is even. */
     for (uint64_t j = (a - wlo) / 2, end = (b - wlo) / 2; j < end; j++)
-      count += s->win[j] == 0;
+      count += v->win[j] == 0;
     a = b;
   }
   return count;
@@ -190,9 +200,16 @@ static void primes_fini(so_ctx *ctx) {
   if (!s)
     return;
   free(s->base);
-  free(s->next);
-  free(s->seg);
-  free(s->win);
+  while (s->spare) {
+    sieve *v = s->spare;
+    s->spare = v->spare;
+    free(v->next);
+    free(v->seg);
+    free(v->win);
+    free(v);
+  }
+  if (s->locked_init)
+    pthread_mutex_destroy(&s->lock);
   free(s);
   so_ctx_set_state(ctx, NULL);
 }
@@ -244,27 +261,60 @@ static int primes_init(so_ctx *ctx) {
     return PRIMES_ENOMEM;
   }
   s->seg_len = seg_bytes(s);
-  s->seg = malloc(s->seg_len);
-  s->win = malloc(s->seg_len);
-  if (!s->seg || !s->win) {
-    so_ctx_errorf(ctx, "out of memory for two %zu-byte sieve segments", s->seg_len);
+  s->locked_init = pthread_mutex_init(&s->lock, NULL) == 0;
+  if (!s->locked_init) {
+    so_ctx_errorf(ctx, "cannot make a mutex");
     primes_fini(ctx);
     return PRIMES_ENOMEM;
   }
   return 0;
 }
 
-/* Item i of the map is the old task i: its share of [from, to) sieved. A task narrower than a
- * window shares the worker's sieved window with its neighbours; a wider one streams its own
- * segments. */
+/* A sieve for one slice: a spare one, or a new one. NULL when out of memory. */
+static sieve *sieve_take(primes_state *s) {
+  pthread_mutex_lock(&s->lock);
+  sieve *v = s->spare;
+  if (v)
+    s->spare = v->spare;
+  pthread_mutex_unlock(&s->lock);
+  if (v || !(v = calloc(1, sizeof *v)))
+    return v;
+  v->next = malloc((s->nbase ? s->nbase : 1) * sizeof *v->next);
+  v->seg = malloc(s->seg_len);
+  v->win = malloc(s->seg_len);
+  if (v->next && v->seg && v->win)
+    return v;
+  free(v->next);
+  free(v->seg);
+  free(v->win);
+  free(v);
+  return NULL;
+}
+
+static void sieve_give(primes_state *s, sieve *v) {
+  pthread_mutex_lock(&s->lock);
+  v->spare = s->spare;
+  s->spare = v;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Item i of the map is the old task i: its share of [from, to) sieved. A slice narrower than a
+ * window shares a sieved window with its neighbours; a wider one streams its own segments. */
 static int primes_item(so_ctx *ctx, uint64_t i, const void *rec, size_t len, void *acc,
                        so_result *res) {
   (void)rec, (void)len, (void)res;
   primes_state *s = so_ctx_state(ctx);
   uint64_t lo, hi, *sum = acc;
+  sieve *v = sieve_take(s);
+  if (!v) {
+    so_ctx_errorf(ctx, "out of memory for two %zu-byte sieve segments", s->seg_len);
+    return PRIMES_ENOMEM;
+  }
   task_range(s, i, &lo, &hi);
-  sum[0] += hi - lo < 2 * (uint64_t)s->seg_len ? count_small(s, lo, hi) : count_range(s, lo, hi);
+  sum[0] += hi - lo < 2 * (uint64_t)s->seg_len ? count_small(s, v, lo, hi)
+                                                : count_range(s, v, lo, hi);
   sum[1] += hi - lo;
+  sieve_give(s, v);
   return 0;
 }
 

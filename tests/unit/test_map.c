@@ -11,6 +11,7 @@
 
 #include "ctx.h"
 #include "engine_harness.h"
+#include "jobs_list.h"
 #include "map.h"
 
 /* --- The test job: one item function for every input, steered by these globals --- */
@@ -459,6 +460,40 @@ static void test_bad_input(void) {
   CU_ASSERT_PTR_EQUAL(w, &plain);
 }
 
+/* --- A map's items in threads --- */
+
+/* primes with --threads 4 on 2 workers: items of one worker run at once, each with a sieve of
+ * its own, and the count stays exact (it was not while the worker's one sieve was shared). */
+static void test_primes_threads(void) {
+  static const so_param_def params[] = {
+      {"from", SO_PARAM_INT, "0", "", 0, 1e12},
+      {"to", SO_PARAM_INT, "2e7", "", 1, 1e12},
+      {"tasks", SO_PARAM_INT, "3000", "", 1, 1e12},
+      {NULL, 0, NULL, NULL, 0, 0},
+  };
+  so_job job = so_job_primes;
+  job.params = params;
+  so_config cfg;
+  so_config_default(&cfg);
+  cfg.quiet = 1;
+  cfg.slots = 4;
+  for (int k = 0; k < 2; k++) {
+    so_schedule_parse(k ? "static,7" : "dynamic", &cfg.schedule, NULL, 0);
+    const so_job *w;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(so__map_wrap(&job, &cfg, &w, err, sizeof err), 0);
+    so_report rep;
+    CU_ASSERT_EQUAL(harness_run(w, 2, &cfg, &rep), 0);
+    int64_t primes = -1;
+    for (size_t i = 0; rep.answer && i < rep.answer->n; i++)
+      if (strcmp(rep.answer->items[i].name, "primes") == 0)
+        primes = rep.answer->items[i].i;
+    CU_ASSERT_EQUAL(primes, 1270607);
+    so_report_free(&rep);
+    so__map_unwrap(w);
+  }
+}
+
 /* --- How each schedule cuts the input --- */
 
 /* The chunk sizes (counts) the wrapped job's next() hands out for 97 items on 2 workers. */
@@ -585,6 +620,7 @@ int main(void) {
       {"empty_input", test_empty},
       {"bad_input", test_bad_input},
       {"master_streams", test_master_streams},
+      {"primes_in_threads", test_primes_threads},
       {NULL, NULL},
   };
   int rc = so_test_run("map", cases);
