@@ -1066,8 +1066,8 @@ int so__master_run(so__master *m, so__transport *t, so_report *rep) {
     so__msg msg;
     /* With signals watched, look up at least every 100 ms; a signal also cuts a wait short. A
      * source with nothing ready is asked again every few milliseconds while workers wait. */
-    int polling = !m->gen_done && !m->halt && !m->aborting && !m->complete &&
-                  (m->nparked || m->nstarved);
+    int polling = m->gen_later && can_generate(m) && !m->aborting && !m->complete &&
+                  (m->nparked || m->nstarved); /* not after SO_NEXT_WAIT: a result wakes it */
     int got = so__recv(t, &msg, polling ? SO_SOURCE_POLL_MS : signals ? 100 : -1);
     if (got < 0) {
       /* The transport itself failed: nothing more can be said to the workers. */
