@@ -6,13 +6,13 @@
 #
 # Usage: mapjobs.sh            (ctest runs it as mpi.mapjobs.np3)
 # Expects: every run exits 0 with failed = 0. mandelbrot 97x64 (300 iterations, upper half
-# plane) under static, dynamic,3 and guided: the PGM bytes and the FNV-1a checksum equal
-# Python's; matmul n=150 in 7-row items with --verify 150: checked = 22500, max_error = 0, sum
+# plane) under static and dynamic,3 (test_mapjobs has every schedule): the PGM bytes and the
+# FNV-1a checksum equal Python's; matmul n=150 in 7-row items with --verify 150: checked = 22500, max_error = 0, sum
 # and sumsq equal to a direct -n 1 run's; stream n=100000 x 9 passes: sum = 9 x sum(b + 3c),
 # bytes = 9 x 24 x 100000; wordcount over 6 generated files (UTF-8, tabs, CR, a 100 kB word):
 # output equal, byte for byte, to the pipeline's re-sorted by count then word; then bad input
 # (zero sizes, a bad region, a missing or unreadable file, no files): exit 2, one line on stderr
-# naming the problem, directly with 2 workers and, for two of them, under mpirun too.
+# naming the problem, directly with 2 workers and, for a missing file, under mpirun too.
 set -euo pipefail
 
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
@@ -59,7 +59,7 @@ open(sys.argv[1], "wb").write(b"P5\n%d %d\n255\n" % (w, h) + bytes(px))
 print("%016x" % h_)
 EOF
 )
-for sched in static dynamic,3 guided; do
+for sched in static dynamic,3; do
   tag=mandel_${sched%%,*}
   out_of_time "mandelbrot --schedule $sched" && break
   run "$tag" 60 mpirun -n $np "$SCALEOUT" run mandelbrot --schedule "$sched" --json "$tmp/$tag.json" \
@@ -176,7 +176,7 @@ bad_case() {
     fi
   done
 }
-bad_case "mandelbrot --width 0" width --mpirun mandelbrot --width 0 --out ""
+bad_case "mandelbrot --width 0" width mandelbrot --width 0 --out ""
 bad_case "mandelbrot bad region" region mandelbrot --region 1,2 --out ""
 bad_case "matmul --n 0" "n" matmul --n 0
 bad_case "stream --passes 0" passes stream --passes 0
