@@ -5,14 +5,14 @@
 # `cat FILES | tr -s '[:space:]' '\n' | sort | uniq -c`; bad parameters exit 2 with one line.
 #
 # Usage: mapjobs.sh            (ctest runs it as mpi.mapjobs.np3)
-# Expects: every run exits 0 with failed = 0. mandelbrot 97x64 (300 iterations, upper half
-# plane) under static and dynamic,3 (test_mapjobs has every schedule): the PGM bytes and the
-# FNV-1a checksum equal Python's; matmul n=150 in 7-row items with --verify 150: checked = 22500, max_error = 0, sum
-# and sumsq equal to a direct -n 1 run's; stream n=100000 x 9 passes: sum = 9 x sum(b + 3c),
-# bytes = 9 x 24 x 100000; wordcount over 6 generated files (UTF-8, tabs, CR, a 100 kB word):
-# output equal, byte for byte, to the pipeline's re-sorted by count then word; then bad input
-# (zero sizes, a bad region, a missing or unreadable file, no files): exit 2, one line on stderr
-# naming the problem, directly with 2 workers and, for a missing file, under mpirun too.
+# Expects: every run exits 0 with failed = 0. mandelbrot 97x64 (300 iterations, upper half plane)
+# under static and dynamic,3 (test_mapjobs has every schedule): the PGM bytes and the FNV-1a
+# checksum equal Python's; matmul n=150 in 7-row items with --verify 150: checked = 22500,
+# max_error = 0, sum and sumsq equal to a direct -n 1 run's; stream n=100000 x 9 passes: sum = 9 x
+# sum(b + 3c), bytes = 9 x 24 x 100000; wordcount over 6 generated files (UTF-8, tabs, CR, a 100
+# kB word): output equal, byte for byte, to the pipeline's re-sorted by count then word; then bad
+# input (zero sizes, a bad region, a missing or unreadable file, no files): exit 2, one line on
+# stderr naming the problem, directly with 2 workers and, for a missing file, under mpirun too.
 set -euo pipefail
 
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
