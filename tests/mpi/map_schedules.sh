@@ -8,9 +8,9 @@
 # once directly with -n 1 as the reference. Expects: exit 0; answer.hits (pi) and answer.primes
 # the same as the reference's (primes: 216816); the report's task count is the schedule's chunk
 # count: 2 for static and static,4 (one task per worker), 33 for dynamic,3 (ceil(97/3)), 7 for
-# guided,2 (49 24 12 6 3 2 1: ceil(remaining/2), never below 2
-# but for the last item). Then `--schedule bogus` and
-# `--schedule dynamic,0` under mpirun -n 3: exit 2, one error line from the whole run, in 30 s.
+# guided,2 (49 24 12 6 3 2 1: ceil(remaining/2), never below 2 but for the last item). Then
+# `--schedule bogus` and `--schedule dynamic,0` under mpirun -n 3: exit 2, one error line from
+# the whole run, in 30 s.
 set -euo pipefail
 
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
