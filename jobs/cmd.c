@@ -49,7 +49,7 @@ const so_job so_job_cmd = {
     .exit = {.usage = SO_FARM_EXIT_USAGE,
             .failure = SO_FARM_EXIT_FAILURE,
             .stopped = SO_FARM_EXIT_SIGNAL},
-    .flags = SO_JOB_KEEP_TASKS | SO_JOB_FEW_TASKS_OK | SO_JOB_TAKES_ARGS,
+    .flags = SO_JOB_KEEP_TASKS | SO_JOB_FEW_TASKS_OK | SO_JOB_TAKES_ARGS | SO_JOB_OWNS_STDOUT,
     /* Commands mostly wait: a stop signal lets running ones finish for up to 10 s. */
     .options = "--grace 10",
 };

@@ -316,6 +316,6 @@ const so_job so_job_wordcount = {
     .summary = "word counts of the files after ':::', sorted by count then word (map-reduce)",
     .params = wc_params,
     .check = wc_check,
-    .flags = SO_JOB_TAKES_ARGS,
+    .flags = SO_JOB_TAKES_ARGS | SO_JOB_OWNS_STDOUT,
     .map = &wc_map,
 };

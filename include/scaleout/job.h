@@ -100,8 +100,12 @@ enum {
   SO_JOB_FEW_TASKS_OK = 1u << 1, /* a declared task count below the number of workers, or of
                                     zero, is fine (e.g. a resumed run with little left); without
                                     it that is refused as bad input */
-  SO_JOB_TAKES_ARGS = 1u << 2    /* the job reads the words after ":::" (so_ctx_args); without it
+  SO_JOB_TAKES_ARGS = 1u << 2,   /* the job reads the words after ":::" (so_ctx_args); without it
                                     a command line with ":::" is refused as bad input */
+  SO_JOB_OWNS_STDOUT = 1u << 3   /* the job's results go to standard output (its tasks' output,
+                                    or a listing it writes): the scaleout command then prints its
+                                    summary on standard error. A map that gathers to standard
+                                    output has it without asking. */
 };
 
 /* Exit statuses of the scaleout command for a job; 0 keeps the default of each. */
