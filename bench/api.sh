@@ -10,9 +10,9 @@
 #   1. mandelbrot under --schedule static, dynamic and guided, on the upper half of the plane
 #      (rows near the real axis cost the full 2,000 iterations a pixel, rows at the top a few):
 #      static hands each worker one block, so the worker with the axis does most of the work;
-#      dynamic and guided should be faster. Their checksums must agree. Guided is run again with
-#      --batch 1 --prefetch 0, so a worker is handed its next chunk only when it asks with
-#      nothing in hand (OpenMP's meaning of "to whoever is free").
+#      dynamic and guided should be faster. Their checksums must agree. Under these three a
+#      worker is handed its next chunk only when it has none (OpenMP's meaning); auto, the
+#      engine's adaptive batching and prefetch, is shown beside them.
 #   2. sleep (tasks that only wait) with --threads 1, 4 and 16 per worker: concurrency, about
 #      T times faster with T threads.
 #   3. pi with 1 and 2 workers and with 1 and 4 threads per worker: parallelism, about 2x with
@@ -158,11 +158,10 @@ for ((round = 0; round < repeat; round++)); do
     [[ -z $c || " ${sums[$s]:-} " == *" $c "* ]] || sums[$s]+="$c "
     imbalance "mandel_$s"
   done
-  measure mandel_guided_b1 'd["wall_seconds"]' mandelbrot -n 2 --schedule guided --batch 1 \
-    --prefetch 0 "${mb[@]}"
-  imbalance mandel_guided_b1
+  measure mandel_auto 'd["wall_seconds"]' mandelbrot -n 2 --schedule auto "${mb[@]}"
+  imbalance mandel_auto
   for t in 1 4 16; do
-    measure "sleep_$t" 'd["wall_seconds"]' sleep -n 2 --threads "$t" --tasks 64 --ms 100
+    measure "sleep_$t" 'd["wall_seconds"]' sleep -n 2 --threads "$t" --tasks 320 --ms 50
   done
   for w in 1 2; do
     for t in 1 4; do
@@ -211,9 +210,9 @@ imbs() {
 row "mandelbrot 1600x1200, 2000 it, --schedule static" "$(show mandel_static s)" "1 (speedup over static)$(imbs mandel_static)"
 row "  --schedule dynamic" "$(show mandel_dynamic s)" "$(vs mandel_dynamic mandel_static)$(imbs mandel_dynamic)"
 row "  --schedule guided" "$(show mandel_guided s)" "$(vs mandel_guided mandel_static)$(imbs mandel_guided)"
-row "  --schedule guided --batch 1 --prefetch 0" "$(show mandel_guided_b1 s)" \
-  "$(vs mandel_guided_b1 mandel_static)$(imbs mandel_guided_b1)"
-row "sleep 64 x 100 ms, -n 2, --threads 1" "$(show sleep_1 s)" "1 (speedup over 1 thread)"
+row "  --schedule auto" "$(show mandel_auto s)" \
+  "$(vs mandel_auto mandel_static)$(imbs mandel_auto)"
+row "sleep 320 x 50 ms, -n 2, --threads 1" "$(show sleep_1 s)" "1 (speedup over 1 thread)"
 row "  --threads 4" "$(show sleep_4 s)" "$(vs sleep_4 sleep_1)"
 row "  --threads 16" "$(show sleep_16 s)" "$(vs sleep_16 sleep_1)"
 row "pi 5e8 samples, -n 1 --threads 1" "$(show pi_1_1 s)" "1 (speedup over -n 1, 1 thread)"
