@@ -15,6 +15,7 @@
 #include "map.h"
 #include "params.h"
 #include "scaleout/map.h"
+#include "so_jobtest.h"
 #include "so_test.h"
 
 /* --- Helpers --- */
@@ -30,40 +31,7 @@ static const char *tmp_path(const char *name) {
   return b;
 }
 
-/* Makes a parameter store from "name", "value" pairs ending in NULL; NULL on error. */
-static so_params *params_of(const so_job *job, ...) {
-  so_params *p = so__params_new(job);
-  if (!p)
-    return NULL;
-  va_list ap;
-  va_start(ap, job);
-  const char *name;
-  while ((name = va_arg(ap, const char *)) != NULL) {
-    const char *value = va_arg(ap, const char *);
-    char err[256];
-    if (so__params_set(p, name, value, err, sizeof err)) {
-      fprintf(stderr, "test: %s\n", err);
-      so__params_free(p);
-      p = NULL;
-      break;
-    }
-  }
-  va_end(ap);
-  return p;
-}
 #define PARAMS(job, ...) params_of((job), __VA_ARGS__, (const char *)NULL)
-
-static const so__answer_item *answer_get(const so_answer *a, const char *name) {
-  for (size_t i = 0; a && i < a->n; i++)
-    if (strcmp(a->items[i].name, name) == 0)
-      return &a->items[i];
-  return NULL;
-}
-
-static int64_t answer_int(const so_answer *a, const char *name) {
-  const so__answer_item *it = answer_get(a, name);
-  return it && it->kind == SO_ANSWER_INT ? it->i : INT64_MIN;
-}
 
 static double answer_double(const so_answer *a, const char *name) {
   const so__answer_item *it = answer_get(a, name);
