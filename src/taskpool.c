@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "proto.h"
 
@@ -238,11 +239,7 @@ int so__taskpool_collect(so__taskpool *p, int (*fn)(void *arg, const so__taskpoo
 }
 
 void so__taskpool_wait(so__taskpool *p, long timeout_us) {
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  long ns = until.tv_nsec + timeout_us * 1000L;
-  until.tv_sec += ns / 1000000000L;
-  until.tv_nsec = ns % 1000000000L;
+  struct timespec until = so__clock_after(CLOCK_MONOTONIC, timeout_us * 1000LL);
   pthread_mutex_lock(&p->lock);
   while (p->ndone == 0 && !p->out_wanted) {
     if (pthread_cond_timedwait(&p->done_cv, &p->lock, &until) == ETIMEDOUT)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "scaleout/scaleout.h"
 #include "transport.h"
 
@@ -138,28 +139,14 @@ static int inproc_recv(so__transport *t, so__msg *msg, int timeout_ms) {
   free(e->current);
   e->current = NULL;
   mailbox *b = &e->group->boxes[t->rank];
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  if (timeout_ms > 0) {
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-  }
+  struct timespec deadline =
+      so__clock_after(CLOCK_REALTIME, timeout_ms > 0 ? timeout_ms * 1000000LL : 0);
   pthread_mutex_lock(&b->lock);
   letter *l = take(e->group, b);
   while (!l && timeout_ms != 0) {
     /* Letters not yet due (reordering) are waited for a little at a time. */
     if (b->head) {
-      struct timespec soon;
-      clock_gettime(CLOCK_REALTIME, &soon);
-      soon.tv_nsec += 100000L;
-      if (soon.tv_nsec >= 1000000000L) {
-        soon.tv_sec++;
-        soon.tv_nsec -= 1000000000L;
-      }
+      struct timespec soon = so__clock_after(CLOCK_REALTIME, 100000);
       if (timeout_ms > 0 && (soon.tv_sec > deadline.tv_sec ||
                              (soon.tv_sec == deadline.tv_sec && soon.tv_nsec > deadline.tv_nsec)))
         soon = deadline;

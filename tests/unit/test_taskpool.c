@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine_harness.h"
 
 #define MAX_TASKS 1024
@@ -61,13 +62,7 @@ static void wait_until(int (*cond)(so_ctx *ctx), so_ctx *ctx) {
       J.timeouts++;
       return;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 20000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = so__clock_after(CLOCK_REALTIME, 20000000LL);
     pthread_cond_timedwait(&J.changed, &J.lock, &until);
   }
 }
