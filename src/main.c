@@ -10,6 +10,7 @@
 #include "ctx.h"
 #include "error.h"
 #include "launch.h"
+#include "map.h"
 #include "options.h"
 #include "plugin.h"
 #include "report.h"
@@ -73,10 +74,7 @@ static int run_on(MPI_Comm comm, so__cli *cli, int *abandoned) {
   /* A run that a stop signal ended has a report too: its partial answer, said to be partial. */
   if (rank == 0 && (rc == 0 || rc == SO_ESTOPPED)) {
     /* A job whose results go to stdout keeps it for them: the summary goes to stderr. */
-    const so_map *map = cli->job->map;
-    int owns = (cli->job->flags & SO_JOB_OWNS_STDOUT) ||
-               (map && map->reduce == SO_REDUCE_GATHER && !map->gathered);
-    FILE *out = owns ? stderr : stdout;
+    FILE *out = so__job_owns_stdout(cli->job) ? stderr : stdout;
     if (!cli->cfg.quiet || out == stdout)
       so__report_print(out, &rep, cli->job, &cli->cfg);
     else

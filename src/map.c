@@ -693,6 +693,12 @@ void so__map_unwrap(const so_job *job) {
 
 int so__map_is_wrapper(const so_job *job) { return job && job->next == map_next; }
 
+int so__job_owns_stdout(const so_job *job) {
+  const so_map *map = job->map;
+  return (job->flags & SO_JOB_OWNS_STDOUT) ||
+         (map && map->reduce == SO_REDUCE_GATHER && !map->gathered);
+}
+
 int so__map_run(MPI_Comm comm, const so_job *job, const so_params *params, const so_config *cfg,
                 so_report *rep) {
   int rank = 0;

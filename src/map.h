@@ -80,6 +80,10 @@ static inline so__map_job *so__map_job_of(const so_job *job) {
 /* Whether job is (a copy of) a table made by so__map_wrap: a job to run as it is. */
 int so__map_is_wrapper(const so_job *job);
 
+/* Whether the job's results go to standard output: SO_JOB_OWNS_STDOUT, or a map that gathers
+ * without a gathered() of its own (its items' output is then written there). */
+int so__job_owns_stdout(const so_job *job);
+
 /* Makes the job the engine runs: *out is job itself when it has no map, or a wrapper (free with
  * so__map_unwrap). cfg may be NULL (the serial runner: the job's own schedule, stdout). Checks
  * the map's declaration and the schedule alone (no files): SO_EINVAL with a sentence in err,
