@@ -56,11 +56,12 @@ int so__launched(void) {
          getenv("PMI_SIZE");
 }
 
-void so__launch_local_tuning(void) {
-  /* A direct run is one machine: Open MPI's shared-memory path (ob1 with vader) is all it needs,
-   * and skipping UCX's device probing cuts MPI start-up from about 0.35 s to 0.12 s. A user's own
-   * setting wins. */
-  setenv("OMPI_MCA_pml", "ob1", 0);
+void so__launch_local_tuning(int one_node) {
+  /* A direct run on one machine: Open MPI's shared-memory path (ob1 with vader) is all it needs,
+   * and skipping UCX's device probing cuts MPI start-up from about 0.35 s to 0.12 s. Over several
+   * machines Open MPI chooses (UCX on a fast network). A user's own setting wins. */
+  if (one_node)
+    setenv("OMPI_MCA_pml", "ob1", 0);
   /* The master shares a core with a worker (N workers on N cores, plus the master), so Open MPI's
    * progress loop should yield the core while it waits. mpirun turns this on by itself only when
    * it sees more ranks than slots, and --host gives it as many slots as ranks. Without it a
@@ -542,8 +543,77 @@ static void remove_session_dir(pid_t mpirun) {
   rmdir(top); /* only when empty: other runs may share it */
 }
 
-int so__launch_local_run(int n, double grace, char **argv, int list_at) {
+/* The variables ranks on other machines need, which mpirun passes on with -x (ssh passes no
+ * environment; Open MPI passes on only its own OMPI_MCA_ ones by itself). */
+static const char *const forward_vars[] = {SO_DIRECT_ENV,         "SCALEOUT_JOB_PATH",
+                                           "LD_LIBRARY_PATH",     "OMPI_MCA_pml",
+                                           "OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_opal_signal",
+                                           NULL};
+
+/* Linux refuses one argument or environment string over 128 KiB, and mpirun gives each rank its
+ * whole command line once more in one variable (argfile.h): a command line for ranks on other
+ * machines (which cannot read this machine's memory file) stays below this. */
+#define SO_REMOTE_ARGV_MAX (120 * 1024)
+
+/* mpirun's command line: mpirun and its options, then exe and argv[1..argc-1] but for the
+ * --hostfile/--hosts words (where->skip). NULL when out of memory; free the vector and *hostarg. */
+static char **mpirun_args(const char *mpirun, const char *exe, int n, int argc, char **argv,
+                          const so__where *where, int direct, char *np, size_t nplen,
+                          char **hostarg) {
+  static char qflag[] = "-q", npflag[] = "-np", hostflag[] = "--host", over[] = "--oversubscribe",
+              bindflag[] = "--bind-to", none[] = "none", xflag[] = "-x";
+  size_t nfwd = sizeof forward_vars / sizeof *forward_vars;
+  char **args = calloc(12 + 2 * nfwd + (size_t)argc, sizeof *args);
+  size_t k = 0;
+  *hostarg = NULL;
+  if (!args)
+    return NULL;
+  snprintf(np, nplen, "%d", n + 1);
+  args[k++] = (char *)mpirun;
+  args[k++] = qflag;
+  args[k++] = npflag;
+  args[k++] = np;
+  if (!where || where->kind == SO_WHERE_HOSTS) {
+    /* This machine alone has room for the master beside one worker per core; over hosts, the
+     * hosts' slots (this machine first, so rank 0 runs here: mpirun fills each host in turn). */
+    size_t len = 64;
+    for (int i = 0; where && i < where->hosts.n; i++)
+      len += strlen(where->hosts.hosts[i].name) + 12;
+    if (!(*hostarg = malloc(len)) ||
+        (where ? so__hostlist_format(&where->hosts, *hostarg, len)
+               : snprintf(*hostarg, len, "localhost:%d", n + 1) < 0) != 0) {
+      free(args);
+      return NULL;
+    }
+    args[k++] = hostflag;
+    args[k++] = *hostarg;
+  }
+  if (where && where->oversubscribe)
+    args[k++] = over;
+  /* Our own hwloc plan pins the workers, so Open MPI must not bind them first. */
+  args[k++] = bindflag;
+  args[k++] = none;
+  for (const char *const *v = forward_vars; where && *v; v++)
+    if (getenv(*v) && (direct || strcmp(*v, SO_DIRECT_ENV) != 0)) {
+      args[k++] = xflag;
+      args[k++] = (char *)*v;
+    }
+  args[k++] = (char *)exe;
+  for (int i = 1; i < argc; i++) {
+    if (where && where->skip && argv[i] == where->skip) {
+      i += where->skip_words - 1;
+      continue;
+    }
+    args[k++] = argv[i];
+  }
+  return args;
+}
+
+int so__launch_local_run(int n, double grace, char **argv, int list_at, const so__where *where) {
   char exe[PATH_MAX], mpirun[PATH_MAX], name[64];
+  /* Rank 0 here, where the parent's sockets are (else the ranks run as under the user's mpirun),
+   * and whether ranks run on other machines too. */
+  int direct = !where || where->here, remote = where && where->others;
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) {
     so__errorf("cannot find this program's path to start its workers");
@@ -555,6 +625,16 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
                "the mpiexec found at build time and PATH); install openmpi-bin or set "
                "SCALEOUT_MPIRUN");
     return SO_EMPI;
+  }
+  int argc = 0;
+  size_t argbytes = 0;
+  while (argv[argc])
+    argbytes += strlen(argv[argc++]) + 1;
+  if (remote && argbytes + strlen(exe) > SO_REMOTE_ARGV_MAX) {
+    so__errorf("the command line takes %zu bytes, more than mpirun can pass to ranks on other "
+               "hosts (%d KiB); give the farm its arguments with --args FILE instead of :::",
+               argbytes + strlen(exe), SO_REMOTE_ARGV_MAX / 1024);
+    return SO_EINVAL;
   }
   uint64_t nonce = 0;
   if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
@@ -571,12 +651,10 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
       close(life);
     return SO_EIO;
   }
-  int argc = 0;
-  while (argv[argc])
-    argc++;
-  /* The words after ::: reach the ranks apart from mpirun's command line (argfile.h). */
+  /* The words after ::: reach the ranks apart from mpirun's command line (argfile.h), when every
+   * rank runs on this machine. */
   int words_fd = -1;
-  if (list_at > 0 && list_at + 1 < argc) {
+  if (!remote && list_at > 0 && list_at + 1 < argc) {
     char e[256];
     if ((words_fd = so__argfile_offer(argc - list_at - 1, argv + list_at + 1, e, sizeof e)) < 0) {
       so__errorf("%s", e);
@@ -586,29 +664,21 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
     }
     argc = list_at + 1;
   }
-  char np[32], hosts[48];
-  snprintf(np, sizeof np, "%d", n + 1);
-  snprintf(hosts, sizeof hosts, "localhost:%d", n + 1);
-  /* One node (this one, with room for the master beside one worker per core); our own hwloc plan
-   * pins the workers, so Open MPI must not bind them first. -q keeps Open MPI's banners (a rank
-   * that exited early, a signal) off the user's terminal: this process says in one line what
-   * happened. */
-  const char *pre[] = {mpirun, "-q", "-np", np, "--host", hosts, "--bind-to", "none", exe};
-  size_t npre = sizeof pre / sizeof *pre;
-  char **args = calloc(npre + (size_t)argc, sizeof *args);
+  /* -q keeps Open MPI's banners (a rank that exited early, a signal) off the user's terminal:
+   * this process says in one line what happened. */
+  char np[32], *hostarg = NULL;
+  if (direct)
+    setenv(SO_DIRECT_ENV, name, 1);
+  char **args = mpirun_args(mpirun, exe, n, argc, argv, where, direct, np, sizeof np, &hostarg);
   if (!args) {
     close(w.listen_fd);
     close(life);
     if (words_fd >= 0)
       close(words_fd);
     unsetenv(SO_ARGFILE_ENV);
+    unsetenv(SO_DIRECT_ENV);
     return SO_ENOMEM;
   }
-  for (size_t i = 0; i < npre; i++)
-    args[i] = (char *)pre[i];
-  for (int i = 1; i < argc; i++)
-    args[npre + (size_t)i - 1] = argv[i];
-  setenv(SO_DIRECT_ENV, name, 1);
 
   int relay[2] = {-1, -1};
   if (isatty(STDIN_FILENO) && pipe2(relay, O_CLOEXEC) != 0)
@@ -617,6 +687,7 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
   if (so__outrelay_open(&out) != 0) {
     so__errorf("cannot make a pipe for the run's output: %s", strerror(errno));
     free(args);
+    free(hostarg);
     unsetenv(SO_DIRECT_ENV);
     if (relay[0] >= 0) {
       close(relay[0]);
@@ -655,6 +726,7 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
   struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe;
   sigaction(SIGPIPE, &ign, &oldpipe);
   free(args);
+  free(hostarg);
   unsetenv(SO_DIRECT_ENV);
   unsetenv(SO_ARGFILE_ENV);
   if (relay[0] >= 0)
@@ -697,9 +769,14 @@ int so__launch_local_run(int n, double grace, char **argv, int list_at) {
       rc = (int)w.verdict;
     } else if (w.stop_sig) {
       so__errorf("stopped by signal %d %s", w.stop_sig,
-                 w.passed ? "before the run could report"
-                          : "while the ranks were starting; no task ran");
+                 w.passed  ? "before the run could report"
+                 : !direct ? "(this machine is not one of the run's hosts: mpirun ended the ranks)"
+                           : "while the ranks were starting; no task ran");
       rc = SO_ESTOPPED;
+    } else if (!direct && WIFEXITED(status) && WEXITSTATUS(status) <= 128) {
+      /* No master reports here: mpirun's status is that of the first rank to fail, the master's
+       * (which said why on stderr), or 0. */
+      rc = WEXITSTATUS(status);
     } else {
       if (WIFSIGNALED(status))
         so__errorf("the run ended without a result: mpirun was killed by signal %d",

@@ -2,6 +2,28 @@
 #ifndef SO_LAUNCH_H
 #define SO_LAUNCH_H
 
+#include "hostlist.h"
+
+/* Where a direct run's ranks go. */
+typedef enum so__where_kind {
+  SO_WHERE_LOCAL, /* this machine only (no hosts given, outside a Slurm allocation) */
+  SO_WHERE_HOSTS, /* --hostfile or --hosts: mpirun --host, this machine first when listed */
+  SO_WHERE_SLURM  /* a Slurm allocation of several nodes: mpirun reads its nodes and tasks */
+} so__where_kind;
+
+typedef struct so__where {
+  so__where_kind kind;
+  so__hostlist hosts; /* SO_WHERE_HOSTS: the hosts, this machine first when it is one of them */
+  long slots;         /* HOSTS, SLURM: the ranks they hold */
+  int here;           /* rank 0 runs on this machine, where the parent's sockets reach it; when
+                         not (a login node), the ranks run as under the user's own mpirun and
+                         the run's exit status is mpirun's */
+  int others;         /* some ranks run on other machines */
+  int oversubscribe;  /* more ranks than slots: mpirun --oversubscribe */
+  const char *skip;   /* the --hostfile/--hosts word of argv the ranks do not get, and */
+  int skip_words;     /* how many words it has (2 with its value) */
+} so__where;
+
 /* True when a launcher (mpirun, srun, a PMI/PMIx server) started this process as one rank of
  * several, as its environment tells before MPI_Init. */
 int so__launched(void);
@@ -20,9 +42,9 @@ void so__launch_allow_root(void);
  * acknowledgement, about 40 ms each time. Open MPI's own sockets already have it set. */
 void so__launch_nodelay(void);
 
-/* Chooses Open MPI's components for a direct run on one machine (in the environment mpirun and
- * the ranks inherit). */
-void so__launch_local_tuning(void);
+/* Chooses Open MPI's components for a direct run (in the environment mpirun and the ranks
+ * inherit); one_node: every rank runs on this machine (shared memory is then all it needs). */
+void so__launch_local_tuning(int one_node);
 
 /* The number of workers a direct run uses by default: one per core (or PU, under --bind pu) of
  * the cpuset this process may run on. Never less than 1. */
@@ -48,8 +70,17 @@ int so__launch_default_workers(int bind_pu);
  * (PR_SET_PDEATHSIG) and every rank stops launching tasks at once (its connection to this
  * process hangs up, see signals.h). If mpirun dies, the ranks are ended (this process is their
  * subreaper). A terminal on standard input is relayed to mpirun through a pipe (a background
- * process group may not read it). */
-int so__launch_local_run(int n, double grace, char **argv, int list_at);
+ * process group may not read it).
+ *
+ * where (NULL: this machine) puts the ranks on other hosts too (so__where): the master (rank 0)
+ * then runs on this machine, the only one where the parent's abstract sockets exist (they live
+ * in this machine's network namespace); ranks elsewhere reach neither socket, and watch only
+ * their Open MPI daemon, which ends them when mpirun or this process is gone. The variables the
+ * ranks need go with mpirun -x, since ssh passes no environment; the words after ::: then go on
+ * mpirun's command line (the memory file of argfile.h is this machine's). When this machine is
+ * not one of the hosts, the ranks run as under the user's own mpirun and the exit status is
+ * mpirun's (that of the first rank to fail: the master's verdict). */
+int so__launch_local_run(int n, double grace, char **argv, int list_at, const so__where *where);
 
 /* In a rank: true when a direct run's parent started this job (and waits for the master's
  * verdict). Call once, first thing after MPI_Init: it also starts watching the parent and mpirun

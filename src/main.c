@@ -241,23 +241,42 @@ int main(int argc, char **argv) {
      * on one caught here), instead of killing this process by its default action. */
     so__signals_catch();
     so__launch_allow_root();
-    so__launch_local_tuning();
-    int n = cli.workers > 0 ? cli.workers : so__launch_default_workers(cli.cfg.bind == SO_BIND_PU);
+    /* Where the ranks go: this machine, the hosts given, or a Slurm allocation's nodes. */
+    so__where where;
+    rc = so__startcheck_where(&cli, &where);
+    so__launch_local_tuning(!where.others);
+    /* One worker per core here; over hosts, one per slot but the master's. */
+    int n = cli.workers > 0                  ? cli.workers
+            : where.kind == SO_WHERE_LOCAL ? so__launch_default_workers(cli.cfg.bind == SO_BIND_PU)
+            : where.slots > 1              ? (int)(where.slots - 1)
+                                           : 1;
     /* What the master gives running tasks after a stop signal (as run() sets it in the ranks). */
     double grace = cli.cfg.grace >= 0 ? cli.cfg.grace : 0;
     /* What the command line alone can refuse is refused before any rank starts. */
-    rc = so__startcheck_direct(&cli, &n);
+    if (rc == 0)
+      rc = so__startcheck_direct(&cli, &where, &n);
     /* The ranks load the plugin this process checked, by its absolute path. */
     int list_at = cli.list ? (int)(cli.list - argv) : 0;
     char **rank_argv = rc == 0 ? so__plugin_rank_argv(argv, cli.job, &list_at) : NULL;
     if (rc == 0 && !rank_argv)
       rc = SO_ENOMEM;
     if (rc == 0)
-      rc = so__launch_local_run(n, grace, rank_argv, list_at);
+      rc = so__launch_local_run(n, grace, rank_argv, list_at,
+                                where.kind == SO_WHERE_LOCAL ? NULL : &where);
     free(rank_argv);
+    so__hostlist_free(&where.hosts);
     int status = exit_status(cli.job, rc);
     so__cli_free(&cli);
     return status;
+  }
+  if (cli.hostfile || cli.hosts) {
+    /* The parent of a direct run leaves them out of its ranks' command line. */
+    if (so__launch_rank() <= 0)
+      so__errorf("--%s starts a direct run's ranks; under mpirun or srun, give the hosts to the "
+                 "launcher", cli.hostfile ? "hostfile" : "hosts");
+    so__cli_free(&cli);
+    so__argv_free(&av);
+    return EXIT_USAGE;
   }
   /* Funneled only when asked for: with --threads a worker runs run() tasks in threads of its
    * own, though only its main thread calls MPI (taskpool.h), and so_run checks the level it got.

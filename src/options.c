@@ -50,7 +50,12 @@ void so__cli_run_usage(FILE *out, const so_job *const *jobs) {
         "  --retries N         run a failed task up to N times in all, reruns on another worker\n"
         "  --grace S           on SIGTERM/SIGINT/SIGUSR1, seconds running tasks get to finish\n"
         "  --json FILE         also write the report as JSON\n"
-        "  --oversubscribe     let a direct run start more than 8 workers per PU\n"
+        "  --oversubscribe     let a direct run start more than 8 workers per PU (with\n"
+        "                      hosts: more ranks than their slots)\n"
+        "  --hostfile FILE     start the ranks over the hosts of FILE through mpirun (Open\n"
+        "                      MPI's syntax: HOST slots=N a line); default workers: the\n"
+        "                      slots minus one for the master, which runs on this machine\n"
+        "  --hosts LIST        the same from a list: a,b:2,c (':N' for N slots, else 1)\n"
         "  --job-lib FILE      load the job from the plugin FILE (a shared object built\n"
         "                      against scaleout/job.h); without it, a job that is not\n"
         "                      built in is looked for in $SCALEOUT_JOB_PATH's *.so files\n"
@@ -322,6 +327,20 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
     cli->job_lib = v;
     return 0;
   }
+  if (strcmp(name, "hostfile") == 0 || strcmp(name, "hosts") == 0) {
+    int file = strcmp(name, "hostfile") == 0;
+    if (cli->hostfile || cli->hosts) {
+      snprintf(err, errlen, "give --hostfile or --hosts once (the hosts of one run)");
+      return SO_EINVAL;
+    }
+    if (!v[0]) {
+      snprintf(err, errlen, file ? "--hostfile needs a file name"
+                                 : "--hosts needs a list of hosts (a,b:2,c)");
+      return SO_EINVAL;
+    }
+    *(file ? &cli->hostfile : &cli->hosts) = v; /* read and checked by startcheck.c */
+    return 0;
+  }
   if (strcmp(name, "json") == 0) {
     if (!v[0]) {
       snprintf(err, errlen, "--json needs a file name");
@@ -337,7 +356,8 @@ static int run_option(const char *name, const char *v, so__cli *cli, char *err, 
 static int is_run_option(const char *name, size_t len) {
   static const char *const names[] = {"workers", "queue",   "batch",   "prefetch", "window", "bind",
                                       "json",    "threads", "retries", "grace",    "job-lib",
-                                      "schedule", "cpuset", "core-offset", "core-count", NULL};
+                                      "schedule", "cpuset", "core-offset", "core-count",
+                                      "hostfile", "hosts", NULL};
   for (const char *const *n = names; *n; n++)
     if (strlen(*n) == len && strncmp(*n, name, len) == 0)
       return 1;
@@ -434,6 +454,12 @@ static int apply_job_options(so__cli *cli, char *err, size_t errlen) {
       return SO_EINVAL;
     }
     snprintf(key, sizeof key, "%.*s", (int)len, name);
+    if (strcmp(key, "hostfile") == 0 || strcmp(key, "hosts") == 0) {
+      /* Where a run goes is the user's choice (and the ranks would read it a second time). */
+      snprintf(err, errlen, "job '%s' has '--%s' in its so_job.options; the hosts are the "
+                            "command line's", cli->job->name, key);
+      return SO_EINVAL;
+    }
     if (eq) {
       v = eq + 1;
     } else if (i + 1 < argc) {
@@ -527,8 +553,13 @@ static int parse_run(int argc, char **argv, so__job_lookup lookup, const so_job 
         snprintf(err, errlen, "option '--%s' takes no value", key);
         return SO_EINVAL;
       }
+      const char *had = cli->hosts ? cli->hosts : cli->hostfile;
       rc = run_opt ? run_option(key, v, cli, err, errlen)
                    : so__params_set(cli->params, key, v, err, errlen);
+      if (!rc && !had && (cli->hosts || cli->hostfile)) {
+        cli->hosts_word = a;
+        cli->hosts_words = eq ? 1 : 2;
+      }
     } else if (a[0] == '-' && a[1] != 0) {
       snprintf(err, errlen, "unknown option '%s' (see scaleout run --help)", a);
       return SO_EINVAL;

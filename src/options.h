@@ -22,6 +22,12 @@ typedef struct so__cli {
   int workers;        /* -n/--workers, or -1 when not given */
   const char *json;   /* --json FILE, or NULL */
   const char *job_lib; /* run, jobs: --job-lib FILE, or NULL */
+  const char *hostfile; /* run: --hostfile FILE, or NULL */
+  const char *hosts;  /* run: --hosts LIST, or NULL */
+  const char *hosts_word; /* run: the argv word of whichever of the two was given (the ranks'
+                             command line leaves it out), and hosts_words: 2 when its value
+                             is the next word, else 1 */
+  int hosts_words;
   int oversubscribe;  /* --oversubscribe: a direct run may start any number of workers */
   int help;           /* run --help or run JOB --help */
   char **list;        /* run: where ":::" stands in argv (its words follow), or NULL */

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctx.h"
 #include "error.h"
+#include "hostlist.h"
 #include "launch.h"
 
 int so__startcheck_report(const char *path) {
@@ -63,7 +66,80 @@ static int job_check(const so__cli *cli, int n, uint64_t *total) {
   return 0;
 }
 
-int so__startcheck_direct(const so__cli *cli, int *n) {
+/* A direct run inside a Slurm allocation's batch script (SLURM_JOB_ID set, but not inside a step
+ * of it: no SLURM_STEP_ID) spans the allocation's nodes when it has more than one. */
+static int slurm_where(so__where *w) {
+  const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+  const char *nodes = getenv("SLURM_JOB_NUM_NODES");
+  if (!nodes)
+    nodes = getenv("SLURM_NNODES");
+  /* One node: the one-machine run, whose workers follow the cpuset Slurm confines it to. */
+  if (!job || !*job || (step && *step) || !nodes || atol(nodes) <= 1)
+    return 0;
+  const char *tasks = getenv("SLURM_TASKS_PER_NODE");
+  long t = so__hostlist_slurm_tasks(tasks);
+  if (t < 0) {
+    so__errorf("inside Slurm job %s, cannot read the allocation's tasks from "
+               "SLURM_TASKS_PER_NODE='%s' (expected a form such as 2(x3),1)", job,
+               tasks ? tasks : "");
+    return SO_EINVAL;
+  }
+  w->kind = SO_WHERE_SLURM;
+  w->slots = t;
+  w->others = 1;
+  /* The batch script runs on the allocation's first node, where mpirun puts rank 0; slurmd sets
+   * SLURMD_NODENAME there. Under salloc the shell runs where salloc was typed, outside. */
+  const char *here = getenv("SLURMD_NODENAME");
+  w->here = here && *here;
+  return 0;
+}
+
+int so__startcheck_where(const so__cli *cli, so__where *w) {
+  char err[512];
+  memset(w, 0, sizeof *w);
+  w->kind = SO_WHERE_LOCAL;
+  w->here = 1;
+  if (!cli->hostfile && !cli->hosts)
+    return slurm_where(w);
+  int rc = cli->hostfile ? so__hostlist_parse_file(cli->hostfile, so__launch_default_workers(0),
+                                                   &w->hosts, err, sizeof err)
+                         : so__hostlist_parse_hosts(cli->hosts, &w->hosts, err, sizeof err);
+  if (rc) {
+    so__errorf("%s", rc == SO_ENOMEM ? "out of memory" : err);
+    so__hostlist_free(&w->hosts);
+    return rc;
+  }
+  w->kind = SO_WHERE_HOSTS;
+  w->slots = w->hosts.slots;
+  w->here = so__hostlist_local_first(&w->hosts, so__hostlist_is_local);
+  w->others = w->hosts.n > (w->here ? 1 : 0);
+  w->skip = cli->hosts_word;
+  w->skip_words = cli->hosts_words;
+  return 0;
+}
+
+/* The ranks the hosts or the allocation hold: n workers and the master fit their slots, or
+ * --oversubscribe lets mpirun start more. */
+static int check_slots(const so__cli *cli, so__where *w, int n) {
+  const char *what = w->kind == SO_WHERE_SLURM ? "the Slurm allocation's tasks" : "the hosts' slots";
+  if (w->slots < 2 && cli->workers < 1) {
+    so__errorf("%s hold one rank, the master's, and no worker; give the hosts 2 slots or more, "
+               "or -n N with --oversubscribe", what);
+    return SO_EINVAL;
+  }
+  if (n + 1L > w->slots) {
+    if (!cli->oversubscribe) {
+      so__errorf("%d %s and the master need %d ranks, more than the %ld of %s; use -n %ld at "
+                 "most, or add --oversubscribe", n, n == 1 ? "worker" : "workers", n + 1,
+                 w->slots, what, w->slots - 1 > 0 ? w->slots - 1 : 1);
+      return SO_EINVAL;
+    }
+    w->oversubscribe = 1;
+  }
+  return 0;
+}
+
+int so__startcheck_direct(const so__cli *cli, so__where *w, int *n) {
   if (cli->json && so__startcheck_report(cli->json) != 0)
     return SO_EINVAL;
   uint64_t total;
@@ -85,6 +161,8 @@ int so__startcheck_direct(const so__cli *cli, int *n) {
       }
     }
   }
+  if (w->kind != SO_WHERE_LOCAL)
+    return check_slots(cli, w, *n);
   int pus = so__launch_default_workers(1);
   if (!cli->oversubscribe && *n > SO_OVERSUBSCRIBE_PER_PU * pus) {
     so__errorf("%d workers on the %d %s this process may use is more than %d per PU, where they "
