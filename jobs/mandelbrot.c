@@ -16,7 +16,7 @@ static const so_param_def mb_params[] = {
     {"iterations", SO_PARAM_INT, "1000", "escape-time iterations per pixel at most", 1, 1e9},
     {"region", SO_PARAM_STRING, "-2.25,0.75,-1.25,1.25",
      "the plane shown, as XMIN,XMAX,YMIN,YMAX (row 0 is YMAX, the top of the image)", 0, -1},
-    {"out", SO_PARAM_STRING, "mandelbrot.pgm", "the PGM file written, or \"\" for none", 0, -1},
+    {"out", SO_PARAM_OUTPUT, "mandelbrot.pgm", "the PGM file written, or \"\" for none", 0, -1},
     {NULL, 0, NULL, NULL, 0, 0},
 };
 

@@ -75,7 +75,12 @@ static const char *param_note(const so_param_def *p, char *buf, size_t len) {
     return "";
   if (!p->defval)
     return " (required)";
-  snprintf(buf, len, " (default %s)", p->defval[0] ? p->defval : "none");
+  /* An output's default as this run would use it: inside a batch job, with the job's id. */
+  char named[SO_PARAM_OUTPUT_MAX];
+  const char *def = p->defval;
+  if (p->type == SO_PARAM_OUTPUT && so__params_output_default(p, named, sizeof named) == 0)
+    def = named;
+  snprintf(buf, len, " (default %s)", def[0] ? def : "none");
   return buf;
 }
 
@@ -88,15 +93,17 @@ static const char *param_range(const so_param_def *p, char *buf, size_t len) {
 }
 
 static const char *param_arg(const so_param_def *p) {
-  return p->type == SO_PARAM_STRING ? "TEXT"
-         : p->type == SO_PARAM_INT  ? "N"
+  return p->type == SO_PARAM_STRING   ? "TEXT"
+         : p->type == SO_PARAM_OUTPUT ? "FILE"
+         : p->type == SO_PARAM_INT    ? "N"
          : p->type == SO_PARAM_FLAG ? ""
                                     : "X";
 }
 
 static const char *param_type(const so_param_def *p) {
-  return p->type == SO_PARAM_STRING ? "text"
-         : p->type == SO_PARAM_INT  ? "integer"
+  return p->type == SO_PARAM_STRING   ? "text"
+         : p->type == SO_PARAM_OUTPUT ? "output file"
+         : p->type == SO_PARAM_INT    ? "integer"
          : p->type == SO_PARAM_FLAG ? "flag"
                                     : "number";
 }
@@ -184,7 +191,7 @@ void so__cli_job_usage(FILE *out, const so_job *job, const char *from) {
   if (!job->params || !job->params->name)
     fputs("  (none)\n", out);
   for (const so_param_def *p = job->params; p && p->name; p++) {
-    char arg[48], note[96], range[96];
+    char arg[48], note[SO_PARAM_OUTPUT_MAX + 16], range[96];
     snprintf(arg, sizeof arg, "--%s %s", p->name, param_arg(p));
     fprintf(out, "  %-20s %s%s\n", arg, p->help ? p->help : "", param_note(p, note, sizeof note));
     fprintf(out, "  %-20s   %s%s\n", "", param_type(p), param_range(p, range, sizeof range));

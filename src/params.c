@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batchjob.h"
 #include "error.h"
 
 typedef struct so__param_value {
@@ -195,6 +196,16 @@ so_params *so__params_new(const so_job *job) {
     const char *defval = job->params[i].defval;
     if (!defval && job->params[i].type == SO_PARAM_FLAG)
       defval = "0";
+    char named[SO_PARAM_OUTPUT_MAX];
+    if (defval && job->params[i].type == SO_PARAM_OUTPUT) {
+      if (so__params_output_default(&job->params[i], named, sizeof named) != 0) {
+        so__errorf("job '%s': the default of --%s is too long with the batch job's id",
+                   job->name, job->params[i].name);
+        so__params_free(p);
+        return NULL;
+      }
+      defval = named;
+    }
     if (defval && assign(&p->v[i], defval, err, sizeof err)) {
       /* A default that does not parse is the job author's bug; say so once and fail. */
       so__errorf("job '%s': default of %s", job->name, err);
@@ -298,8 +309,17 @@ double so__params_double(const so_params *p, const char *name) {
 }
 
 const char *so__params_string(const so_params *p, const char *name) {
-  so__param_value *v = typed(p, name, SO_PARAM_STRING);
+  so__param_value *v = lookup(p, name);
+  if (v && v->def->type == SO_PARAM_OUTPUT)
+    return v->text;
+  v = typed(p, name, SO_PARAM_STRING);
   return v ? v->text : NULL;
+}
+
+int so__params_output_default(const so_param_def *def, char *buf, size_t len) {
+  so__batch_job bj;
+  so__batch_job_get(&bj);
+  return so__batch_output_name(def->defval, &bj, buf, len);
 }
 
 const so_job *so__params_job(const so_params *p) { return p->job; }

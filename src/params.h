@@ -37,6 +37,12 @@ int64_t so__params_int(const so_params *p, const char *name);
 double so__params_double(const so_params *p, const char *name);
 const char *so__params_string(const so_params *p, const char *name);
 
+/* The default of an output parameter (SO_PARAM_OUTPUT) as this process uses it: def->defval with
+ * the batch job's id when the environment names one (batchjob.h), written into buf. Returns 0,
+ * or SO_EINVAL when it does not fit in len. */
+#define SO_PARAM_OUTPUT_MAX 4096
+int so__params_output_default(const so_param_def *def, char *buf, size_t len);
+
 /* The job the store belongs to, and its text value of a parameter (for reports). */
 const so_job *so__params_job(const so_params *p);
 const char *so__params_text(const so_params *p, const char *name);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batchjob.h"
 #include "bind.h"
 #include "ctx.h"
 #include "error.h"
@@ -102,26 +103,37 @@ void so__report_print_tasks(FILE *out, const so_report *rep) {
 }
 
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg) {
+  so__node_report *nodes = NULL;
+  int nnodes = so__report_nodes(rep, &nodes);
+  char where[48] = "";
+  if (nnodes >= 0)
+    snprintf(where, sizeof where, " (%d %s)", nnodes, nnodes == 1 ? "node" : "nodes");
+  so__batch_job bj;
+  char jobid[96] = "";
+  if (so__batch_job_get(&bj))
+    snprintf(jobid, sizeof jobid, "; %s job %s", bj.scheduler, bj.id);
   so__answer_print(out, rep->answer);
-  fprintf(out, "\n%s: %llu %s (%llu failed) on %d %s in %.3f s, %.0f tasks/s, %llu %s\n",
+  fprintf(out, "\n%s: %llu %s (%llu failed) on %d %s%s in %.3f s, %.0f tasks/s, %llu %s%s\n",
           job->name, (unsigned long long)rep->tasks, rep->tasks == 1 ? "task" : "tasks",
           (unsigned long long)rep->failed, rep->nworkers, rep->nworkers == 1 ? "worker" : "workers",
-          rep->wall, rate(rep), (unsigned long long)rep->messages,
-          rep->messages == 1 ? "batch" : "batches");
+          where, rep->wall, rate(rep), (unsigned long long)rep->messages,
+          rep->messages == 1 ? "batch" : "batches", jobid);
   fprintf(out, "queue %s, batch %s, bind %s; master CPU %.3f s (%.1f%% of wall); load imbalance %.3f\n",
           so__discipline_name(cfg->discipline), cfg->batch ? "fixed" : "auto",
           so__bind_policy_name(cfg->bind), rep->master_cpu,
           rep->wall > 0 ? 100.0 * rep->master_cpu / rep->wall : 0.0, so__report_imbalance(rep));
+  so__report_print_nodes(out, rep, nodes, nnodes);
+  free(nodes);
   fprintf(out, "%6s  %-16s %10s %7s %8s  %-10s %-9s %s\n", "worker", "host", "tasks", "busy%",
           "failed", "cpuset", "bound by", "last ran on");
   for (int i = 0; i < rep->nworkers; i++) {
     const so_worker_report *w = &rep->workers[i];
-    char where[48] = "unknown";
+    char ran[48] = "unknown";
     if (w->last_pu >= 0)
-      snprintf(where, sizeof where, "core L#%d, PU P#%d", w->last_core, w->last_pu);
+      snprintf(ran, sizeof ran, "core L#%d, PU P#%d", w->last_core, w->last_pu);
     fprintf(out, "%6d  %-16s %10llu %6.1f%% %8llu  %-10s %-9s %s\n", w->rank, w->host,
             (unsigned long long)w->tasks, rep->wall > 0 ? 100.0 * w->busy / rep->wall : 0.0,
-            (unsigned long long)w->failed, w->cpuset[0] ? w->cpuset : "-", w->bound_by, where);
+            (unsigned long long)w->failed, w->cpuset[0] ? w->cpuset : "-", w->bound_by, ran);
   }
   so__report_print_tasks(out, rep);
   so__report_notice(out, rep);
@@ -205,6 +217,50 @@ static void put(json_t *obj, const char *key, json_t *value, int *bad) {
     *bad = 1;
 }
 
+/* The workers grouped by node (so__report_nodes), with the ranks of each, and how many nodes. */
+static void json_nodes(json_t *root, const so_report *rep, int *bad) {
+  so__node_report *nodes = NULL;
+  int n = so__report_nodes(rep, &nodes);
+  json_t *ns = n >= 0 ? json_array() : NULL;
+  for (int i = 0; ns && i < n; i++) {
+    const so__node_report *node = &nodes[i];
+    json_t *o = json_object(), *ranks = json_array();
+    if (!o || !ranks || json_array_append_new(ns, o) != 0) {
+      json_decref(ranks);
+      *bad = 1;
+      break;
+    }
+    put(o, "host", jstr(node->host), bad);
+    put(o, "workers", json_integer(node->workers), bad);
+    /* The node's workers follow its first one; a later node's never come before it. */
+    for (int w = node->first; w < rep->nworkers; w++)
+      if (strcmp(rep->workers[w].host, node->host) == 0 &&
+          json_array_append_new(ranks, json_integer(rep->workers[w].rank)) != 0)
+        *bad = 1;
+    put(o, "ranks", ranks, bad);
+    put(o, "tasks", json_integer((json_int_t)node->tasks), bad);
+    put(o, "failed", json_integer((json_int_t)node->failed), bad);
+    put(o, "busy_seconds", jreal(node->busy), bad);
+    put(o, "busy_share", jreal(so__node_busy_share(rep, node)), bad);
+  }
+  free(nodes);
+  put(root, "node_count", n >= 0 ? json_integer(n) : NULL, bad);
+  put(root, "nodes", ns, bad);
+}
+
+/* The batch job the run belongs to, {"scheduler": "slurm", "id": "1234"}, or null. */
+static json_t *json_batch_job(int *bad) {
+  so__batch_job bj;
+  if (!so__batch_job_get(&bj))
+    return json_null();
+  json_t *o = json_object();
+  if (!o)
+    return NULL;
+  put(o, "scheduler", json_string(bj.key), bad);
+  put(o, "id", jstr(bj.id), bad);
+  return o;
+}
+
 /* Task parallelism: per-type figures, per-stage bounds and tasks never run. */
 void so__report_json_tasks(void *root_json, const so_report *rep, int *bad) {
   json_t *root = root_json;
@@ -277,6 +333,7 @@ char *so__report_json_text(const so_report *rep, const so_job *job, const so_par
     return NULL;
   put(root, "scaleout_version", json_string(SO_VERSION), &bad);
   put(root, "job", jstr(job->name), &bad);
+  put(root, "batch_job", json_batch_job(&bad), &bad);
   json_t *ps = json_object();
   for (size_t i = 0; ps && params && i < so__params_count(params); i++) {
     const so_param_def *d = so__params_def(params, i);
@@ -338,6 +395,7 @@ char *so__report_json_text(const so_report *rep, const so_job *job, const so_par
     put(o, "last_core", json_integer(w->last_core), &bad);
   }
   put(root, "workers", ws, &bad);
+  json_nodes(root, rep, &bad);
   so__report_json_tasks(root, rep, &bad);
   /* 17 significant digits: a double read back is the double written (pi's bits). */
   char *text = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));

@@ -3,6 +3,7 @@
 #define SO_REPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "scaleout/scaleout.h"
@@ -10,8 +11,32 @@
 /* Load imbalance: the busiest worker's busy time over the mean busy time (1.0 is perfect). */
 double so__report_imbalance(const so_report *rep);
 
-/* Prints the answer, the totals, one line per worker and, when the answer does not cover every
- * task, the notice of so__report_notice. */
+/* One node of a run: the workers that ran on one host (so_worker_report.host). */
+typedef struct so__node_report {
+  const char *host;        /* the host name, pointing into the report's workers */
+  int workers;             /* workers that ran there */
+  int first;               /* index in so_report.workers of its first worker (rank order) */
+  uint64_t tasks, failed;  /* the sums of its workers' */
+  double busy;             /* seconds its workers spent inside run(), summed */
+} so__node_report;
+
+/* Groups the report's workers by host, nodes in the order of their first worker. Sets *nodes to a
+ * malloc'd array (free it; NULL when the report has no worker) and returns how many nodes, or
+ * SO_ENOMEM. Not collective; reads only rep. */
+int so__report_nodes(const so_report *rep, so__node_report **nodes);
+
+/* A node's busy share: the time its workers spent in run() over the time they had (the run's wall
+ * time times its worker count), 0 to 1; 0 when the wall time is unknown. */
+double so__node_busy_share(const so_report *rep, const so__node_report *node);
+
+/* The summary's node lines, one per node (host, workers, tasks, busy share, failed), printed only
+ * when the run had more than one node. */
+void so__report_print_nodes(FILE *out, const so_report *rep, const so__node_report *nodes,
+                            int count);
+
+/* Prints the answer, the totals (with the number of nodes and, inside a batch job, its id), one
+ * line per node when there are several, one line per worker and, when the answer does not cover
+ * every task, the notice of so__report_notice. */
 void so__report_print(FILE *out, const so_report *rep, const so_job *job, const so_config *cfg);
 
 /* The task-parallel lines of the summary: one per task type (tasks, mean, largest batch), one per

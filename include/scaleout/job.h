@@ -35,7 +35,11 @@ typedef enum so_param_type {
   SO_PARAM_INT = 1, /* int64_t */
   SO_PARAM_DOUBLE,  /* double */
   SO_PARAM_STRING,  /* const char *, owned by the engine */
-  SO_PARAM_FLAG     /* given as --NAME alone; read with so_ctx_int as 0 or 1; default "0" */
+  SO_PARAM_FLAG,    /* given as --NAME alone; read with so_ctx_int as 0 or 1; default "0" */
+  SO_PARAM_OUTPUT   /* a file the job writes, read with so_ctx_string: inside a batch job
+                       (SLURM_JOB_ID or PBS_JOBID set) its default carries the job id before the
+                       extension (mandelbrot.pgm -> mandelbrot-1234.pgm), so two jobs started in
+                       one directory do not overwrite each other; a name given is kept as is */
 } so_param_type;
 
 /* One job parameter, given on the command line as --NAME VALUE or --NAME=VALUE. */

@@ -243,6 +243,59 @@ static void test_bad_region(void) {
   node_free(&nd);
 }
 
+/* The synthetic machine with only the PUs of list allowed, as a cgroup (a Slurm allocation's
+ * cores on that node) leaves them; NULL when hwloc cannot do it. */
+static hwloc_topology_t topo_allowing(const char *list) {
+  hwloc_topology_t t;
+  if (so__bind_topology_load(&t, TOPO_1x4x2) != 0)
+    return NULL;
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  int ok = set && hwloc_bitmap_list_sscanf(set, list) == 0 &&
+           hwloc_topology_allow(t, set, NULL, HWLOC_ALLOW_FLAG_CUSTOM) == 0;
+  hwloc_bitmap_free(set);
+  if (!ok) {
+    hwloc_topology_destroy(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* Each node plans inside its own allowed CPUs: the ranks of a node decide from that node's
+ * topology (engine.c splits the run by MPI_COMM_TYPE_SHARED and loads the topology on each rank),
+ * even when every rank was started with the whole machine as its binding. */
+static void test_per_node_allowed(void) {
+  static const char *const whole[] = {"0-7", "0-7", "0-7"};
+  node nd;
+  node_make(&nd, 3, whole);
+  hwloc_topology_t a = topo_allowing("0-3"), b = topo_allowing("4-7");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+  /* Node A holds the master and two workers; node B three workers. */
+  so__pin_input in = input(&nd, 0, 0);
+  in.topo = a;
+  expect(in, 1, SO_PIN_PLAN, "0-1");
+  expect(in, 2, SO_PIN_PLAN, "2-3");
+  in = input(&nd, -1, 0);
+  in.topo = b;
+  expect(in, 0, SO_PIN_PLAN, "4-5");
+  expect(in, 1, SO_PIN_PLAN, "6-7");
+  expect(in, 2, SO_PIN_PLAN, "4-5"); /* three workers on two cores: round-robin */
+  /* A core offset counts the node's own cores. */
+  in.core_offset = 1;
+  expect(in, 0, SO_PIN_PLAN, "6-7");
+  in.topo = a;
+  expect(in, 0, SO_PIN_PLAN, "2-3");
+  /* A cpuset outside a node's allowed CPUs is refused there, naming that node's CPUs. */
+  in.core_offset = 0;
+  in.cpuset = "0-1";
+  expect(in, 0, SO_PIN_PLAN, "0-1");
+  in.topo = b;
+  expect_error(in, "reaches outside the CPUs this run may use (4-7)");
+  hwloc_topology_destroy(a);
+  hwloc_topology_destroy(b);
+  node_free(&nd);
+}
+
 static void test_unknown_binding(void) {
   static const char *const lists[] = {"", "", ""};
   node nd;
@@ -274,6 +327,7 @@ int main(void) {
     {"oversubscription warned of on every rank", test_oversubscription},
     {"bad cpuset, offset, count: one agreed sentence", test_bad_region},
     {"unknown bindings and bad arguments", test_unknown_binding},
+    {"each node plans inside its own allowed CPUs", test_per_node_allowed},
     {NULL, NULL},
   };
   int rc = so_test_run("pinplan", cases);
