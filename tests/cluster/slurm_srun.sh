@@ -4,10 +4,13 @@
 #
 # Usage: slurm_srun.sh          (ctest runs it with cluster soslurm up, from cluster.slurm_up)
 # Expects: `srun --mpi=pmix -N2 -n2` runs tests/cluster/mpi_hosts.c's 2 ranks, one on each of 2
-# distinct nodes, and their MPI_Allreduce gives 1; a trivial sbatch script (srun hostname on 2
+# distinct nodes, and their MPI_Allreduce gives 1; `srun --mpi=pmix -N2 -n3 scaleout run primes`
+# counts 664579 primes below 1e7 with workers on both nodes; a trivial sbatch script (srun hostname on 2
 # nodes) ends COMPLETED with exit code 0:0 and its output names both nodes; a script that exits 3
 # ends FAILED with exit code 3:0; finished jobs stay visible in squeue.
 set -euo pipefail
+
+: "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
 
 # shellcheck source=../lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -28,6 +31,16 @@ expect "distinct hosts" "$(awk '/^rank/ {print $6}' "$tmp/srun.out" | sort -u | 
 expect "hosts are the cluster's nodes" \
   "$(awk '/^rank/ {print $6}' "$tmp/srun.out" | sort -u | paste -sd,)" "$name-n1,$name-n2"
 expect "allreduce sum on every rank" "$(awk '/^rank/ {print $8}' "$tmp/srun.out" | sort -u)" 1
+
+# scaleout itself as the MPI program: 3 ranks (the master and a worker on the first node, a
+# worker on the second) count the primes below 1e7 and its report names both nodes.
+run primes 180 "${in_slurm[@]}" srun --mpi=pmix -N2 -n3 "$SCALEOUT" run primes --to 1e7 \
+  --json "$tmp/primes.json"
+expect "srun scaleout run primes exit status" "$rc" 0
+expect "primes below 1e7" "$(json "$tmp/primes.json" 'd["answer"]["primes"]')" 664579
+expect "workers' hosts in the report" \
+  "$(json "$tmp/primes.json" '",".join(sorted(set(w["host"] for w in d["workers"])))')" \
+  "$name-n1,$name-n2"
 
 # sbatch: the state is polled with scontrol, since the first job after start-up may wait for the
 # scheduler and there is no accounting database for sacct.
