@@ -5,7 +5,9 @@
 : "${SO_SOURCE_DIR:?SO_SOURCE_DIR must name the source tree (tests/CMakeLists.txt sets it)}"
 
 # The fixture's cluster: its own name, so it never meets the emulated cluster of the emu fixture.
-name=soslurm
+# SO_SLURM_NAME overrides it, so that two checkouts on one machine can run these tests at once
+# (each brings down a cluster of its name left up by an earlier run).
+name=${SO_SLURM_NAME:-soslurm}
 nodes=2
 sl=$SO_SOURCE_DIR/cluster/slurm-local
 state=/run/scaleout-emu/$name/slurm
