@@ -25,6 +25,7 @@ setsid "$emu/exec" soemu-n2 sh -c 'echo $$ >"$1"; exec sleep 300' sh "$tmp/pid2"
   </dev/null >/dev/null 2>&1 &
 setsid "$emu/exec" soemu-n3 sh -c 'trap "" TERM; echo $$ >"$1"; while :; do sleep 1; done' sh \
   "$tmp/pid3" </dev/null >/dev/null 2>&1 &
+disown -a
 for _ in $(seq 100); do
   [[ -s $tmp/pid2 && -s $tmp/pid3 ]] && break
   sleep 0.1
