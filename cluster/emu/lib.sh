@@ -60,11 +60,13 @@ emu_cluster_of() {
 }
 
 # emu_starttime PID: the process's start time in clock ticks (field 22 of /proc/PID/stat), which
-# together with the pid names one process for good: a pid alone can be reused.
+# together with the pid names one process for good: a pid alone can be reused. Fails for a
+# process that is gone, and for a zombie (it has ended; only its parent has not reaped it yet).
 emu_starttime() {
   local stat f
   read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   read -r -a f <<<"${stat##*) }"
+  [[ ${f[0]} != Z ]] || return 1
   echo "${f[19]}"
 }
 
