@@ -21,9 +21,9 @@ fi
 
 # Processes inside the nodes, as a test left behind might: a plain one and one that ignores
 # SIGTERM; both write their pid first. They run in their own sessions, so only down ends them.
-setsid "$emu/exec" soemu-n2 sh -c 'echo $$ >"$1"; exec sleep 300' sh "$tmp/pid2" \
+setsid "$emu/exec" $cluster-n2 sh -c 'echo $$ >"$1"; exec sleep 300' sh "$tmp/pid2" \
   </dev/null >/dev/null 2>&1 &
-setsid "$emu/exec" soemu-n3 sh -c 'trap "" TERM; echo $$ >"$1"; while :; do sleep 1; done' sh \
+setsid "$emu/exec" $cluster-n3 sh -c 'trap "" TERM; echo $$ >"$1"; while :; do sleep 1; done' sh \
   "$tmp/pid3" </dev/null >/dev/null 2>&1 &
 disown -a
 for _ in $(seq 100); do
@@ -31,7 +31,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 inside=($(cat "$tmp/pid2" "$tmp/pid3" 2>/dev/null))
-expect "processes started inside soemu-n2 and soemu-n3" "${#inside[@]}" 2
+expect "processes started inside $cluster-n2 and $cluster-n3" "${#inside[@]}" 2
 started=($(cut -d' ' -f1 "$SO_EMU_DIR/pids"))
 ((${#started[@]})) && pass "up recorded the pids it started: ${started[*]}" ||
   fail "$SO_EMU_DIR/pids lists no process"

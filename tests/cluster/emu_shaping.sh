@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Link shaping on an emulated cluster of its own (soemushape, 2 nodes): with --rate 8mbit, 1 MB
+# Link shaping on an emulated cluster of its own (soemurate, 2 nodes): with --rate 8mbit, 1 MB
 # sent from one node to the other takes about a second each way (tc tbf on each node's sending
 # side), where an unshaped veth link takes milliseconds. --delay: where the kernel has netem, a
 # TCP connection's set-up takes at least the two one-way delays; where it has not, up refuses
@@ -12,8 +12,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=emu_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/emu_env.sh"
 
-name=soemushape
-for n in $name soemudelay; do
+name=${cluster}rate
+dname=${cluster}delay
+for n in $name $dname; do
   if [[ -e /run/scaleout-emu/$n || -e /run/netns/$n-n1 ]]; then "$emu/down" --name "$n" || true; fi
 done
 trap '"$emu/down" --name "$name" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
@@ -67,24 +68,24 @@ if ((rc == 0)); then
   expect "down: exit status" "$rc" 0
 fi
 
-run delay 60 "$emu/up" --name soemudelay --nodes 2 --delay 20ms
+run delay 60 "$emu/up" --name $dname --nodes 2 --delay 20ms
 if ((rc == 1)) && grep -q netem "$tmp/delay.err"; then
   pass "up --delay refused where the kernel has no netem: $(grep netem "$tmp/delay.err")"
   expect "lines on stderr" "$(grep -vc 'cleaning up' "$tmp/delay.err")" 1
-  [[ ! -e /run/scaleout-emu/soemudelay && ! -e /run/netns/soemudelay-n1 ]] &&
+  [[ ! -e /run/scaleout-emu/$dname && ! -e /run/netns/$dname-n1 ]] &&
     pass "nothing left of the refused cluster" || fail "the refused cluster left state behind"
 elif ((rc == 0)); then
   # netem is there: a refused TCP connection takes a round trip (SYN, then RST): two delays.
-  run connect 60 "$emu/exec" soemudelay-n2 python3 -c '
-import socket, time
+  run connect 60 "$emu/exec" $dname-n2 python3 -c '
+import socket, sys, time
 t = time.monotonic()
-try: socket.create_connection(("soemudelay-n1", 9), timeout=5)
+try: socket.create_connection((sys.argv[1], 9), timeout=5)
 except OSError: pass
-print("%.3f" % (time.monotonic() - t))'
+print("%.3f" % (time.monotonic() - t))' "$dname-n1"
   secs=$(cat "$tmp/connect.out")
   between 0.038 2 "$secs" && pass "a refused connection to another node took $secs s (>= 2 x 20 ms)" ||
     fail "a refused connection took '$secs' s with --delay 20ms, expected at least 0.038"
-  "$emu/down" --name soemudelay >/dev/null || fail "down soemudelay"
+  "$emu/down" --name $dname >/dev/null || fail "down $dname"
 else
   fail "up --delay 20ms: status $rc, stderr '$(cat "$tmp/delay.err")'"
 fi

@@ -26,11 +26,11 @@ if ((rc != 0)); then finish; exit 1; fi
 
 # The state directory.
 expect "hostfile" "$(paste -sd, "$SO_EMU_DIR/hostfile")" \
-  "soemu-n1 slots=2,soemu-n2 slots=2,soemu-n3 slots=2"
+  "$cluster-n1 slots=2,$cluster-n2 slots=2,$cluster-n3 slots=2"
 subnet=$(cat "$SO_EMU_DIR/subnet")
 net=${subnet%.0/24}
 expect "hosts file" "$(grep -v localhost "$SO_EMU_DIR/hosts" | paste -sd, | tr '\t' ' ')" \
-  "$net.1 soemu-n1,$net.2 soemu-n2,$net.3 soemu-n3"
+  "$net.1 $cluster-n1,$net.2 $cluster-n2,$net.3 $cluster-n3"
 for v in SO_EMU_DIR=$SO_EMU_DIR OMPI_MCA_plm_rsh_agent=$emu/agent \
   OMPI_MCA_btl_tcp_if_include=$subnet OMPI_MCA_oob_tcp_if_include=$subnet \
   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
@@ -41,7 +41,7 @@ done
 # Each node as seen from inside it.
 echo shared >"$tmp/shared"
 for i in 1 2 3; do
-  node=soemu-n$i
+  node=$cluster-n$i
   run "n$i" 30 "$emu/exec" "$node" sh -c '
     hostname
     cat /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/eth0/disable_ipv6
@@ -66,8 +66,8 @@ for i in 1 2 3; do
   expect "$node: working directory kept" "${f[9]:-<missing>}" "$PWD"
 done
 for i in 1 2 3; do
-  run "own$i" 30 "$emu/exec" "soemu-n$i" cat "$SO_EMU_DIR/local/owner"
-  expect "soemu-n$i: its local directory holds its own file" "$(cat "$tmp/own$i.out")" "soemu-n$i"
+  run "own$i" 30 "$emu/exec" "$cluster-n$i" cat "$SO_EMU_DIR/local/owner"
+  expect "$cluster-n$i: its local directory holds its own file" "$(cat "$tmp/own$i.out")" "$cluster-n$i"
 done
 if [[ -e $SO_EMU_DIR/local/owner ]]; then
   fail "the nodes' local directories show on the machine at $SO_EMU_DIR/local"
@@ -80,7 +80,7 @@ else
   pass "no address of $subnet outside the namespaces"
 fi
 
-# soemu-n1 reaches soemu-n3 by name: a one-shot TCP server on n3 sends its host name.
+# $cluster-n1 reaches $cluster-n3 by name: a one-shot TCP server on n3 sends its host name.
 server='import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 5555)); s.listen(1); s.settimeout(20)
@@ -92,19 +92,19 @@ for _ in range(100):
     except OSError:
         time.sleep(0.1)
 print(c.recv(100).decode())'
-timeout 30 "$emu/exec" soemu-n3 python3 -c "$server" >/dev/null 2>&1 &
-run tcp 30 "$emu/exec" soemu-n1 python3 -c "$client" soemu-n3
+timeout 30 "$emu/exec" $cluster-n3 python3 -c "$server" >/dev/null 2>&1 &
+run tcp 30 "$emu/exec" $cluster-n1 python3 -c "$client" $cluster-n3
 wait
-expect "soemu-n1 connects to soemu-n3 by name, which answers" "$(cat "$tmp/tcp.out")" soemu-n3
+expect "$cluster-n1 connects to $cluster-n3 by name, which answers" "$(cat "$tmp/tcp.out")" $cluster-n3
 
 # The agent, called on one node with ssh options, runs the command on another node with a fresh
 # environment (as ssh would: what the caller exported stays behind) and the cluster's env file.
-run agent 30 env SO_TEST_FOO=bar "$emu/exec" soemu-n1 "$emu/agent" -x -o BatchMode=yes soemu-n2 \
+run agent 30 env SO_TEST_FOO=bar "$emu/exec" $cluster-n1 "$emu/agent" -x -o BatchMode=yes $cluster-n2 \
   'hostname; echo "${SO_TEST_FOO:-unset}" "$OMPI_MCA_btl_tcp_if_include" "$(pwd)"'
-expect "agent on soemu-n1 to soemu-n2: exit status" "$rc" 0
+expect "agent on $cluster-n1 to $cluster-n2: exit status" "$rc" 0
 expect "agent: host name, caller's variable, env file, directory" "$(paste -sd' ' "$tmp/agent.out")" \
-  "soemu-n2 unset $subnet $HOME"
-run agentrc 30 "$emu/agent" soemu-n3 'exit 3'
+  "$cluster-n2 unset $subnet $HOME"
+run agentrc 30 "$emu/agent" $cluster-n3 'exit 3'
 expect "agent passes on the command's exit status" "$rc" 3
 
 # up refuses a cluster that is up, and bad arguments, with one line and exit 1.
@@ -119,13 +119,13 @@ refused() { # WHAT WORD ARGS...: up ARGS fails with one stderr line containing W
   fi
 }
 refused "a cluster that is up" "already up" --name "$cluster"
-refused "--nodes 0" "--nodes" --name soemubad --nodes 0
+refused "--nodes 0" "--nodes" --name ${cluster}bad --nodes 0
 refused "a bad name" "bad cluster name" --name Soemu
-refused "a bad rate" "--rate" --name soemubad --rate fast
-refused "an unknown option" "unknown argument" --name soemubad --colour red
-[[ ! -e /run/scaleout-emu/soemubad ]] && pass "nothing made for the refused cluster" ||
-  fail "/run/scaleout-emu/soemubad exists after refused ups"
-run again 30 "$emu/exec" soemu-n2 hostname
-expect "soemu-n2 still answers after the refusal" "$(cat "$tmp/again.out")" soemu-n2
+refused "a bad rate" "--rate" --name ${cluster}bad --rate fast
+refused "an unknown option" "unknown argument" --name ${cluster}bad --colour red
+[[ ! -e /run/scaleout-emu/${cluster}bad ]] && pass "nothing made for the refused cluster" ||
+  fail "/run/scaleout-emu/${cluster}bad exists after refused ups"
+run again 30 "$emu/exec" $cluster-n2 hostname
+expect "$cluster-n2 still answers after the refusal" "$(cat "$tmp/again.out")" $cluster-n2
 
 finish
