@@ -6,7 +6,9 @@
 # while the 3-node run lives, the node holding two ranks has Open MPI's shared-memory segments
 # (vader_segment.HOST.*) in /dev/shm, and the others have none; and two ranks on one node run
 # with shared memory as their only transport (--mca btl self,vader), which two ranks on two nodes
-# cannot (the control that shows the restriction bites).
+# cannot (the control that shows the restriction bites). Then the farm's joblog across nodes
+# (docs/clusters.md): on the shared file system, a master killed mid-run and --resume run each
+# command exactly once; on node-local disks the run stops at once, saying why.
 #
 # Usage: tests/cluster/emu_runs.sh
 #   Environment: SCALEOUT (the program), SO_SOURCE_DIR (the repository), SO_EMU_NAME (the
@@ -135,5 +137,65 @@ expect "joblog lines" "$(field lines)" "$ncmd"
 expect "every command logged exactly once" "$(field once)" True
 expect "Host columns that differ from the host the command ran on" "$(field wrong)" none
 expect "distinct hosts the commands ran on" "$(field hosts)" 3
+
+echo "# the farm's joblog across nodes: a killed master, then --resume"
+# On the shared file system every shard is where the next master looks: stopped (SIGSTOP) once
+# two commands have finished, so results pile up in the workers' shards instead of reaching it,
+# then killed, the master leaves a log without them; --resume merges the shards of all three
+# nodes and runs each command exactly once in all, counted from the files the commands append
+# to themselves.
+mkdir -p "$tmp/ran"
+chmod 777 "$tmp/ran"
+kcmd="sleep 1; hostname >> $tmp/ran/{}"
+nk=12
+( "${across[@]}" run --command "$kcmd" --joblog "$tmp/kill.log" -q ::: $(seq 1 "$nk") \
+    >"$tmp/kill.out" 2>&1 || true ) &
+first=$!
+for _ in $(seq 600); do
+  (($(ls "$tmp/ran" | wc -l) >= 2)) && break
+  sleep 0.1
+done
+# The master: the scaleout process of rank 0 whose command line names this joblog.
+master=
+for p in $(pgrep -f -- "--joblog $tmp/kill.log" || true); do
+  [[ $(cat "/proc/$p/comm" 2>/dev/null) == scaleout ]] &&
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=0 && master=$p
+done
+if [[ -n $master ]]; then
+  kill -STOP "$master"
+  sleep 2.5
+  kill -KILL "$master"
+  pass "master (pid $master) stopped after 2 commands, killed 2.5 s later"
+else
+  fail "the master of the farm run was not found"
+fi
+wait "$first" || true
+before=$(cat "$tmp"/ran/* 2>/dev/null | wc -l)
+logged=$(($(grep -c '' "$tmp/kill.log" 2>/dev/null || echo 1) - 1))
+echo "  ($before commands had run, $logged in the joblog)"
+run resume 180 "${across[@]}" run --command "$kcmd" --joblog "$tmp/kill.log" --resume \
+  --wait-joblog -q ::: $(seq 1 "$nk")
+expect "--resume's exit status" "$rc" 0
+runs=$(for i in $(seq 1 "$nk"); do grep -c '' "$tmp/ran/$i" 2>/dev/null || echo 0; done |
+  sort | uniq -c | awk '{print $2 "x" $1}' | paste -sd' ')
+expect "runs per command over both runs (runs x commands)" "$runs" "1x$nk"
+expect "commands in the joblog" "$(tail -n +2 "$tmp/kill.log" | cut -f1 | sort -un | wc -l)" "$nk"
+# A joblog on a node-local disk (the same path, a different directory on each node): only the
+# master makes the shard directory, on its own node, so the workers elsewhere cannot open their
+# shards and the run stops at once with the runner's status, saying why (docs/clusters.md).
+local=$dir/local/emu_runs.$$
+for n in "$n1" "$n2" "$n3"; do
+  "${on1[@]:0:3}" "$n" mkdir -p "$local"
+done
+run nodelocal 180 "${across[@]}" run --command true --joblog "$local/farm.log" -q ::: 1 2 3
+expect "a joblog on node-local disks: exit status" "$rc" 104
+if grep -q "cannot open the joblog shard $local/farm.log.shards/" "$tmp/nodelocal.err"; then
+  pass "it says the shard cannot be opened"
+else
+  fail "no 'cannot open the joblog shard' line on stderr"
+fi
+for n in "$n1" "$n2" "$n3"; do
+  "${on1[@]:0:3}" "$n" rm -rf "$local"
+done
 
 finish
