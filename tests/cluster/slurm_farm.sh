@@ -4,7 +4,9 @@
 # SIDE counts every run of every command whatever the joblog says. Three ways a farm job stops
 # before it is done:
 #   cancel:  scancel mid-run, then the same sbatch line again: a new job finds the joblog;
-#   requeue: scontrol requeue mid-run: the same job runs again with SLURM_RESTART_COUNT 1;
+#   requeue: scontrol requeue mid-run: the same job runs again with SLURM_RESTART_COUNT 1 (this
+#            case starts the ranks with mpirun inside the allocation, SO_LAUNCHER=mpirun, the
+#            others with srun --mpi=pmix, the script's default);
 #   usr1:    scancel --signal=USR1 --batch (what #SBATCH --signal=B:USR1@N does before the time
 #            limit): the batch shell passes it on and the farm stops cleanly.
 #
@@ -112,8 +114,8 @@ case_cancel() {
 case_requeue() {
   local d=$tmp/requeue j st
   make_tasks "$d"
-  j=$(submit "$farm" "${sbopts[@]}" -- "$d/tasks")
-  echo "- requeue: job $j, scontrol requeue once 3 commands ended"
+  j=$(SO_LAUNCHER=mpirun submit "$farm" "${sbopts[@]}" -- "$d/tasks")
+  echo "- requeue: job $j (ranks started by mpirun), scontrol requeue once 3 commands ended"
   mid_run "$d" "$j" || return 0
   sx scontrol requeue "$j"
   # Slurm holds a requeued job until its old credentials expire (CredExpire, 120 s): once it is
@@ -124,6 +126,7 @@ case_requeue() {
   expect "final state" "$st" COMPLETED
   expect "restarts" "$(job_field "$j" Restarts)" 1
   expect "exit code" "$(job_field "$j" ExitCode)" 0:0
+  expect "launcher, both runs" "$(grep -c '^farm: 4 ranks on 2 nodes (.*) through mpirun -n 4' "farm-$j.out")" 2
   grep -q "^farm: job $j (restart 1): resuming from $d/tasks.joblog" "farm-$j.out" &&
     pass "farm-$j.out says the restart resumed" ||
     { fail "farm-$j.out does not say the restart resumed"; show_output "farm-$j.out"; }
