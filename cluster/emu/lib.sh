@@ -36,13 +36,13 @@ emu_set() {
   emu_sw=$1-sw
 }
 
-# emu_lock: one up or down at a time (up chooses a subnet and claims a name). The lock is on fd
-# $lock, which nothing that outlives the script may inherit.
+# emu_lock: one up at a time chooses a subnet and claims a name. The lock is on fd $lock, which
+# up closes as soon as it has written both down (nothing that outlives up may inherit it).
 emu_lock() {
   mkdir -p "$emu_root"
   exec {lock}>"$emu_root/.uplock"
   flock -w 60 "$lock" ||
-    die "another cluster/emu/up or down has held $emu_root/.uplock for 60 s; try again later"
+    die "another cluster/emu/up has held $emu_root/.uplock for 60 s; try again later"
 }
 
 # emu_nodes: the node names of the cluster whose state is set, one a line.

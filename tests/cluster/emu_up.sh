@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CTest fixture set-up cluster.emu_up (FIXTURES_SETUP emu): brings up the emulated cluster soemu
 # (3 nodes, 2 slots each) that the tests with FIXTURES_REQUIRED emu run on, and checks what every
-# node must have: its own host name, the cluster's hosts file, IPv6 off, an address in the
+# node must have: its own host name, the cluster's hosts file, IPv6 off, no namespace file, an address in the
 # cluster's subnet and none outside the namespaces, its own local directory (TMPDIR in it), the
 # shared file system, a path to every other node by name; the agent runs a command on another
 # node with a fresh environment; up refuses a name that is up and bad arguments, one line each.
@@ -52,7 +52,8 @@ for i in 1 2 3; do
     touch "$TMPDIR/probe" && echo tmp-writable
     echo "$1" >"$SO_EMU_DIR/local/owner"
     cat "$2"
-    pwd' sh "$node" "$tmp/shared"
+    pwd
+    grep -c " - nsfs " /proc/self/mountinfo || true' sh "$node" "$tmp/shared"
   mapfile -t f <"$tmp/n$i.out"
   expect "$node: exec's exit status" "$rc" 0
   expect "$node: host name" "${f[0]:-<missing>}" "$node"
@@ -64,6 +65,8 @@ for i in 1 2 3; do
   expect "$node: TMPDIR writable" "${f[7]:-<missing>}" tmp-writable
   expect "$node: a file the machine wrote in $tmp" "${f[8]:-<missing>}" shared
   expect "$node: working directory kept" "${f[9]:-<missing>}" "$PWD"
+  # A namespace file mounted inside a node would keep that namespace (another cluster's) alive.
+  expect "$node: namespace files mounted inside" "${f[10]:-<missing>}" 0
 done
 for i in 1 2 3; do
   run "own$i" 30 "$emu/exec" "$cluster-n$i" cat "$SO_EMU_DIR/local/owner"
