@@ -21,18 +21,18 @@ fi
 
 # Processes inside the nodes, as a test left behind might: a plain one and one that ignores
 # SIGTERM; both write their pid first. They run in their own sessions, so only down ends them.
-setsid "$emu/exec" $cluster-n2 sh -c 'echo $$ >"$1"; exec sleep 300' sh "$tmp/pid2" \
+setsid "$emu/exec" "$cluster-n2" sh -c 'echo $$ >"$1"; exec sleep 300' sh "$tmp/pid2" \
   </dev/null >/dev/null 2>&1 &
-setsid "$emu/exec" $cluster-n3 sh -c 'trap "" TERM; echo $$ >"$1"; while :; do sleep 1; done' sh \
+setsid "$emu/exec" "$cluster-n3" sh -c 'trap "" TERM; echo $$ >"$1"; while :; do sleep 1; done' sh \
   "$tmp/pid3" </dev/null >/dev/null 2>&1 &
 disown -a
 for _ in $(seq 100); do
   [[ -s $tmp/pid2 && -s $tmp/pid3 ]] && break
   sleep 0.1
 done
-inside=($(cat "$tmp/pid2" "$tmp/pid3" 2>/dev/null))
+mapfile -t inside < <(cat "$tmp/pid2" "$tmp/pid3" 2>/dev/null)
 expect "processes started inside $cluster-n2 and $cluster-n3" "${#inside[@]}" 2
-started=($(cut -d' ' -f1 "$SO_EMU_DIR/pids"))
+mapfile -t started < <(cut -d' ' -f1 "$SO_EMU_DIR/pids")
 ((${#started[@]})) && pass "up recorded the pids it started: ${started[*]}" ||
   fail "$SO_EMU_DIR/pids lists no process"
 
@@ -52,7 +52,7 @@ for pid in "${inside[@]}" "${started[@]}"; do
 done
 left=$(ip netns list | grep -E "^$cluster-(n[0-9]+|sw)( |$)" || true)
 expect "network namespaces of $cluster (with their veth links and bridge)" "${left:-none}" none
-left=$(ls /run/netns 2>/dev/null | grep -E "^$cluster-" || true)
+left=$(find /run/netns -maxdepth 1 -name "$cluster-*" -printf '%f\n' 2>/dev/null)
 expect "files in /run/netns" "${left:-none}" none
 left=$(awk -v d="$SO_EMU_DIR" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo)
 expect "mounts under $SO_EMU_DIR" "${left:-none}" none

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # For the tests that use the emulated cluster (cluster/emu): sets emu (the directory of its
 # scripts) and, for the CTest fixture's cluster, cluster (its name: soemu, or SO_TEST_EMU_NAME
 # so that several people can run the fixture on one machine at once), nodes and SO_EMU_DIR.

@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/emu_env.sh"
 
 hostfile=$SO_EMU_DIR/hostfile
-run hostname 120 "$emu/exec" $cluster-n1 mpirun -np 3 --map-by node --hostfile "$hostfile" hostname
+run hostname 120 "$emu/exec" "$cluster-n1" mpirun -np 3 --map-by node --hostfile "$hostfile" hostname
 expect "mpirun -np 3 --map-by node hostname: exit status" "$rc" 0
 expect "host names, one rank per node" "$(sort "$tmp/hostname.out" | paste -sd' ')" \
   "$cluster-n1 $cluster-n2 $cluster-n3"
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 C
 run mpicc 120 mpicc -o "$tmp/ring" "$tmp/ring.c"
 expect "mpicc ring.c" "$rc" 0
-run ring 120 "$emu/exec" $cluster-n1 mpirun -np 4 --map-by node --hostfile "$hostfile" "$tmp/ring"
+run ring 120 "$emu/exec" "$cluster-n1" mpirun -np 4 --map-by node --hostfile "$hostfile" "$tmp/ring"
 expect "ring over 4 ranks on 3 nodes: exit status" "$rc" 0
 expect "ring: bytes received wrong" "$(sed -n 's/^bad bytes //p' "$tmp/ring.out")" 0
 expect "ring: ranks' host names" "$(grep '^rank' "$tmp/ring.out" | cut -d' ' -f3 | paste -sd' ')" \

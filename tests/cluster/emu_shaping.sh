@@ -55,7 +55,7 @@ run up 60 "$emu/up" --name "$name" --nodes 2 --rate 8mbit
 expect "up --rate 8mbit: exit status" "$rc" 0
 if ((rc == 0)); then
   for pair in "$name-n1 $name-n2" "$name-n2 $name-n1"; do
-    read -r bytes secs < <(transfer $pair)
+    read -r bytes secs < <(transfer "${pair% *}" "${pair#* }")
     expect "${pair/ / to }: bytes received" "${bytes:-<missing>}" 1048576
     # 8 Mbit/s is 1 MB/s; the bucket (10 ms) lets little through early.
     if between 0.8 5 "${secs:-}"; then
@@ -68,7 +68,7 @@ if ((rc == 0)); then
   expect "down: exit status" "$rc" 0
 fi
 
-run delay 60 "$emu/up" --name $dname --nodes 2 --delay 20ms
+run delay 60 "$emu/up" --name "$dname" --nodes 2 --delay 20ms
 if ((rc == 1)) && grep -q netem "$tmp/delay.err"; then
   pass "up --delay refused where the kernel has no netem: $(grep netem "$tmp/delay.err")"
   expect "lines on stderr" "$(grep -vc 'cleaning up' "$tmp/delay.err")" 1
@@ -76,7 +76,7 @@ if ((rc == 1)) && grep -q netem "$tmp/delay.err"; then
     pass "nothing left of the refused cluster" || fail "the refused cluster left state behind"
 elif ((rc == 0)); then
   # netem is there: a refused TCP connection takes a round trip (SYN, then RST): two delays.
-  run connect 60 "$emu/exec" $dname-n2 python3 -c '
+  run connect 60 "$emu/exec" "$dname-n2" python3 -c '
 import socket, sys, time
 t = time.monotonic()
 try: socket.create_connection((sys.argv[1], 9), timeout=5)
@@ -85,7 +85,7 @@ print("%.3f" % (time.monotonic() - t))' "$dname-n1"
   secs=$(cat "$tmp/connect.out")
   between 0.038 2 "$secs" && pass "a refused connection to another node took $secs s (>= 2 x 20 ms)" ||
     fail "a refused connection took '$secs' s with --delay 20ms, expected at least 0.038"
-  "$emu/down" --name $dname >/dev/null || fail "down $dname"
+  "$emu/down" --name "$dname" >/dev/null || fail "down $dname"
 else
   fail "up --delay 20ms: status $rc, stderr '$(cat "$tmp/delay.err")'"
 fi

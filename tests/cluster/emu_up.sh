@@ -95,19 +95,19 @@ for _ in range(100):
     except OSError:
         time.sleep(0.1)
 print(c.recv(100).decode())'
-timeout 30 "$emu/exec" $cluster-n3 python3 -c "$server" >/dev/null 2>&1 &
-run tcp 30 "$emu/exec" $cluster-n1 python3 -c "$client" $cluster-n3
+timeout 30 "$emu/exec" "$cluster-n3" python3 -c "$server" >/dev/null 2>&1 &
+run tcp 30 "$emu/exec" "$cluster-n1" python3 -c "$client" "$cluster-n3"
 wait
-expect "$cluster-n1 connects to $cluster-n3 by name, which answers" "$(cat "$tmp/tcp.out")" $cluster-n3
+expect "$cluster-n1 connects to $cluster-n3 by name, which answers" "$(cat "$tmp/tcp.out")" "$cluster-n3"
 
 # The agent, called on one node with ssh options, runs the command on another node with a fresh
 # environment (as ssh would: what the caller exported stays behind) and the cluster's env file.
-run agent 30 env SO_TEST_FOO=bar "$emu/exec" $cluster-n1 "$emu/agent" -x -o BatchMode=yes $cluster-n2 \
+run agent 30 env SO_TEST_FOO=bar "$emu/exec" "$cluster-n1" "$emu/agent" -x -o BatchMode=yes "$cluster-n2" \
   'hostname; echo "${SO_TEST_FOO:-unset}" "$OMPI_MCA_btl_tcp_if_include" "$(pwd)"'
 expect "agent on $cluster-n1 to $cluster-n2: exit status" "$rc" 0
 expect "agent: host name, caller's variable, env file, directory" "$(paste -sd' ' "$tmp/agent.out")" \
   "$cluster-n2 unset $subnet $HOME"
-run agentrc 30 "$emu/agent" $cluster-n3 'exit 3'
+run agentrc 30 "$emu/agent" "$cluster-n3" 'exit 3'
 expect "agent passes on the command's exit status" "$rc" 3
 
 # up refuses a cluster that is up, and bad arguments, with one line and exit 1.
@@ -122,13 +122,13 @@ refused() { # WHAT WORD ARGS...: up ARGS fails with one stderr line containing W
   fi
 }
 refused "a cluster that is up" "already up" --name "$cluster"
-refused "--nodes 0" "--nodes" --name ${cluster}bad --nodes 0
+refused "--nodes 0" "--nodes" --name "${cluster}bad" --nodes 0
 refused "a bad name" "bad cluster name" --name Soemu
-refused "a bad rate" "--rate" --name ${cluster}bad --rate fast
-refused "an unknown option" "unknown argument" --name ${cluster}bad --colour red
+refused "a bad rate" "--rate" --name "${cluster}bad" --rate fast
+refused "an unknown option" "unknown argument" --name "${cluster}bad" --colour red
 [[ ! -e /run/scaleout-emu/${cluster}bad ]] && pass "nothing made for the refused cluster" ||
   fail "/run/scaleout-emu/${cluster}bad exists after refused ups"
-run again 30 "$emu/exec" $cluster-n2 hostname
-expect "$cluster-n2 still answers after the refusal" "$(cat "$tmp/again.out")" $cluster-n2
+run again 30 "$emu/exec" "$cluster-n2" hostname
+expect "$cluster-n2 still answers after the refusal" "$(cat "$tmp/again.out")" "$cluster-n2"
 
 finish
