@@ -545,10 +545,9 @@ static void remove_session_dir(pid_t mpirun) {
 
 /* The variables ranks on other machines need, which mpirun passes on with -x (ssh passes no
  * environment; Open MPI passes on only its own OMPI_MCA_ ones by itself). */
-static const char *const forward_vars[] = {SO_DIRECT_ENV,         "SCALEOUT_JOB_PATH",
-                                           "LD_LIBRARY_PATH",     "OMPI_MCA_pml",
-                                           "OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_opal_signal",
-                                           NULL};
+static const char *const forward_vars[] = {
+    SO_DIRECT_ENV,  "SCALEOUT_JOB_PATH",           "LD_LIBRARY_PATH",
+    "OMPI_MCA_pml", "OMPI_MCA_mpi_yield_when_idle", "OMPI_MCA_opal_signal", NULL};
 
 /* Linux refuses one argument or environment string over 128 KiB, and mpirun gives each rank its
  * whole command line once more in one variable (argfile.h): a command line for ranks on other
@@ -575,13 +574,16 @@ static char **mpirun_args(const char *mpirun, const char *exe, int n, int argc, 
   args[k++] = np;
   if (!where || where->kind == SO_WHERE_HOSTS) {
     /* This machine alone has room for the master beside one worker per core; over hosts, the
-     * hosts' slots (this machine first, so rank 0 runs here: mpirun fills each host in turn). */
+     * hosts' slots, this machine first so that rank 0 runs here (mpirun fills the hosts in turn;
+     * Open MPI 4.1 would also map rank 0 onto its own node when that node is listed). */
     size_t len = 64;
     for (int i = 0; where && i < where->hosts.n; i++)
       len += strlen(where->hosts.hosts[i].name) + 12;
     if (!(*hostarg = malloc(len)) ||
         (where ? so__hostlist_format(&where->hosts, *hostarg, len)
                : snprintf(*hostarg, len, "localhost:%d", n + 1) < 0) != 0) {
+      free(*hostarg);
+      *hostarg = NULL;
       free(args);
       return NULL;
     }
