@@ -31,9 +31,9 @@ pwd >"$tmp/mpirun.cwd"
 EOF
 chmod +x "$tmp/bin/mpirun"
 
-echo "- stand-in mpirun"
+echo "- stand-in mpirun (the template run as a program, as PBS runs it)"
 run stand 30 env PBS_NODEFILE="$tmp/nodes" PBS_JOBID=4711.server PBS_O_WORKDIR="$tmp/work" \
-  SCALEOUT_MPIRUN="$tmp/bin/mpirun" bash "$pbs" primes --to 1e6
+  SCALEOUT_MPIRUN="$tmp/bin/mpirun" "$pbs" primes --to 1e6
 expect "exit status" "$rc" 0
 want="-n 3 --hostfile $tmp/nodes --bind-to none $SCALEOUT run primes --to 1e6 --json scaleout-4711.json"
 expect "mpirun's arguments" "$(paste -sd' ' "$tmp/mpirun.args" 2>/dev/null || echo '<missing>')" "$want"
@@ -63,6 +63,11 @@ run ssh 120 env -C "$tmp/work" mpirun --hostfile "$tmp/hosts" -n 3 --bind-to non
   "$SCALEOUT" run primes --to 1e6 --json hostfile.json
 expect "exit status" "$rc" 0
 expect "primes below 1e6" "$(json "$tmp/work/hostfile.json" 'd["answer"]["primes"]')" 78498
+
+echo "- the batch scripts can be run as programs"
+for f in "$src"/cluster/slurm/*.sbatch "$pbs"; do
+  [[ -x $f ]] && pass "${f#"$src"/} is executable" || fail "${f#"$src"/} is not executable"
+done
 
 echo "- bad input"
 # refused TAG WHAT MESSAGE-PART ENV...: the template exits 2 with one line on stderr holding it.
