@@ -24,6 +24,10 @@ typedef struct so_answer {
   int failed; /* an item could not be stored (out of memory) */
   int has_exit;    /* finish() chose the command's exit status (so_ctx_set_exit) */
   int exit_status;
+  /* The host the master ran on, so the report counts its node even when no worker ran there
+   * ("" when unknown). Kept here, in the engine's own part of the report, because so_report's
+   * layout is public. */
+  char master_host[64];
 } so_answer;
 
 struct so_ctx {

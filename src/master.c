@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "clock.h"
@@ -1112,6 +1113,9 @@ int so__master_run(so__master *m, so__transport *t, so_report *rep) {
   }
   if (m->rc == 0 && m->ctx.answer->failed)
     m->rc = SO_ENOMEM;
+  so_answer *a = m->ctx.answer;
+  if (gethostname(a->master_host, sizeof a->master_host - 1) != 0)
+    a->master_host[0] = '\0';
   fill_report(m, rep, wall, cpu);
   rep->stopped = m->stopped;
   rep->signal = m->signal;

@@ -217,7 +217,8 @@ static void put(json_t *obj, const char *key, json_t *value, int *bad) {
     *bad = 1;
 }
 
-/* The workers grouped by node (so__report_nodes), with the ranks of each, and how many nodes. */
+/* The ranks grouped by node (so__report_nodes), with the workers' ranks of each, and how many
+ * nodes. */
 static void json_nodes(json_t *root, const so_report *rep, int *bad) {
   so__node_report *nodes = NULL;
   int n = so__report_nodes(rep, &nodes);
@@ -232,8 +233,9 @@ static void json_nodes(json_t *root, const so_report *rep, int *bad) {
     }
     put(o, "host", jstr(node->host), bad);
     put(o, "workers", json_integer(node->workers), bad);
+    put(o, "master", json_boolean(node->master), bad);
     /* The node's workers follow its first one; a later node's never come before it. */
-    for (int w = node->first; w < rep->nworkers; w++)
+    for (int w = node->first; w >= 0 && w < rep->nworkers; w++)
       if (strcmp(rep->workers[w].host, node->host) == 0 &&
           json_array_append_new(ranks, json_integer(rep->workers[w].rank)) != 0)
         *bad = 1;

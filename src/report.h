@@ -11,26 +11,31 @@
 /* Load imbalance: the busiest worker's busy time over the mean busy time (1.0 is perfect). */
 double so__report_imbalance(const so_report *rep);
 
-/* One node of a run: the workers that ran on one host (so_worker_report.host). */
+/* One node of a run: the ranks that ran on one host (so_worker_report.host, and the master's). */
 typedef struct so__node_report {
-  const char *host;        /* the host name, pointing into the report's workers */
-  int workers;             /* workers that ran there */
-  int first;               /* index in so_report.workers of its first worker (rank order) */
+  const char *host;        /* the host name, pointing into the report */
+  int workers;             /* workers that ran there (0 on a node of the master alone) */
+  int first;               /* index in so_report.workers of its first worker, -1 when none */
+  int master;              /* 1 on the master's node */
   uint64_t tasks, failed;  /* the sums of its workers' */
   double busy;             /* seconds its workers spent inside run(), summed */
 } so__node_report;
 
-/* Groups the report's workers by host, nodes in the order of their first worker. Sets *nodes to a
- * malloc'd array (free it; NULL when the report has no worker) and returns how many nodes, or
- * SO_ENOMEM. Not collective; reads only rep. */
+/* The host the master ran on, as the master recorded it in the report (so_run does), or "". */
+const char *so__report_master_host(const so_report *rep);
+
+/* Groups the report's workers by host, with the master's host (when the report has it) counted
+ * as a node of its own if no worker ran there, nodes in the order of their lowest rank (the
+ * master's first). Sets *nodes to a malloc'd array (free it; NULL when there is none) and
+ * returns how many nodes, or SO_ENOMEM. Not collective; reads only rep. */
 int so__report_nodes(const so_report *rep, so__node_report **nodes);
 
 /* A node's busy share: the time its workers spent in run() over the time they had (the run's wall
  * time times its worker count), 0 to 1; 0 when the wall time is unknown. */
 double so__node_busy_share(const so_report *rep, const so__node_report *node);
 
-/* The summary's node lines, one per node (host, workers, tasks, busy share, failed), printed only
- * when the run had more than one node. */
+/* The summary's node lines, one per node (host, workers, tasks, busy share, failed, "(master)"
+ * on the master's), printed only when the run had more than one node. */
 void so__report_print_nodes(FILE *out, const so_report *rep, const so__node_report *nodes,
                             int count);
 

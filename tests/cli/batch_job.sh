@@ -6,7 +6,7 @@
 # Usage: batch_job.sh      (ctest runs it as cli.batch_job; needs SCALEOUT)
 # Expects, for mandelbrot 64x48 on 1 worker in a fresh directory:
 #   - no batch job: mandelbrot.pgm written; no "job" on the totals line; JSON batch_job null,
-#     node_count 1 and one node (this host, 1 worker, every task)
+#     node_count 1 and one node (this host, 1 worker, every task, the master's)
 #   - SLURM_JOB_ID=4242: mandelbrot-4242.pgm written (and no mandelbrot.pgm), the same bytes as
 #     outside; the totals line ends "; Slurm job 4242"; JSON batch_job {"scheduler": "slurm",
 #     "id": "4242"}, answer image and params out mandelbrot-4242.pgm; run mandelbrot --help shows
@@ -46,9 +46,9 @@ expect "plain: files written" "$(files plain)" "mandelbrot.pgm"
 expect "plain: totals line names no job" "$(totals plain | grep -c ' job ' || true)" 0
 expect "plain: JSON batch_job" "$(json "$tmp/plain.json" 'd["batch_job"]')" null
 expect "plain: JSON node_count" "$(json "$tmp/plain.json" 'd["node_count"]')" 1
-expect "plain: JSON the node" \
-  "$(json "$tmp/plain.json" '[(n["host"], n["workers"], n["ranks"], n["tasks"]) for n in d["nodes"]]')" \
-  "$(python3 -c 'import json, socket; print(json.dumps([[socket.gethostname()[:63], 1, [1], 48]]))')"
+expect "plain: JSON the node, the master's too" \
+  "$(json "$tmp/plain.json" '[(n["host"], n["workers"], n["ranks"], n["tasks"], n["master"]) for n in d["nodes"]]')" \
+  "$(python3 -c 'import json, socket; print(json.dumps([[socket.gethostname()[:63], 1, [1], 48, True]]))')"
 expect "plain: totals line counts one node" "$(totals plain | grep -c ' on 1 worker (1 node) in ' || true)" 1
 
 echo "- inside Slurm job 4242"

@@ -288,15 +288,42 @@ static void test_nodes_grouped(void) {
                            want[i].busy / (2.0 * want[i].workers), 1e-12);
   }
   free(nodes);
-  /* One host: one node holding every worker. */
+  /* The master's node comes first (rank 0), whether workers ran there too ... */
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "n1");
+  CU_ASSERT_EQUAL_FATAL(so__report_nodes(&rep, &nodes), 3);
+  CU_ASSERT_STRING_EQUAL(nodes[0].host, "n1");
+  CU_ASSERT_EQUAL(nodes[0].master, 1);
+  CU_ASSERT_EQUAL(nodes[0].workers, 2);
+  CU_ASSERT_EQUAL(nodes[0].first, 1);
+  CU_ASSERT_STRING_EQUAL(nodes[1].host, "n2");
+  CU_ASSERT_EQUAL(nodes[1].master, 0);
+  CU_ASSERT_STRING_EQUAL(nodes[2].host, "n3");
+  free(nodes);
+  /* ... or it ran alone there: a node that took part, with no worker. */
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "head");
+  CU_ASSERT_EQUAL_FATAL(so__report_nodes(&rep, &nodes), 4);
+  CU_ASSERT_STRING_EQUAL(nodes[0].host, "head");
+  CU_ASSERT_EQUAL(nodes[0].master, 1);
+  CU_ASSERT_EQUAL(nodes[0].workers, 0);
+  CU_ASSERT_EQUAL(nodes[0].first, -1);
+  CU_ASSERT_EQUAL(nodes[0].tasks, 0);
+  CU_ASSERT_EQUAL(so__node_busy_share(&rep, &nodes[0]), 0.0);
+  CU_ASSERT_STRING_EQUAL(nodes[1].host, "n2");
+  CU_ASSERT_STRING_EQUAL(nodes[3].host, "n3");
+  free(nodes);
+  rep.answer->master_host[0] = '\0';
+  /* One host: one node holding every worker (and the master). */
   for (int i = 0; i < rep.nworkers; i++)
     snprintf(rep.workers[i].host, sizeof rep.workers[i].host, "solo");
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "solo");
   CU_ASSERT_EQUAL(so__report_nodes(&rep, &nodes), 1);
   CU_ASSERT_EQUAL(nodes[0].workers, 7);
+  CU_ASSERT_EQUAL(nodes[0].master, 1);
   CU_ASSERT_EQUAL(nodes[0].tasks, rep.tasks);
   free(nodes);
-  /* No worker, no node, and no array to free. */
+  /* No worker and no master's host, no node, and no array to free. */
   rep.nworkers = 0;
+  rep.answer->master_host[0] = '\0';
   CU_ASSERT_EQUAL(so__report_nodes(&rep, &nodes), 0);
   CU_ASSERT_PTR_NULL(nodes);
   rep.nworkers = 7;
@@ -329,7 +356,7 @@ static void test_nodes_json(void) {
   json_t *nodes = json_object_get(j, "nodes");
   CU_ASSERT_TRUE_FATAL(json_is_array(nodes));
   CU_ASSERT_EQUAL_FATAL(json_array_size(nodes), 3);
-  static const char *const keys[] = {"host", "workers", "ranks", "tasks", "failed",
+  static const char *const keys[] = {"host", "workers", "master", "ranks", "tasks", "failed",
                                      "busy_seconds", "busy_share", NULL};
   static const char *const hosts[] = {"n2", "n1", "n3"};
   static const int ranks[3][3] = {{1, 3, 6}, {2, 5, 0}, {4, 7, 0}};
@@ -344,6 +371,7 @@ static void test_nodes_json(void) {
     for (int k = 0; k < nranks[i]; k++)
       CU_ASSERT_EQUAL(json_integer_value(json_array_get(r, (size_t)k)), ranks[i][k]);
     CU_ASSERT_TRUE(json_is_real(json_object_get(o, "busy_share")));
+    CU_ASSERT_TRUE(json_is_false(json_object_get(o, "master")));
   }
   json_t *n1 = json_array_get(nodes, 1);
   CU_ASSERT_EQUAL(json_integer_value(json_object_get(n1, "tasks")), 70);
@@ -358,6 +386,20 @@ static void test_nodes_json(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(j);
   json_t *n2 = json_array_get(json_object_get(j, "nodes"), 0);
   CU_ASSERT_TRUE(json_is_null(json_object_get(n2, "busy_seconds")));
+  json_decref(j);
+  /* The master alone on a node of its own: listed first, no worker, no rank among the workers'. */
+  rep.wall = 2.0;
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "head");
+  j = report_json(&rep, "");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "node_count")), 4);
+  json_t *head = json_array_get(json_object_get(j, "nodes"), 0);
+  CU_ASSERT_TRUE(has_exactly(head, keys));
+  CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(head, "host")), "head");
+  CU_ASSERT_TRUE(json_is_true(json_object_get(head, "master")));
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(head, "workers")), 0);
+  CU_ASSERT_EQUAL(json_array_size(json_object_get(head, "ranks")), 0);
+  CU_ASSERT_EQUAL(json_integer_value(json_object_get(head, "tasks")), 0);
   json_decref(j);
   so_report_free(&rep);
 }
@@ -396,6 +438,25 @@ static void test_nodes_summary(void) {
   /* The worker table is as it was: one line per worker. */
   CU_ASSERT_TRUE(summary_line(s, "     7  n3 ", 0, line, sizeof line));
   free(s);
+  /* The master alone on its node: a node line of its own, marked, with nothing to show. */
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "head");
+  s = summary(&rep);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, " on 7 workers (4 nodes) in "));
+  CU_ASSERT_TRUE(summary_line(s, "node ", 0, line, sizeof line));
+  CU_ASSERT_STRING_EQUAL(line, "node head                0 workers          0 tasks    0.0% busy"
+                               "        0 failed  (master)");
+  CU_ASSERT_TRUE(summary_line(s, "node ", 1, line, sizeof line));
+  CU_ASSERT_STRING_EQUAL(line, want[0]);
+  free(s);
+  /* On the node of some workers, it marks theirs. */
+  snprintf(rep.answer->master_host, sizeof rep.answer->master_host, "n3");
+  s = summary(&rep);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, " on 7 workers (3 nodes) in "));
+  CU_ASSERT_TRUE(summary_line(s, "node ", 0, line, sizeof line));
+  CU_ASSERT_PTR_NOT_NULL(strstr(line, "node n3 "));
+  CU_ASSERT_PTR_NOT_NULL(strstr(line, "9 failed  (master)"));
+  free(s);
+  rep.answer->master_host[0] = '\0';
   /* On one node the totals say so and no node line repeats the table. */
   for (int i = 0; i < rep.nworkers; i++)
     snprintf(rep.workers[i].host, sizeof rep.workers[i].host, "solo");
