@@ -4,8 +4,9 @@
 # own cores (the ranks of a node decide their binding together, from MPI_COMM_TYPE_SHARED).
 #
 # Usage: nodes_report.sh [--name NAME]
-#   NAME: a cluster that cluster/emu/up brought up (default soemu, the CTest fixture's: ctest runs
-#   this as cluster.nodes_report with FIXTURES_REQUIRED emu). SCALEOUT names the scaleout binary.
+#   NAME: a cluster that cluster/emu/up brought up (default $SO_EMU_NAME, else soemu, the CTest
+#   fixture's: ctest runs this as cluster.nodes_report with FIXTURES_REQUIRED emu). SCALEOUT names
+#   the scaleout binary. Skipped (exit 77) where this machine cannot make namespaces.
 # Expects: mpirun on NAME-n1, 2 ranks per node over the 3 nodes (--bind-to none, so every rank
 #   starts with the whole machine), SLURM_JOB_ID=4245 in the master's environment, primes below
 #   1e7 in 100 tasks: exit 0, 664579 primes; the totals line says "on 5 workers (3 nodes)" and
@@ -21,7 +22,7 @@
 #   cpusets they got in the first run. Needs 2 CPUs or more.
 set -euo pipefail
 usage="usage: nodes_report.sh [--name NAME]"
-name=soemu
+name=
 while (($#)); do
   case $1 in
     --name) (($# >= 2)) || { echo "nodes_report.sh: --name needs a value; $usage" >&2; exit 2; }
@@ -31,19 +32,19 @@ while (($#)); do
   esac
 done
 : "${SCALEOUT:?SCALEOUT must name the scaleout binary (tests/CMakeLists.txt sets it)}"
-src=${SO_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-if ((EUID != 0)) || ! command -v unshare >/dev/null; then
-  echo "skipped: the emulated cluster needs root and unshare to make namespaces"
-  exit 77
-fi
+export SO_SOURCE_DIR=${SO_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+src=$SO_SOURCE_DIR
 # shellcheck source=../lib.sh
 source "$src/tests/lib.sh"
+# shellcheck source=emu_env.sh
+source "$src/tests/cluster/emu_env.sh"
+name=${name:-$cluster}
 dir=/run/scaleout-emu/$name
 [[ -r $dir/hostfile ]] || { echo "nodes_report.sh: cluster '$name' is not up (no $dir/hostfile)" >&2; exit 1; }
 
 echo "- primes across the 3 nodes of $name, 2 ranks each"
 # The report lands in the shared /tmp ($tmp), which every emulated node sees.
-run primes 120 "$src/cluster/emu/exec" --name "$name" "$name-n1" env SLURM_JOB_ID=4245 \
+run primes 120 "$emu/exec" --name "$name" "$name-n1" env SLURM_JOB_ID=4245 \
   mpirun -n 6 --hostfile "$dir/hostfile" --map-by ppr:2:node --bind-to none \
   "$SCALEOUT" run primes --to 1e7 --tasks 100 --json "$tmp/r.json"
 expect "exit status" "$rc" 0
@@ -81,7 +82,7 @@ if (($(nproc --all) < 2)); then
   echo "  (not run: this machine has one CPU, so no node can be given fewer than the others)"
 else
   part=("$SCALEOUT" run primes --to 1e7 --tasks 100 --json "$tmp/m.json")
-  run mpmd 120 "$src/cluster/emu/exec" --name "$name" "$name-n1" mpirun --bind-to none \
+  run mpmd 120 "$emu/exec" --name "$name" "$name-n1" mpirun --bind-to none \
     -n 1 --host "$name-n1:1" "${part[@]}" : -n 2 --host "$name-n2:2" taskset -c 1 "${part[@]}" \
     : -n 2 --host "$name-n3:2" "${part[@]}"
   expect "mpmd: exit status" "$rc" 0
