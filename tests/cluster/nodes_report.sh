@@ -98,7 +98,7 @@ else
     "$(json "$tmp/m.json" '[[w["cpuset"], w["bound_by"]] for w in d["workers"] if w["host"].endswith("-n2")]')" \
     '[["1", "scaleout"], ["1", "scaleout"]]'
   expect "mpmd: $name-n3's workers where they were in the first run" \
-    "$(json "$tmp/m.json" "$sets[2]")" "$(json "$tmp/r.json" "$sets[2]")"
+    "$(json "$tmp/m.json" "${sets}[2]")" "$(json "$tmp/r.json" "${sets}[2]")"
   echo "  cpusets by node: $(json "$tmp/m.json" "$sets")"
 fi
 
