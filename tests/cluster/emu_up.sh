@@ -4,7 +4,8 @@
 # node must have: its own host name, the cluster's hosts file, IPv6 off, no namespace file, an address in the
 # cluster's subnet and none outside the namespaces, its own local directory (TMPDIR in it), the
 # shared file system, a path to every other node by name; the agent runs a command on another
-# node with a fresh environment; up refuses a name that is up and bad arguments, one line each.
+# node with a fresh environment; exec passes on exit statuses; a second cluster beside it gets a
+# subnet of its own; up refuses a name that is up and bad arguments, one line each.
 #
 # Usage: emu_up.sh           (ctest runs it as cluster.emu_up; cluster.emu_down tears it down)
 set -euo pipefail
@@ -109,6 +110,29 @@ expect "agent: host name, caller's variable, env file, directory" "$(paste -sd' 
   "$cluster-n2 unset $subnet $HOME"
 run agentrc 30 "$emu/agent" "$cluster-n3" 'exit 3'
 expect "agent passes on the command's exit status" "$rc" 3
+
+# exec passes on the command's exit status, and checks --name against the node's cluster.
+run execrc 30 "$emu/exec" "$cluster-n2" sh -c 'exit 7'
+expect "exec passes on the command's exit status" "$rc" 7
+run execname 30 "$emu/exec" --name "${cluster}x" "$cluster-n2" true
+expect "exec --name of another cluster: exit status" "$rc" 1
+expect "exec --name of another cluster: message" "$(cat "$tmp/execname.err")" \
+  "exec: error: node '$cluster-n2' is not in cluster '${cluster}x'"
+
+# A second cluster beside the first gets a subnet of its own, and both work.
+second=${cluster}two
+[[ ! -e /run/scaleout-emu/$second ]] || "$emu/down" --name "$second" >/dev/null 2>&1 || true
+run second 60 "$emu/up" --name "$second" --nodes 1
+expect "up --name $second beside $cluster: exit status" "$rc" 0
+if ((rc == 0)); then
+  subnet2=$(cat "/run/scaleout-emu/$second/subnet")
+  [[ $subnet2 != "$subnet" ]] && pass "$second has its own subnet: $subnet2 (not $subnet)" ||
+    fail "$second and $cluster share the subnet $subnet"
+  run second_host 30 "$emu/exec" "$second-n1" hostname
+  expect "$second-n1's host name" "$(cat "$tmp/second_host.out")" "$second-n1"
+  run second_down 60 "$emu/down" --name "$second"
+  expect "down --name $second: exit status" "$rc" 0
+fi
 
 # up refuses a cluster that is up, and bad arguments, with one line and exit 1.
 refused() { # WHAT WORD ARGS...: up ARGS fails with one stderr line containing WORD
