@@ -80,6 +80,6 @@ wait_file_lines() {
 
 # show_output FILE: the job's output file, indented, when a check failed and it helps to see it.
 show_output() {
-  [[ -r $1 ]] && sed -n '1,40s/^/  | /p' "$1"
+  [[ -r $1 ]] && sed -n "1,60s/^/  | /p" "$1"
   return 0
 }

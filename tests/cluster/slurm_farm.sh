@@ -80,6 +80,7 @@ check_once() {
 mid_run() {
   if ! wait_ends "$1" 3 60; then
     fail "job $2: 3 commands did not end within 60 s (state $(job_field "$2" JobState))"
+    show_output "farm-$2.out"
     sx scancel "$2" || true
     return 1
   fi
@@ -100,6 +101,7 @@ case_cancel() {
   second=$(json "farm-$j2-0.json" 'd["answer"]["succeeded"]')
   [[ $second =~ ^[0-9]+$ ]] && before=$((ntasks - second)) || before="<unknown>"
   expect "second job $j2's final state" "$st" COMPLETED
+  [[ $st == COMPLETED ]] || show_output "farm-$j2.out"
   expect "exit code" "$(job_field "$j2" ExitCode)" 0:0
   grep -q "^farm: job $j2 (restart 0): resuming from $d/tasks.joblog" "farm-$j2.out" &&
     pass "farm-$j2.out says it resumed" || { fail "farm-$j2.out does not say it resumed"; show_output "farm-$j2.out"; }
