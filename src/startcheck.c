@@ -70,6 +70,18 @@ static int job_check(const so__cli *cli, int n, uint64_t *total) {
  * of it: no SLURM_STEP_ID) spans the allocation's nodes when it has more than one. */
 static int slurm_where(so__where *w) {
   const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+  /* One of several tasks srun started without an MPI plugin (no PMI or PMIx variables, so not
+   * launched): each would start a whole run of its own on its node, and the job would print as
+   * many one-worker reports. Only the first task says why; all refuse. */
+  const char *ntasks = getenv("SLURM_STEP_NUM_TASKS");
+  if (job && *job && step && *step && ntasks && atol(ntasks) > 1) {
+    const char *procid = getenv("SLURM_PROCID");
+    if (!procid || atol(procid) == 0)
+      so__errorf("srun started %ld separate copies of scaleout with no MPI between them (Slurm "
+                 "job %s, step %s): use srun --mpi=pmix, or run scaleout once in the batch "
+                 "script and let it start its ranks", atol(ntasks), job, step);
+    return SO_EINVAL;
+  }
   const char *nodes = getenv("SLURM_JOB_NUM_NODES");
   if (!nodes)
     nodes = getenv("SLURM_NNODES");
