@@ -66,15 +66,31 @@ static int job_check(const so__cli *cli, int n, uint64_t *total) {
   return 0;
 }
 
+/* Whether this process's parent is Slurm's step daemon, i.e. srun started it as a task. */
+static int started_by_slurmstepd(void) {
+  char path[64], comm[64] = "";
+  snprintf(path, sizeof path, "/proc/%ld/comm", (long)getppid());
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (!fgets(comm, sizeof comm, f))
+      comm[0] = 0;
+    fclose(f);
+  }
+  comm[strcspn(comm, "\n")] = 0;
+  return strcmp(comm, "slurmstepd") == 0;
+}
+
 /* A direct run inside a Slurm allocation's batch script (SLURM_JOB_ID set, but not inside a step
  * of it: no SLURM_STEP_ID) spans the allocation's nodes when it has more than one. */
 static int slurm_where(so__where *w) {
   const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
   /* One of several tasks srun started without an MPI plugin (no PMI or PMIx variables, so not
    * launched): each would start a whole run of its own on its node, and the job would print as
-   * many one-worker reports. Only the first task says why; all refuse. */
+   * many one-worker reports. Only the first task says why; all refuse. A process further down
+   * (a farm's command running scaleout inherits the step's variables) is not such a task: only
+   * a child of slurmstepd is. */
   const char *ntasks = getenv("SLURM_STEP_NUM_TASKS");
-  if (job && *job && step && *step && ntasks && atol(ntasks) > 1) {
+  if (job && *job && step && *step && ntasks && atol(ntasks) > 1 && started_by_slurmstepd()) {
     const char *procid = getenv("SLURM_PROCID");
     if (!procid || atol(procid) == 0)
       so__errorf("srun started %ld separate copies of scaleout with no MPI between them (Slurm "

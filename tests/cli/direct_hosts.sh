@@ -152,14 +152,20 @@ refused both "--hostfile or --hosts once" "$SCALEOUT" run pi --hosts a:2 --hostf
 refused slurmbad "SLURM_TASKS_PER_NODE='2\(x' " env SLURM_JOB_ID=42 SLURM_JOB_NUM_NODES=2 \
   SLURM_TASKS_PER_NODE='2(x' SLURMD_NODENAME=n1 "$SCALEOUT" run pi
 # Plain srun of several tasks without --mpi=pmix (no PMI variables): every task would make a
-# whole run of its own. The first task says so, the others refuse silently.
-refused plainsrun "srun started 3 separate copies of scaleout" env SLURM_JOB_ID=42 \
-  SLURM_STEP_ID=0 SLURM_STEP_NUM_TASKS=3 SLURM_PROCID=0 "$SCALEOUT" run pi
-run plainsrun1 30 env SLURM_JOB_ID=42 SLURM_STEP_ID=0 SLURM_STEP_NUM_TASKS=3 SLURM_PROCID=1 \
-  "$SCALEOUT" run pi
+# whole run of its own. The first task says so, the others refuse silently. A task's parent is
+# slurmstepd: here a shell started under that name (it waits, so it stays the parent). A process
+# further down with the same variables (a farm's command running scaleout) is not refused.
+ln -s "$(command -v bash)" "$tmp/slurmstepd"
+stepd=("$tmp/slurmstepd" -c '"$@"; exit $?' stepd)
+srunvars=(env SLURM_JOB_ID=42 SLURM_STEP_ID=0 SLURM_STEP_NUM_TASKS=3)
+refused plainsrun "srun started 3 separate copies of scaleout" \
+  "${stepd[@]}" "${srunvars[@]}" SLURM_PROCID=0 "$SCALEOUT" run pi
+run plainsrun1 30 "${stepd[@]}" "${srunvars[@]}" SLURM_PROCID=1 "$SCALEOUT" run pi
 expect "plain srun, task 1: exit status" "$rc" 2
 [[ ! -s $tmp/plainsrun1.err ]] && pass "plain srun, task 1: nothing on stderr" ||
   fail "plain srun, task 1 printed: $(cat "$tmp/plainsrun1.err")"
+launched nested "${srunvars[@]}" SLURM_PROCID=0 "$SCALEOUT" run pi -q -n 1
+has nested "a step's variables, parent not slurmstepd: a direct run here" "--host localhost:2 "
 run launcher 30 env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$SCALEOUT" run pi --hosts a:2
 expect "--hosts under a launcher: exit status" "$rc" 2
 grep -q "under mpirun or srun, give the hosts to the launcher" "$tmp/launcher.err" &&
