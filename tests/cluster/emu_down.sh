@@ -36,6 +36,12 @@ mapfile -t started < <(cut -d' ' -f1 "$SO_EMU_DIR/pids")
 ((${#started[@]})) && pass "up recorded the pids it started: ${started[*]}" ||
   fail "$SO_EMU_DIR/pids lists no process"
 
+# A killed rank's shared-memory segment, named after its node (Open MPI's vader), and one of
+# another machine whose name merely contains the node's: down removes the first only.
+seg=/dev/shm/vader_segment.$cluster-n2.0.5eed0001.1 other=/dev/shm/vader_segment.x$cluster-n2.0.5eed0001.1
+: >"$seg"
+: >"$other"
+
 SECONDS=0
 run down 60 "$emu/down" --name "$cluster"
 sed 's/^/  /' "$tmp/down.out"
@@ -59,6 +65,10 @@ expect "mounts under $SO_EMU_DIR" "${left:-none}" none
 left=$(grep -E "[[:space:]]$cluster-" /etc/hosts || true)
 expect "entries for $cluster in /etc/hosts" "${left:-none}" none
 [[ -e $SO_EMU_DIR ]] && fail "$SO_EMU_DIR is left" || pass "$SO_EMU_DIR is removed"
+left=$(find /dev/shm -maxdepth 1 -name "vader_segment.$cluster-n*" -printf '%f ' 2>/dev/null)
+expect "shared-memory segments named after the nodes" "${left:-none}" none
+[[ -e $other ]] && pass "another host's segment is kept" || fail "$other was removed"
+rm -f "$other"
 
 run again 60 "$emu/down" --name "$cluster"
 if ((rc == 1)) && grep -q "is not up" "$tmp/again.err"; then
