@@ -31,6 +31,7 @@
 #include "bind.h"
 #include "error.h"
 #include "outrelay.h"
+#include "pinplan.h"
 #include "signals.h"
 
 /* Names the private sockets of a direct run, for its ranks. */
@@ -97,14 +98,25 @@ void so__launch_allow_root(void) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
 }
 
-int so__launch_default_workers(int bind_pu) {
+int so__launch_default_workers(int bind_pu, const so_config *cfg) {
   hwloc_topology_t topo;
   int n = 0;
   if (so__bind_topology_load(&topo, NULL) != 0)
     return 1;
-  hwloc_bitmap_t cur = hwloc_bitmap_alloc();
-  if (cur && so__bind_get(topo, cur) == 0)
+  hwloc_bitmap_t cur = hwloc_bitmap_alloc(), region = hwloc_bitmap_alloc();
+  if (cur && region && so__bind_get(topo, cur) == 0) {
+    /* The region the ranks will plan in (pinplan.h), so -n's default fits --cpuset and
+     * --core-offset/--core-count instead of oversubscribing the few cores they leave. */
+    so__pin_input in = {.topo = topo,
+                        .cpuset = cfg ? cfg->cpuset : NULL,
+                        .core_offset = cfg ? cfg->core_offset : 0,
+                        .core_count = cfg ? cfg->core_count : 0};
+    char err[256];
+    if (so__pin_region(&in, cur, region, err, sizeof err) == 0 && !hwloc_bitmap_iszero(region))
+      hwloc_bitmap_copy(cur, region);
     n = so__bind_count(topo, cur, bind_pu ? SO_BIND_PU : SO_BIND_CORE);
+  }
+  hwloc_bitmap_free(region);
   hwloc_bitmap_free(cur);
   hwloc_topology_destroy(topo);
   return n > 0 ? n : 1;

@@ -3,6 +3,7 @@
 #define SO_LAUNCH_H
 
 #include "hostlist.h"
+struct so_config;
 
 /* Where a direct run's ranks go. */
 typedef enum so__where_kind {
@@ -47,8 +48,10 @@ void so__launch_nodelay(void);
 void so__launch_local_tuning(int one_node);
 
 /* The number of workers a direct run uses by default: one per core (or PU, under --bind pu) of
- * the cpuset this process may run on. Never less than 1. */
-int so__launch_default_workers(int bind_pu);
+ * the CPUs this process may run on, narrowed as the ranks will narrow them by cfg's cpuset,
+ * core offset and core count (cfg NULL: not narrowed; a cpuset the ranks will refuse: not
+ * narrowed either, they say why). Never less than 1. */
+int so__launch_default_workers(int bind_pu, const struct so_config *cfg);
 
 /* A direct run (`scaleout run` typed without a launcher), in the process the user started: runs
  * Open MPI's mpirun with n+1 ranks of this same program and these arguments (argv[1..]) on this

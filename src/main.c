@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
     so__launch_local_tuning(!where.others);
     /* One worker per core here; over hosts, one per slot but the master's. */
     int n = cli.workers > 0                  ? cli.workers
-            : where.kind == SO_WHERE_LOCAL ? so__launch_default_workers(cli.cfg.bind == SO_BIND_PU)
+            : where.kind == SO_WHERE_LOCAL ? so__launch_default_workers(cli.cfg.bind == SO_BIND_PU, &cli.cfg)
             : where.slots > 1              ? (int)(where.slots - 1)
                                            : 1;
     /* What the master gives running tasks after a stop signal (as run() sets it in the ranks). */

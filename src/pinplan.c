@@ -134,6 +134,17 @@ static int make_region(const so__pin_input *in, int alike, hwloc_cpuset_t region
   return narrow_to_cores(in->topo, region, in->core_offset, in->core_count, err, errlen);
 }
 
+int so__pin_region(const so__pin_input *in, hwloc_const_cpuset_t started, hwloc_cpuset_t region,
+                   char *err, size_t errlen) {
+  if (!in || !in->topo || !region)
+    return SO_EINVAL;
+  so__pin_input one = *in;
+  hwloc_const_cpuset_t first[1] = {started};
+  one.started = first;
+  one.nlocal = 1;
+  return make_region(&one, 1, region, err, errlen);
+}
+
 int so__pin_decide(const so__pin_input *in, so__pin_decision *out) {
   if (!out)
     return SO_EINVAL;

@@ -53,6 +53,16 @@ typedef struct so__pin_decision {
  */
 int so__pin_decide(const so__pin_input *in, so__pin_decision *out);
 
+/*
+ * The region the node's workers would be planned in when every rank was started on `started`
+ * (NULL: unknown): the allowed set narrowed by in->cpuset, core_offset and core_count, as
+ * so__pin_decide makes it (in->started, nlocal, master, me and pol are not read). Pure, not
+ * collective. Returns 0 with region filled, or SO_EINVAL (err says why in one sentence) or
+ * SO_ENOMEM.
+ */
+int so__pin_region(const so__pin_input *in, hwloc_const_cpuset_t started, hwloc_cpuset_t region,
+                   char *err, size_t errlen);
+
 /* Frees the decision's set; accepts a zeroed decision and may be called twice. */
 void so__pin_decision_free(so__pin_decision *d);
 

@@ -129,7 +129,7 @@ int so__startcheck_where(const so__cli *cli, so__where *w) {
   w->here = 1;
   if (!cli->hostfile && !cli->hosts)
     return slurm_where(w);
-  int rc = cli->hostfile ? so__hostlist_parse_file(cli->hostfile, so__launch_default_workers(0),
+  int rc = cli->hostfile ? so__hostlist_parse_file(cli->hostfile, so__launch_default_workers(0, NULL),
                                                    &w->hosts, err, sizeof err)
                          : so__hostlist_parse_hosts(cli->hosts, &w->hosts, err, sizeof err);
   if (rc) {
@@ -191,7 +191,7 @@ int so__startcheck_direct(const so__cli *cli, so__where *w, int *n) {
   }
   if (w->kind != SO_WHERE_LOCAL)
     return check_slots(cli, w, *n);
-  int pus = so__launch_default_workers(1);
+  int pus = so__launch_default_workers(1, NULL);
   if (!cli->oversubscribe && *n > SO_OVERSUBSCRIBE_PER_PU * pus) {
     so__errorf("%d workers on the %d %s this process may use is more than %d per PU, where they "
                "only take turns; use at most %d, or add --oversubscribe to start them anyway",

@@ -3,7 +3,8 @@
 #
 # Usage: distinct_cores.sh     (ctest runs it as mpi.distinct_cores.np3)
 # Runs `run pi` under `mpirun -n 3` (2 workers; needs 2 cores, skipped with a note on fewer) and
-# directly without mpirun (one worker per core of the allowed cpuset, the default).
+# directly without mpirun (one worker per core of the allowed cpuset, the default), and directly
+# with --cpuset / --core-count (the default then counts the cores they leave).
 # Expects, for each: exit 0; config.bind "core"; the expected number of workers; every worker
 # bound_by "scaleout", last_core >= 0 and distinct, cpusets distinct, last_pu inside the worker's
 # cpuset, and last_core the logical index of the core holding last_pu (per hwloc-calc).
@@ -92,5 +93,23 @@ expect "direct: exit status" "$rc" 0
 expect "direct: config.bind" "$(json "$tmp/direct.json" 'd["config"]["bind"]')" core
 expect "direct: workers (one per core)" "$(json "$tmp/direct.json" 'len(d["workers"])')" "$cores"
 check_binding direct
+
+# --cpuset and --core-count narrow the region the workers are planned in; a direct run's default
+# worker count follows them (one per core of what is left), rather than putting every core's
+# worth of workers on the few cores they leave.
+if ((cores >= 2)); then
+  last=$(hwloc-calc --pi "$(hwloc-bind --get)" -I pu | tr ',' '\n' | tail -1)
+  run narrowed 60 "$SCALEOUT" run pi --cpuset "$last" --json "$tmp/narrowed.json" "${params[@]}"
+  expect "--cpuset $last: exit status" "$rc" 0
+  expect "--cpuset $last: workers (one per core of the cpuset)" \
+    "$(json "$tmp/narrowed.json" 'len(d["workers"])')" 1
+  expect "--cpuset $last: the worker's cpuset" "$(json "$tmp/narrowed.json" 'd["workers"][0]["cpuset"]')" "$last"
+  run counted 60 "$SCALEOUT" run pi --core-count 1 --json "$tmp/counted.json" "${params[@]}"
+  expect "--core-count 1: workers" "$(json "$tmp/counted.json" 'len(d["workers"])')" 1
+  run explicit 60 "$SCALEOUT" run pi --core-count 1 -n 2 --json "$tmp/explicit.json" "${params[@]}"
+  expect "--core-count 1 -n 2: -n still wins" "$(json "$tmp/explicit.json" 'len(d["workers"])')" 2
+else
+  echo "  skip  --cpuset narrowing needs 2 cores; this machine offers $cores"
+fi
 
 finish

@@ -314,6 +314,40 @@ static void test_unknown_binding(void) {
   node_free(&nd);
 }
 
+/* The region alone, as a direct run's parent counts its default workers from it: the started
+ * set narrowed by cpuset, then offset and count; a bad cpuset is refused with the same sentence
+ * the ranks would give. */
+static void region_is(so__pin_input in, const char *started, const char *want, int want_rc) {
+  hwloc_bitmap_t s = hwloc_bitmap_alloc(), r = hwloc_bitmap_alloc();
+  CU_ASSERT_FATAL(s && r && hwloc_bitmap_list_sscanf(s, started) == 0);
+  char err[256] = "", got[64] = "";
+  int rc = so__pin_region(&in, s, r, err, sizeof err);
+  CU_ASSERT_EQUAL(rc, want_rc);
+  if (rc == 0) {
+    hwloc_bitmap_list_snprintf(got, sizeof got, r);
+    CU_ASSERT_STRING_EQUAL(got, want);
+  } else {
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+  }
+  hwloc_bitmap_free(s);
+  hwloc_bitmap_free(r);
+}
+
+static void test_region(void) {
+  so__pin_input in = {.topo = topo};
+  region_is(in, "0-7", "0-7", 0);
+  region_is(in, "2-5", "2-5", 0); /* the started binding (taskset, allocation) */
+  in.cpuset = "6-7";
+  region_is(in, "0-7", "6-7", 0);
+  region_is(in, "0-3", "reaches outside the CPUs this run may use (0-3)", SO_EINVAL);
+  in.cpuset = "x";
+  region_is(in, "0-7", "is not a list of CPU numbers", SO_EINVAL);
+  in.cpuset = NULL;
+  in.core_offset = 1, in.core_count = 2;
+  region_is(in, "0-7", "2-5", 0);
+  CU_ASSERT_EQUAL(so__pin_region(NULL, NULL, NULL, NULL, 0), SO_EINVAL);
+}
+
 int main(void) {
   if (so__bind_topology_load(&topo, TOPO_1x4x2) != 0) {
     fprintf(stderr, "cannot load the synthetic topology %s\n", TOPO_1x4x2);
@@ -328,6 +362,7 @@ int main(void) {
     {"bad cpuset, offset, count: one agreed sentence", test_bad_region},
     {"unknown bindings and bad arguments", test_unknown_binding},
     {"each node plans inside its own allowed CPUs", test_per_node_allowed},
+    {"the region alone (a direct run's default workers)", test_region},
     {NULL, NULL},
   };
   int rc = so_test_run("pinplan", cases);
