@@ -33,7 +33,7 @@ run sbatch 30 "${in_slurm[@]}" sbatch --parsable -N2 --ntasks-per-node=2 -o "$tm
   "$tmp/direct.sh"
 expect "sbatch exit status" "$rc" 0
 job=$(cut -d';' -f1 "$tmp/sbatch.out")
-expect "job $job final state" "$(wait_job "$job" 180)" COMPLETED
+expect "job $job final state" "$(wait_done "$job" 180)" COMPLETED
 sed -n 's/^/  job: /p' "$tmp/direct-$job.out" 2>/dev/null || true
 
 expect "primes: exit status" "$(sed -n 's/^primes exit //p' "$tmp/direct-$job.out")" 0

@@ -28,7 +28,7 @@ for v in mpirun srun; do
   echo "- compute-$v.sbatch, job $j"
   if ! state=$(wait_done "$j" $((budget - SECONDS > 10 ? budget - SECONDS : 10))); then
     fail "job $j did not end in time (state $state)"
-    sx scancel "$j" || true
+    slurm scancel "$j" || true
     continue
   fi
   expect "final state" "$state" COMPLETED
@@ -42,7 +42,7 @@ for v in mpirun srun; do
   fi
   expect "report's answer" "$(json "$rep" 'd["answer"]["primes"]')" 664579
   expect "workers" "$(json "$rep" 'len(d["workers"])')" 3
-  nodes=$(sx scontrol show hostnames "$(job_field "$j" NodeList)" | sort | paste -sd' ')
+  nodes=$(slurm scontrol show hostnames "$(job_field "$j" NodeList)" | sort | paste -sd' ')
   expect "allocated nodes" "$(wc -w <<<"$nodes")" 2
   expect "workers' hosts" "$(json "$rep" '" ".join(sorted({w["host"] for w in d["workers"]}))')" \
     "$nodes"

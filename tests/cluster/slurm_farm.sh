@@ -81,7 +81,7 @@ mid_run() {
   if ! wait_ends "$1" 3 60; then
     fail "job $2: 3 commands did not end within 60 s (state $(job_field "$2" JobState))"
     show_output "farm-$2.out"
-    sx scancel "$2" || true
+    slurm scancel "$2" || true
     return 1
   fi
   return 0
@@ -93,7 +93,7 @@ case_cancel() {
   j1=$(submit "$farm" "${sbopts[@]}" -- "$d/tasks")
   echo "- cancel: job $j1, scancel once 3 commands ended, then submitted again"
   mid_run "$d" "$j1" || return 0
-  sx scancel "$j1"
+  slurm scancel "$j1"
   st=$(wait_done "$j1" 60) || true
   expect "first job's final state" "$st" CANCELLED
   j2=$(submit "$farm" "${sbopts[@]}" -- "$d/tasks")
@@ -119,11 +119,11 @@ case_requeue() {
   j=$(SO_LAUNCHER=mpirun submit "$farm" "${sbopts[@]}" -- "$d/tasks")
   echo "- requeue: job $j (ranks started by mpirun), scontrol requeue once 3 commands ended"
   mid_run "$d" "$j" || return 0
-  sx scontrol requeue "$j"
+  slurm scontrol requeue "$j"
   # Slurm holds a requeued job until its old credentials expire (CredExpire, 120 s): once it is
   # pending again, make it eligible at once, as an administrator may.
   st=$(wait_state "$j" 60 PENDING) || true
-  sx scontrol update JobId="$j" StartTime=now || true
+  slurm scontrol update JobId="$j" StartTime=now || true
   st=$(wait_done "$j" 90) || true
   expect "final state" "$st" COMPLETED
   expect "restarts" "$(job_field "$j" Restarts)" 1
@@ -148,7 +148,7 @@ case_usr1() {
   j=$(submit "$farm" "${sbopts[@]}" -- "$d/tasks")
   echo "- usr1: job $j, scancel --signal=USR1 --batch once 3 commands ended"
   mid_run "$d" "$j" || return 0
-  sx scancel --signal=USR1 --batch "$j"
+  slurm scancel --signal=USR1 --batch "$j"
   st=$(wait_done "$j" 60) || true
   expect "final state" "$st" FAILED
   expect "exit code (the farm's stopped status)" "$(job_field "$j" ExitCode)" 102:0

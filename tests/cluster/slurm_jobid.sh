@@ -54,7 +54,7 @@ for k in 1 2; do
   ids+=("$(cut -d';' -f1 "$tmp/sbatch$k.out")")
 done
 for id in "${ids[@]}"; do
-  expect "job $id final state" "$(wait_job "$id" 120)" COMPLETED
+  expect "job $id final state" "$(wait_done "$id" 120)" COMPLETED
 done
 
 expect "images in the directory" "$(cd "$work" && ls -- *.pgm 2>/dev/null | paste -sd' ')" \

@@ -33,21 +33,34 @@ skip_unless_possible() {
 in_slurm=("$sl/exec" --name "$name")
 slurm() { "${in_slurm[@]}" "$@"; }
 
-# job_state ID: the job's state as scontrol shows it (no accounting database here).
-job_state() {
-  slurm scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | head -n 1
+# job_field ID FIELD: FIELD (JobState, ExitCode, Restarts...) of `scontrol show job`, or "<gone>"
+# (no accounting database here: a finished job stays visible for MinJobAge).
+job_field() {
+  local line
+  line=$(slurm scontrol -o show job "$1" 2>/dev/null) || { echo "<gone>"; return; }
+  sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$line"
 }
-# wait_job ID SECONDS: polls until the job has ended (the first job after start-up can wait a few
-# seconds for the scheduler, so sbatch --wait is not relied on); prints the final state.
-wait_job() {
-  local id=$1 deadline=$((SECONDS + $2)) st
+job_state() { job_field "$1" JobState; }
+
+# wait_state ID SECONDS STATE...: polls until the job is in one of STATEs (the first job after
+# start-up can wait a few seconds for the scheduler, so sbatch --wait is not relied on); prints
+# the state it reached (or its last one when time ran out) and returns 1 on time out.
+wait_state() {
+  local id=$1 secs=$2 st want
+  shift 2
+  local deadline=$((SECONDS + secs))
   while :; do
     st=$(job_state "$id")
-    case $st in
-      PENDING | RUNNING | CONFIGURING | COMPLETING | SUSPENDED | '') ;;
-      *) echo "$st"; return 0 ;;
-    esac
-    if ((SECONDS >= deadline)); then echo "still ${st:-unknown} after ${2}s"; return 0; fi
+    for want in "$@"; do
+      [[ $st == "$want" ]] && { echo "$st"; return 0; }
+    done
+    ((SECONDS < deadline)) || { echo "$st"; return 1; }
     sleep 0.5
   done
+}
+
+# wait_done ID SECONDS: waits for a final state (anything but pending, running and the like).
+wait_done() {
+  wait_state "$1" "$2" COMPLETED FAILED CANCELLED TIMEOUT NODE_FAIL OUT_OF_MEMORY BOOT_FAIL \
+    DEADLINE PREEMPTED
 }

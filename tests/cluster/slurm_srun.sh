@@ -60,10 +60,10 @@ run sbatch_bad 30 "${in_slurm[@]}" sbatch --parsable -N1 -o "$tmp/bad-%j.out" "$
 bad=$(cut -d';' -f1 "$tmp/sbatch_bad.out")
 expect "sbatch bad.sh exit status" "$rc" 0
 
-expect "ok.sh job $ok final state" "$(wait_job "$ok" 90)" COMPLETED
+expect "ok.sh job $ok final state" "$(wait_done "$ok" 90)" COMPLETED
 expect "ok.sh exit code" "$(slurm scontrol show job "$ok" | sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p')" 0:0
 expect "ok.sh output hosts" "$(sort -u "$tmp/ok-$ok.out" 2>/dev/null | paste -sd,)" "$name-n1,$name-n2"
-expect "bad.sh job $bad final state" "$(wait_job "$bad" 90)" FAILED
+expect "bad.sh job $bad final state" "$(wait_done "$bad" 90)" FAILED
 expect "bad.sh exit code" "$(slurm scontrol show job "$bad" | sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p')" 3:0
 # MinJobAge keeps finished jobs listed, so scripts can read their end state after the fact.
 run squeue 30 "${in_slurm[@]}" squeue -h -t all -j "$ok,$bad" -o '%i %T'
